@@ -1,0 +1,103 @@
+// eval_cmd.cc — `manylm eval`: perplexity of a text under a trained model; optionally every token's
+// log-probability (--per-word) or one score per line for n-best rescoring (--sentences).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/io.h"
+#include "core/parallel.h"
+#include "data/corpus.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+
+namespace manylm {
+
+namespace {
+struct EvalOptions {
+  std::string model, text, per_word, sentences, data, cache_dir;
+  int64_t batch = 0, bptt = 0;
+  int threads = 0;
+  bool json = false;
+};
+constexpr double kLog10E = 0.43429448190325182765;
+}  // namespace
+
+Runner add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  auto* sub = app.add_subcommand("eval", "Perplexity of a text file under a trained model");
+  sub->add_option("--model", o->model, "Run directory of a trained model")->required();
+  sub->add_option("--text", o->text, "Text file to score (default: the test file of the model's corpus)");
+  sub->add_option("--data", o->data, "Data directory (to find the default test file)");
+  sub->add_option("--batch", o->batch, "Batch lanes (default: the run's --eval-batch)");
+  sub->add_option("--bptt", o->bptt, "Steps per window (default: the run's --bptt)");
+  sub->add_option("--per-word", o->per_word, "Write each token with its ln and log10 probability (TSV) to FILE");
+  sub->add_option("--sentences", o->sentences, "Write one log10 probability per input line (n-best rescoring) to FILE");
+  sub->add_option("--cache-dir", o->cache_dir, "Token-id cache directory");
+  sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
+  sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
+  return [o] {
+    LoadedModel m = load_run_model(o->model);
+    if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
+    set_threads(o->threads);
+    Config paths = m.config;
+    if (!o->data.empty()) paths.data = o->data;
+    const std::string text = o->text.empty() ? paths.test_path() : o->text;
+    const int64_t B = o->batch > 0 ? o->batch : m.config.eval_batch;
+    const int64_t T = o->bptt > 0 ? o->bptt : m.config.bptt;
+    TokenIds ids = TokenIds::load(text, m.vocab, o->cache_dir.empty() ? default_cache_dir() : o->cache_dir);
+    if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
+    const int32_t start = m.vocab.eos() >= 0 ? m.vocab.eos() : m.vocab.find("\n") >= 0 ? m.vocab.find("\n") : m.vocab.unk();
+    double loss = 0;
+    int64_t tokens = 0;
+    if (!o->per_word.empty() || !o->sentences.empty()) {
+      // Every token scored, one lane, from the start-of-text context.
+      std::string per_word, sentences;
+      auto emit = [&](std::span<const int32_t> seq) {
+        std::vector<float> lp = score_tokens(m.shape, m.params, start, seq, T);
+        double s = 0;
+        for (size_t i = 0; i < lp.size(); ++i) {
+          s += lp[i];
+          if (!o->per_word.empty())
+            per_word += fmt::format("{}\t{:.6f}\t{:.6f}\n", m.vocab.word(seq[i]) == "\n" ? "\\n" : m.vocab.word(seq[i]),
+                                    lp[i], lp[i] * kLog10E);
+        }
+        loss -= s;
+        tokens += static_cast<int64_t>(lp.size());
+        if (!o->sentences.empty()) sentences += fmt::format("{:.6f}\n", s * kLog10E);
+      };
+      if (!o->sentences.empty()) {
+        if (m.vocab.eos() < 0) fail("--sentences: needs a word-level model (lines end with <eos>)");
+        auto all = ids.ids();
+        size_t b = 0;
+        for (size_t i = 0; i < all.size(); ++i)
+          if (all[i] == m.vocab.eos()) {  // one sentence per line, scored independently with its <eos>
+            emit(all.subspan(b, i + 1 - b));
+            b = i + 1;
+          }
+        if (b < all.size()) emit(all.subspan(b));
+      } else {
+        emit(ids.ids());
+      }
+      if (!o->per_word.empty()) write_file_atomic(o->per_word, per_word);
+      if (!o->sentences.empty()) write_file_atomic(o->sentences, sentences);
+    } else {
+      EvalResult r = evaluate(m.shape, m.params, ids.ids(), B, T, text);
+      loss = r.loss_sum;
+      tokens = r.tokens;
+    }
+    const double ppl = std::exp(loss / static_cast<double>(tokens));
+    if (o->json) {
+      fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", tokens},
+                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}}.dump());
+    } else {
+      fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary)\n", text, ppl, tokens, ids.oov());
+    }
+    return 0;
+  };
+}
+
+}  // namespace manylm

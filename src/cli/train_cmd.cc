@@ -1,0 +1,33 @@
+// train_cmd.cc — `manylm train`: binds the training options, runs the trainer, prints the result.
+#include <fmt/format.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "train/options.h"
+#include "train/trainer.h"
+
+namespace manylm {
+
+Runner add_train_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("train", "Train a model (or continue one with --resume)");
+  auto cfg = std::make_shared<Config>();
+  bind_train_options(*sub, *cfg);
+  use_json_config(*sub);
+  return [cfg] {
+    install_stop_signals();
+    const TrainResult r = run_training(*cfg);
+    if (cfg->json) {
+      nlohmann::json j = {{"command", "train"},     {"run_dir", r.run_dir},       {"train_ppl", r.train_ppl},
+                          {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},     {"epochs", r.epochs},
+                          {"steps", r.steps},         {"tokens_per_sec", r.tokens_per_sec},
+                          {"wall_seconds", r.wall_seconds}, {"eval_batch", r.eval_batch}, {"bptt", r.bptt},
+                          {"parameters", r.params},   {"interrupted", r.interrupted}};
+      fmt::print("{}\n", j.dump());
+    }
+    return r.interrupted ? 128 + r.signal : 0;
+  };
+}
+
+}  // namespace manylm

@@ -1,0 +1,62 @@
+// arena.cc — see arena.h.
+#include "core/arena.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+namespace manylm {
+
+namespace {
+constexpr size_t kAlignFloats = 16;  // 64-byte alignment: every tensor starts on a cache line
+}
+
+Arena::Arena(std::vector<TensorSpec> table) : table_(std::move(table)) {
+  for (const auto& t : table_) {
+    offsets_.push_back(size_);
+    size_ += (static_cast<size_t>(t.numel()) + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  }
+  size_t bytes = std::max<size_t>(size_, kAlignFloats) * sizeof(float);
+  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!data_) throw std::bad_alloc();
+  std::memset(data_, 0, bytes);
+}
+
+Arena::~Arena() { std::free(data_); }
+
+Arena::Arena(Arena&& o) noexcept
+    : table_(std::move(o.table_)), offsets_(std::move(o.offsets_)), size_(o.size_), data_(o.data_) {
+  o.data_ = nullptr;
+  o.size_ = 0;
+}
+
+Arena& Arena::operator=(Arena&& o) noexcept {
+  if (this != &o) {
+    std::free(data_);
+    table_ = std::move(o.table_);
+    offsets_ = std::move(o.offsets_);
+    size_ = o.size_;
+    data_ = o.data_;
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
+int Arena::index_of(const std::string& name) const {
+  for (size_t k = 0; k < table_.size(); ++k)
+    if (table_[k].name == name) return static_cast<int>(k);
+  return -1;
+}
+
+TensorView Arena::get(const std::string& name) const {
+  int k = index_of(name);
+  if (k < 0) throw std::out_of_range("arena has no tensor " + name);
+  return (*this)[k];
+}
+
+void Arena::zero() { std::memset(data_, 0, size_ * sizeof(float)); }
+
+}  // namespace manylm

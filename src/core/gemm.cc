@@ -1,0 +1,28 @@
+// gemm.cc — see gemm.h.
+#include "core/gemm.h"
+
+#include <cblas.h>
+
+namespace manylm {
+
+namespace {
+GemmBackend g_backend = GemmBackend::Blas;  // set once at start-up by the CLI or a test, never in a loop
+}
+
+void set_gemm_backend(GemmBackend b) { g_backend = b; }
+GemmBackend gemm_backend() { return g_backend; }
+
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (g_backend == GemmBackend::Reference) {
+    gemm_reference<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta == Trans::N ? CblasNoTrans : CblasTrans,
+              tb == Trans::N ? CblasNoTrans : CblasTrans, static_cast<blasint>(M), static_cast<blasint>(N),
+              static_cast<blasint>(K), alpha, A, static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta,
+              C, static_cast<blasint>(ldc));
+}
+
+}  // namespace manylm

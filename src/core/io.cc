@@ -1,0 +1,140 @@
+// io.cc — see io.h.
+#include "core/io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "core/error.h"
+
+namespace manylm {
+
+void require_regular_file(const std::string& path, std::string_view what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    fail("{}: cannot open {}: {}", path, what, std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) fail("{}: is a directory, expected the {} file", path, what);
+  if (!S_ISREG(st.st_mode)) fail("{}: not a regular file (expected the {} file)", path, what);
+  if (::access(path.c_str(), R_OK) != 0) fail("{}: cannot read {}: {}", path, what, std::strerror(errno));
+}
+
+std::string read_file(const std::string& path, std::string_view what) {
+  require_regular_file(path, what);
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail("{}: cannot open {}: {}", path, what, std::strerror(errno));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      fail("{}: read error: {}", path, std::strerror(e));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("{}: cannot create: {}", tmp, std::strerror(errno));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("{}: write error: {}", tmp, std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail("{}: cannot flush to disk: {}", tmp, std::strerror(e));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail("{}: cannot rename into place: {}", path, std::strerror(e));
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_directories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) fail("{}: cannot create directory: {}", path, ec.message());
+  if (!is_directory(path)) fail("{}: exists and is not a directory", path);
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  require_regular_file(path, "mapped");
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  struct stat st;
+  ::fstat(fd, &st);
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    ptr_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (ptr_ == MAP_FAILED) {
+      ptr_ = nullptr;
+      int e = errno;
+      ::close(fd);
+      fail("{}: cannot map: {}", path, std::strerror(e));
+    }
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (ptr_) ::munmap(ptr_, size_);
+}
+
+uint64_t hash_file(const std::string& path) {
+  require_regular_file(path, "input");
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      fail("{}: read error: {}", path, std::strerror(e));
+    }
+    if (n == 0) break;
+    h = fnv1a({buf.data(), static_cast<size_t>(n)}, h);
+  }
+  ::close(fd);
+  return h;
+}
+
+}  // namespace manylm

@@ -1,0 +1,59 @@
+// io.h — files: checked opening with one-line errors, atomic replacement (temporary file, fsync, rename),
+// read-only memory maps, and a content hash. Not a serialization format (see safetensors.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace manylm {
+
+// Fails with a UserError naming `path` if it is missing, unreadable or not a regular file.
+void require_regular_file(const std::string& path, std::string_view what);
+std::string read_file(const std::string& path, std::string_view what);
+
+// Writes `bytes` to `path` atomically: `path.tmp.PID`, fsync, rename, fsync of the directory.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+
+bool path_exists(const std::string& path);
+bool is_directory(const std::string& path);
+void make_directories(const std::string& path);  // mkdir -p; UserError on failure
+
+// Read-only mapping of a whole file.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  MappedFile(MappedFile&& o) noexcept { swap(o); }
+  MappedFile& operator=(MappedFile&& o) noexcept {
+    swap(o);
+    return *this;
+  }
+  const unsigned char* data() const { return static_cast<const unsigned char*>(ptr_); }
+  size_t size() const { return size_; }
+
+ private:
+  void swap(MappedFile& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(size_, o.size_);
+  }
+  void* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+// 64-bit FNV-1a over bytes, chainable through `h`.
+inline uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// Hash of a file's contents, streamed in 1 MiB blocks (bounded memory).
+uint64_t hash_file(const std::string& path);
+
+}  // namespace manylm

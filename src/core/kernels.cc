@@ -1,0 +1,120 @@
+// kernels.cc — see kernels.h.
+#include "core/kernels.h"
+
+#include <omp.h>
+
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace manylm {
+
+Activation parse_activation(const std::string& s) {
+  if (s == "sigmoid") return Activation::Sigmoid;
+  if (s == "tanh") return Activation::Tanh;
+  if (s == "relu") return Activation::Relu;
+  fail("--activation: unknown activation '{}' (expected sigmoid, tanh or relu)", s);
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::Sigmoid: return "sigmoid";
+    case Activation::Tanh: return "tanh";
+    case Activation::Relu: return "relu";
+  }
+  return "?";
+}
+
+namespace {
+constexpr int64_t kParallelMin = 1 << 14;  // below this many elements one thread is faster
+}
+
+void activation_forward(Activation a, float* y, int64_t n) {
+  switch (a) {
+    case Activation::Sigmoid:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-y[i]));
+      break;
+    case Activation::Tanh:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
+      break;
+    case Activation::Relu:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+      break;
+  }
+}
+
+void activation_backward(Activation a, const float* h, float* dy, int64_t n) {
+  switch (a) {
+    case Activation::Sigmoid:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) dy[i] *= h[i] * (1.0f - h[i]);
+      break;
+    case Activation::Tanh:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) dy[i] *= 1.0f - h[i] * h[i];
+      break;
+    case Activation::Relu:
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) dy[i] = h[i] > 0.0f ? dy[i] : 0.0f;
+      break;
+  }
+}
+
+void add_bias_rows(float* c, int64_t rows, int64_t cols, const float* b1, const float* b2) {
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = c + r * cols;
+    if (b2) {
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) row[j] += b1[j] + b2[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) row[j] += b1[j];
+    }
+  }
+}
+
+void colsum_add(float* dst, const float* src, int64_t rows, int64_t cols) {
+  // Each thread owns a range of columns and sums its rows in order: deterministic and race-free.
+#pragma omp parallel if (rows * cols > kParallelMin)
+  {
+    auto [j0, j1] = static_range(cols, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = src + r * cols;
+#pragma omp simd
+      for (int64_t j = j0; j < j1; ++j) dst[j] += row[j];
+    }
+  }
+}
+
+double sum_squares(const float* x, int64_t n) {
+  int nt = num_threads();
+  std::vector<double> part(static_cast<size_t>(nt), 0.0);
+#pragma omp parallel num_threads(nt) if (n > kParallelMin)
+  {
+    int tid = omp_get_thread_num(), cnt = omp_get_num_threads();
+    auto [b, e] = static_range(n, tid, cnt);
+    double s = 0.0;
+    for (int64_t i = b; i < e; ++i) s += double(x[i]) * double(x[i]);
+    part[static_cast<size_t>(tid)] = s;
+  }
+  double s = 0.0;
+  for (double p : part) s += p;
+  return s;
+}
+
+void scale(float* x, int64_t n, float s) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void axpy(float* y, const float* x, int64_t n, float a) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace manylm

@@ -1,0 +1,40 @@
+// elman.cc — see elman.h.
+#include "model/elman.h"
+
+#include "core/gemm.h"
+
+namespace manylm {
+
+void elman_forward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
+                   const ElmanWeights& w, float* S) {
+  float* Y = S + B * H;  // (T, B, H) pre-activations, then activations, in place
+  // Y = X · W_ihᵀ + b_ih + b_hh for all T·B rows at once.
+  gemm(Trans::N, Trans::T, T * B, H, In, 1.0f, X, In, w.w_ih, In, 0.0f, Y, H);
+  add_bias_rows(Y, T * B, H, w.b_ih, w.b_hh);
+  for (int64_t t = 0; t < T; ++t) {
+    // Y[t] += A[t-1] · W_hhᵀ;  A[t] = σ(Y[t])
+    gemm(Trans::N, Trans::T, B, H, H, 1.0f, S + t * B * H, H, w.w_hh, H, 1.0f, Y + t * B * H, H);
+    activation_forward(act, Y + t * B * H, B * H);
+  }
+}
+
+void elman_backward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
+                    const ElmanWeights& w, const float* S, float* dA, ElmanGrads& g, float* dX) {
+  const float* A = S + B * H;  // (T, B, H)
+  for (int64_t t = T - 1; t >= 0; --t) {
+    float* dYt = dA + t * B * H;
+    // dY[t] = dA[t] ⊙ σ'(A[t]);  dA[t-1] += dY[t] · W_hh
+    activation_backward(act, A + t * B * H, dYt, B * H);
+    if (t > 0) gemm(Trans::N, Trans::N, B, H, H, 1.0f, dYt, H, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
+  }
+  const float* dY = dA;  // (T, B, H)
+  // dW_hh += dYᵀ · A[-1..T-2];  dW_ih += dYᵀ · X;  db += Σ_rows dY
+  gemm(Trans::T, Trans::N, H, H, T * B, 1.0f, dY, H, S, H, 1.0f, g.w_hh, H);
+  gemm(Trans::T, Trans::N, H, In, T * B, 1.0f, dY, H, X, In, 1.0f, g.w_ih, In);
+  colsum_add(g.b_ih, dY, T * B, H);
+  colsum_add(g.b_hh, dY, T * B, H);
+  // dX = dY · W_ih
+  if (dX) gemm(Trans::N, Trans::N, T * B, In, H, 1.0f, dY, H, w.w_ih, In, 0.0f, dX, In);
+}
+
+}  // namespace manylm

@@ -1,0 +1,35 @@
+// elman.h — one Elman layer over a window of T steps and B lanes, the seed's equations (1)–(2):
+//   Y[t] = X[t] · W_ihᵀ + b_ih + A[t-1] · W_hhᵀ + b_hh,   A[t] = σ(Y[t])
+// and its backward through time (3), side by side. The input projection of all T steps is one
+// (T·B)×In·In×H GEMM; only A[t-1] · W_hhᵀ stays sequential. Weight gradients are one GEMM each over
+// all T·B rows. Not a whole model (model.h) and not a reference (reference.h).
+#pragma once
+#include <cstdint>
+
+#include "core/kernels.h"
+
+namespace manylm {
+
+struct ElmanWeights {
+  const float* w_ih;  // (H, In)
+  const float* w_hh;  // (H, H)
+  const float* b_ih;  // (H)
+  const float* b_hh;  // (H)
+};
+struct ElmanGrads {
+  float* w_ih;  // (H, In)  accumulated (+=)
+  float* w_hh;  // (H, H)
+  float* b_ih;  // (H)
+  float* b_hh;  // (H)
+};
+
+// S (T+1, B, H): S[0] holds the carried state on entry; S[1..T] receive A[0..T-1].
+void elman_forward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
+                   const ElmanWeights& w, float* S);
+
+// dA (T, B, H): on entry dE/dA[t] from above; on exit dE/dY[t]. dX (T, B, In): written (may be null).
+// Truncated BPTT: no gradient flows into S[0].
+void elman_backward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
+                    const ElmanWeights& w, const float* S, float* dA, ElmanGrads& g, float* dX);
+
+}  // namespace manylm

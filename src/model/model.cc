@@ -1,0 +1,125 @@
+// model.cc — see model.h.
+#include "model/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <omp.h>
+
+#include "core/gemm.h"
+#include "core/parallel.h"
+#include "model/elman.h"
+#include "model/softmax.h"
+
+namespace manylm {
+
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_) : T(T_), B(B_) {
+  std::vector<TensorSpec> t;
+  t.push_back({"x0", {T, B, s.embed}});
+  for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
+  t.push_back({"dA", {T, B, s.hidden}});
+  t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
+  t.push_back({"logits", {T * B, s.vocab}});
+  acts = Arena(std::move(t));
+  x0 = 0;
+  for (int64_t l = 0; l < s.layers; ++l) S.push_back(1 + static_cast<int>(l));
+  dA = 1 + static_cast<int>(s.layers);
+  dX = dA + 1;
+  logits = dX + 1;
+}
+
+namespace {
+
+ElmanWeights layer_weights(const Arena& p, const ParamIndex& ix, int64_t l) {
+  return {p[ix.w_ih[l]].data, p[ix.w_hh[l]].data, p[ix.b_ih[l]].data, p[ix.b_hh[l]].data};
+}
+
+void embed_forward(const float* emb, int64_t E, const int32_t* x, int64_t n, float* out) {
+#pragma omp parallel for schedule(static) if (n * E > (1 << 14))
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * E, emb + int64_t{x[i]} * E, E * sizeof(float));
+}
+
+// d_emb[x[i]] += dx[i]; threads own column ranges, rows are added in order: deterministic.
+void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const float* dx) {
+#pragma omp parallel if (n * E > (1 << 14))
+  {
+    auto [c0, c1] = static_range(E, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t i = 0; i < n; ++i) {
+      float* d = demb + int64_t{x[i]} * E;
+      const float* s = dx + i * E;
+      for (int64_t c = c0; c < c1; ++c) d[c] += s[c];
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Embedding and the L recurrent layers; returns A_top, (T, B, H) inside the workspace.
+const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
+                            int64_t B, Arena& state) {
+  const ParamIndex ix = param_index(s);
+  const int64_t E = s.embed, H = s.hidden;
+  float* X = ws.acts[ws.x0].data;
+  embed_forward(params[ix.encoder].data, E, x, T * B, X);  // (T, B, E)
+  const float* in = X;
+  for (int64_t l = 0; l < s.layers; ++l) {
+    float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
+    std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
+    elman_forward(s.activation, T, B, s.layer_input(l), H, in, layer_weights(params, ix, l), S);
+    std::memcpy(state[l].data, S + T * B * H, B * H * sizeof(float));  // carry A[T-1]
+    in = S + B * H;
+  }
+  return in;
+}
+
+// logits (R, V) = A_top · decoder.weightᵀ + decoder.bias
+float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const float* top, int64_t R) {
+  const ParamIndex ix = param_index(s);
+  float* Z = ws.acts[ws.logits].data;
+  gemm(Trans::N, Trans::T, R, s.vocab, s.hidden, 1.0f, top, s.hidden, params[ix.decoder_w].data, s.hidden, 0.0f, Z,
+       s.vocab);
+  add_bias_rows(Z, R, s.vocab, params[ix.decoder_b].data, nullptr);
+  return Z;
+}
+
+}  // namespace
+
+double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp) {
+  const float* top = forward_hidden(s, params, ws, x, T, B, state);
+  float* Z = decode(s, params, ws, top, T * B);
+  return softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(B) : 0.0f, logp);
+}
+
+void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
+                    int64_t B, Arena& grads) {
+  const ParamIndex ix = param_index(s);
+  const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
+  const float* dZ = ws.acts[ws.logits].data;  // (T·B, V)
+  const float* top = ws.acts[ws.S[L - 1]].data + B * H;
+  // d decoder.weight += dZᵀ · A_top;  d decoder.bias += Σ dZ;  dA_top = dZ · decoder.weight
+  gemm(Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
+  colsum_add(grads[ix.decoder_b].data, dZ, T * B, V);
+  float* dA = ws.acts[ws.dA].data;  // (T, B, H)
+  float* dX = ws.acts[ws.dX].data;  // (T, B, In)
+  gemm(Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const int64_t In = s.layer_input(l);
+    const float* in = l == 0 ? ws.acts[ws.x0].data : ws.acts[ws.S[l - 1]].data + B * H;
+    ElmanGrads g{grads[ix.w_ih[l]].data, grads[ix.w_hh[l]].data, grads[ix.b_ih[l]].data,
+                 grads[ix.b_hh[l]].data};
+    elman_backward(s.activation, T, B, In, H, in, layer_weights(params, ix, l), ws.acts[ws.S[l]].data, dA, g,
+                   dX);
+    if (l > 0) std::memcpy(dA, dX, T * B * H * sizeof(float));  // becomes dA of the layer below
+  }
+  embed_backward(grads[ix.encoder].data, E, x, T * B, dX);
+}
+
+const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
+                               Arena& state) {
+  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state), 1);
+}
+
+}  // namespace manylm

@@ -1,0 +1,38 @@
+// model.h — the whole network over one window: embedding → L recurrent layers → decoder → softmax
+// cross-entropy, forward and backward. Parameters and gradients are Arenas carved from param_table();
+// activations live in a Workspace, one Arena sized for (T, B) once, reused every step (no allocation in
+// the time loop). Objective (Zaremba et al.): Σ over the T steps of the mean over the B lanes, so a
+// learning rate of 1 and clip 5 mean what they mean in the paper. Not training logic (train/).
+#pragma once
+#include <cstdint>
+
+#include "core/arena.h"
+#include "model/shape.h"
+
+namespace manylm {
+
+class Workspace {
+ public:
+  Workspace(const ModelShape& s, int64_t T, int64_t B);
+  int64_t T, B;
+  Arena acts;        // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
+  int x0, dA, dX, logits;
+  std::vector<int> S;
+};
+
+// Runs the window. x, y: (T, B) token ids, time-major. state (one (B,H) per layer) is read as the
+// initial hidden state and receives the final one. Returns Σ loss in nats over the T·B targets.
+// If `for_backward`, the logits buffer keeps dE/dlogits for model_backward. If logp is non-null it
+// receives log p(y) per target, (T, B).
+double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp);
+
+// Accumulates (+=) the gradient of the objective into grads. Must follow model_forward(for_backward).
+void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
+                    int64_t B, Arena& grads);
+
+// Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
+const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
+                               Arena& state);
+
+}  // namespace manylm

@@ -1,0 +1,78 @@
+// shape.cc — see shape.h.
+#include "model/shape.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace manylm {
+
+Cell parse_cell(const std::string& s) {
+  if (s == "elman") return Cell::Elman;
+  if (s == "lstm" || s == "gru") fail("--cell: '{}' is not implemented yet (available: elman)", s);
+  fail("--cell: unknown cell '{}' (expected elman, lstm or gru)", s);
+}
+
+const char* cell_name(Cell c) {
+  switch (c) {
+    case Cell::Elman: return "elman";
+  }
+  return "?";
+}
+
+std::vector<TensorSpec> param_table(const ModelShape& s) {
+  std::vector<TensorSpec> t;
+  const int64_t G = s.gates() * s.hidden;
+  t.push_back({"encoder.weight", {s.vocab, s.embed}});
+  for (int64_t l = 0; l < s.layers; ++l) {
+    t.push_back({fmt::format("rnn.weight_ih_l{}", l), {G, s.layer_input(l)}});
+    t.push_back({fmt::format("rnn.weight_hh_l{}", l), {G, s.hidden}});
+    t.push_back({fmt::format("rnn.bias_ih_l{}", l), {G}});
+    t.push_back({fmt::format("rnn.bias_hh_l{}", l), {G}});
+  }
+  t.push_back({"decoder.weight", {s.vocab, s.hidden}});
+  t.push_back({"decoder.bias", {s.vocab}});
+  return t;
+}
+
+ParamIndex param_index(const ModelShape& s) {
+  ParamIndex p;
+  int k = 1;
+  for (int64_t l = 0; l < s.layers; ++l) {
+    p.w_ih.push_back(k++);
+    p.w_hh.push_back(k++);
+    p.b_ih.push_back(k++);
+    p.b_hh.push_back(k++);
+  }
+  p.decoder_w = k++;
+  p.decoder_b = k++;
+  return p;
+}
+
+int64_t param_count(const ModelShape& s) {
+  int64_t n = 0;
+  for (auto& t : param_table(s)) n += t.numel();
+  return n;
+}
+
+std::vector<TensorSpec> state_table(const ModelShape& s, int64_t B) {
+  std::vector<TensorSpec> t;
+  for (int64_t l = 0; l < s.layers; ++l) t.push_back({fmt::format("state.h_l{}", l), {B, s.hidden}});
+  return t;
+}
+
+}  // namespace manylm
+
+#include "core/rng.h"
+
+namespace manylm {
+void init_uniform(Arena& params, uint64_t seed, double r) {
+  for (size_t k = 0; k < params.table().size(); ++k) {
+    TensorView v = params[k];
+    CounterRng rng{seed, 0x1000 + k};
+    const float lo = static_cast<float>(-r), w = static_cast<float>(2 * r);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < v.numel(); ++i) v.data[i] = lo + w * rng.uniform(static_cast<uint64_t>(i));
+  }
+}
+}  // namespace manylm

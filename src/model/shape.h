@@ -1,0 +1,50 @@
+// shape.h — what a model is (cell, activation, sizes) and its ONE parameter table. Tensor names and
+// layouts follow PyTorch's state_dict of pytorch/examples word_language_model's RNNModel
+// (encoder.weight, rnn.weight_ih_l{k}, rnn.weight_hh_l{k}, rnn.bias_ih_l{k}, rnn.bias_hh_l{k},
+// decoder.weight, decoder.bias), so torch's load_state_dict reads model.safetensors as it is.
+// Not the forward pass (model.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/arena.h"
+#include "core/kernels.h"
+
+namespace manylm {
+
+enum class Cell { Elman };
+Cell parse_cell(const std::string& s);
+const char* cell_name(Cell c);
+
+struct ModelShape {
+  Cell cell = Cell::Elman;
+  Activation activation = Activation::Tanh;
+  int64_t vocab = 0;   // V
+  int64_t embed = 0;   // E
+  int64_t hidden = 0;  // H
+  int64_t layers = 1;  // L
+  int64_t gates() const { return 1; }  // rows of weight_ih per hidden unit (LSTM: 4, GRU: 3)
+  int64_t layer_input(int64_t l) const { return l == 0 ? embed : hidden; }
+};
+
+// Index of each tensor in the table, so hot loops never look names up.
+struct ParamIndex {
+  int encoder = 0;
+  std::vector<int> w_ih, w_hh, b_ih, b_hh;  // one per layer
+  int decoder_w = 0, decoder_b = 0;
+};
+
+std::vector<TensorSpec> param_table(const ModelShape& s);
+ParamIndex param_index(const ModelShape& s);
+int64_t param_count(const ModelShape& s);
+
+// The carried hidden state: one (B, H) tensor per layer.
+std::vector<TensorSpec> state_table(const ModelShape& s, int64_t B);
+
+}  // namespace manylm
+
+namespace manylm {
+// Every parameter uniform in [-r, r]; element i of tensor k is a pure function of (seed, k, i).
+void init_uniform(Arena& params, uint64_t seed, double r);
+}  // namespace manylm

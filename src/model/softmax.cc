@@ -1,0 +1,51 @@
+// softmax.cc — see softmax.h.
+#include "model/softmax.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/parallel.h"
+
+namespace manylm {
+
+double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp) {
+  std::vector<double> row_loss(static_cast<size_t>(R));
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    float* zr = z + r * V;
+    float m = zr[0];
+    for (int64_t j = 1; j < V; ++j) m = std::max(m, zr[j]);
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < V; ++j) s += std::exp(zr[j] - m);
+    const float lse = m + std::log(s);
+    const float target = zr[y[r]];
+    row_loss[static_cast<size_t>(r)] = double(lse) - double(target);
+    if (logp) logp[r] = target - lse;
+    if (grad_scale != 0.0f) {
+      const float inv = grad_scale / s;
+#pragma omp simd
+      for (int64_t j = 0; j < V; ++j) zr[j] = std::exp(zr[j] - m) * inv;
+      zr[y[r]] -= grad_scale;
+    }
+  }
+  double total = 0.0;  // fixed order: deterministic for any thread count
+  for (double l : row_loss) total += l;
+  return total;
+}
+
+void softmax_inplace(float* z, int64_t V, float tau) {
+  float m = z[0] / tau;
+  for (int64_t j = 0; j < V; ++j) m = std::max(m, z[j] / tau);
+  double s = 0.0;
+  for (int64_t j = 0; j < V; ++j) {
+    z[j] = std::exp(z[j] / tau - m);
+    s += z[j];
+  }
+  for (int64_t j = 0; j < V; ++j) z[j] = static_cast<float>(z[j] / s);
+}
+
+}  // namespace manylm

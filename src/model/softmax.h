@@ -1,0 +1,16 @@
+// softmax.h — full softmax over the vocabulary fused with cross-entropy:
+//   loss_r = logsumexp(z_r) − z_r[y_r];   dz_r = (softmax(z_r) − onehot(y_r)) · scale
+// One pass per row computes the loss and overwrites the logits with their gradient. Not the output GEMM.
+#pragma once
+#include <cstdint>
+
+namespace manylm {
+
+// z (R, V) logits. Returns Σ_r loss_r (nats, in double). If logp is non-null, logp[r] = −loss_r.
+// If grad_scale != 0, z is overwritten with dz scaled by grad_scale.
+double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp);
+
+// z (V) logits → probabilities at temperature tau (in place).
+void softmax_inplace(float* z, int64_t V, float tau);
+
+}  // namespace manylm

@@ -1,0 +1,107 @@
+// checkpoint.cc — see checkpoint.h.
+#include "train/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/safetensors.h"
+
+namespace manylm {
+
+using nlohmann::json;
+
+std::string TrainState::to_json() const {
+  json j = {{"step", step},
+            {"epoch", epoch},
+            {"window", window},
+            {"lr", sched.lr},
+            {"last_valid", std::isfinite(sched.last_valid) ? json(sched.last_valid) : json(nullptr)},
+            {"decaying", sched.decaying},
+            {"stop", sched.stop},
+            {"epoch_loss", epoch_loss},
+            {"epoch_tokens", epoch_tokens},
+            {"train_seconds", train_seconds},
+            {"train_tokens", train_tokens},
+            {"finished", finished}};
+  return j.dump();
+}
+
+TrainState TrainState::from_json(const std::string& text, const std::string& path) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) fail("{}: training state is not valid JSON", path);
+  try {
+    TrainState s;
+    s.step = j.at("step");
+    s.epoch = j.at("epoch");
+    s.window = j.at("window");
+    s.sched.lr = j.at("lr");
+    s.sched.last_valid = j.at("last_valid").is_null() ? std::numeric_limits<double>::infinity()
+                                                       : j.at("last_valid").get<double>();
+    s.sched.decaying = j.at("decaying");
+    s.sched.stop = j.at("stop");
+    s.epoch_loss = j.at("epoch_loss");
+    s.epoch_tokens = j.at("epoch_tokens");
+    s.train_seconds = j.at("train_seconds");
+    s.train_tokens = j.at("train_tokens");
+    s.finished = j.at("finished");
+    return s;
+  } catch (const json::exception& e) {
+    fail("{}: malformed training state: {}", path, e.what());
+  }
+}
+
+bool RunPaths::holds_run() const {
+  return path_exists(config()) || path_exists(model()) || path_exists(state()) || path_exists(vocab());
+}
+
+void save_checkpoint(const RunPaths& run, const Arena& params, const Arena& hidden, const TrainState& st,
+                     const std::string& model_meta_json) {
+  const std::string step = std::to_string(st.step);
+  save_safetensors(run.model(), params, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}});
+  save_safetensors(run.state(), hidden, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
+}
+
+TrainState load_checkpoint(const RunPaths& run, Arena& params, Arena* hidden) {
+  SafeTensorsFile m = load_safetensors(run.model());
+  fill_arena(m, params, run.model());
+  if (!hidden) return {};
+  SafeTensorsFile s = load_safetensors(run.state());
+  auto it = s.metadata.find("manylm.train_state");
+  if (it == s.metadata.end()) fail("{}: not a manylm training-state file", run.state());
+  if (m.metadata["manylm.step"] != s.metadata["manylm.step"])
+    fail("{}: records step {} but {} records step {}: the checkpoint is incomplete (interrupted while saving)",
+         run.state(), s.metadata["manylm.step"], run.model(), m.metadata["manylm.step"]);
+  fill_arena(s, *hidden, run.state());
+  return TrainState::from_json(it->second, run.state());
+}
+
+void truncate_metrics(const RunPaths& run, int64_t step) {
+  if (!path_exists(run.metrics())) return;
+  std::istringstream in(read_file(run.metrics(), "metrics"));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+  }
+  write_file_atomic(run.metrics(), kept);
+}
+
+}  // namespace manylm
+
+#include "train/options.h"
+
+namespace manylm {
+LoadedModel load_run_model(const std::string& run_dir) {
+  RunPaths run{run_dir};
+  if (!is_directory(run_dir)) fail("--model: {} is not a run directory", run_dir);
+  LoadedModel m;
+  m.config = config_from_json_file(run.config());
+  m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
+  m.shape = m.config.model_shape(m.vocab.size());
+  m.params = Arena(param_table(m.shape));
+  load_checkpoint(run, m.params, nullptr);
+  return m;
+}
+}  // namespace manylm

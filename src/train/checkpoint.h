@@ -1,0 +1,66 @@
+// checkpoint.h — a run directory on disk:
+//   config.json        every option of the run (loadable with --config)
+//   vocab.json         the vocabulary
+//   model.safetensors  parameters under PyTorch state_dict names (torch load_state_dict reads it as is)
+//   state.safetensors  what resuming needs beyond the weights: carried hidden state, optimizer moments,
+//                      and the training state (step, epoch, data position, schedule) as JSON metadata
+//   metrics.jsonl      one JSON object per progress report, validation and test
+// Every file is written to a temporary name, fsynced and renamed; the model and the state record the
+// same step, so a crash between the two renames is detected on resume. Not the training loop.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/arena.h"
+#include "train/schedule.h"
+
+namespace manylm {
+
+struct TrainState {
+  int64_t step = 0;    // updates done
+  int64_t epoch = 0;   // current epoch, 0-based
+  int64_t window = 0;  // next window of the current epoch
+  ScheduleState sched;
+  double epoch_loss = 0;  // Σ nats over this epoch's windows so far
+  int64_t epoch_tokens = 0;
+  double train_seconds = 0;  // wall time spent in training steps so far
+  int64_t train_tokens = 0;  // tokens trained on so far
+  bool finished = false;
+  std::string to_json() const;
+  static TrainState from_json(const std::string& text, const std::string& path);
+};
+
+struct RunPaths {
+  std::string dir;
+  std::string config() const { return dir + "/config.json"; }
+  std::string vocab() const { return dir + "/vocab.json"; }
+  std::string model() const { return dir + "/model.safetensors"; }
+  std::string state() const { return dir + "/state.safetensors"; }
+  std::string metrics() const { return dir + "/metrics.jsonl"; }
+  bool holds_run() const;  // any of the files above exists
+};
+
+void save_checkpoint(const RunPaths& run, const Arena& params, const Arena& hidden, const TrainState& st,
+                     const std::string& model_meta_json);
+// Loads weights (and, if hidden is non-null, the state) into arenas of the right shapes.
+TrainState load_checkpoint(const RunPaths& run, Arena& params, Arena* hidden);
+
+// Keeps only the metrics lines whose "step" is <= step (used when resuming). Atomic.
+void truncate_metrics(const RunPaths& run, int64_t step);
+
+}  // namespace manylm
+
+#include "data/vocab.h"
+#include "model/shape.h"
+#include "train/config.h"
+
+namespace manylm {
+// A trained model ready for eval or sampling: config, vocabulary, shape and weights of a run directory.
+struct LoadedModel {
+  Config config;
+  Vocab vocab;
+  ModelShape shape;
+  Arena params;
+};
+LoadedModel load_run_model(const std::string& run_dir);
+}  // namespace manylm

@@ -1,0 +1,65 @@
+// config.cc — see config.h.
+#include "train/config.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "data/corpus.h"
+
+namespace manylm {
+
+namespace {
+void positive(const char* opt, int64_t v) {
+  if (v <= 0) fail("--{}: must be a positive integer (got {})", opt, v);
+}
+void positive_finite(const char* opt, double v) {
+  if (!std::isfinite(v) || v <= 0) fail("--{}: must be a positive finite number (got {})", opt, v);
+}
+}  // namespace
+
+void Config::validate() const {
+  parse_token_mode(tokens);
+  parse_cell(cell);
+  parse_activation(activation);
+  positive("layers", layers);
+  positive("hidden", hidden);
+  positive("embed", embed);
+  positive("batch", batch);
+  positive("bptt", bptt);
+  positive("eval-batch", eval_batch);
+  positive("epochs", epochs);
+  positive("min-count", min_count);
+  if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
+    fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
+  if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
+  if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
+  positive_finite("lr", lr);
+  positive_finite("init", init);
+  positive_finite("checkpoint-minutes", checkpoint_minutes);
+  positive_finite("progress-seconds", progress_seconds);
+  if (!std::isfinite(clip) || clip < 0) fail("--clip: must be 0 (off) or a positive number (got {})", clip);
+  if (schedule != "constant" && schedule != "step" && schedule != "newbob")
+    fail("--schedule: unknown schedule '{}' (expected constant, step or newbob)", schedule);
+  if (!std::isfinite(decay) || decay < 1.0) fail("--decay: must be a number >= 1 (got {})", decay);
+  if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
+  if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
+    fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
+  if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
+}
+
+ModelShape Config::model_shape(int64_t vocab) const {
+  ModelShape s;
+  s.cell = parse_cell(cell);
+  s.activation = parse_activation(activation);
+  s.vocab = vocab;
+  s.embed = embed;
+  s.hidden = hidden;
+  s.layers = layers;
+  return s;
+}
+
+std::string Config::train_path() const { return !train.empty() ? train : resolve_data_dir(data) + "/" + corpus + "/train.txt"; }
+std::string Config::valid_path() const { return !valid.empty() ? valid : resolve_data_dir(data) + "/" + corpus + "/valid.txt"; }
+std::string Config::test_path() const { return !test.empty() ? test : resolve_data_dir(data) + "/" + corpus + "/test.txt"; }
+
+}  // namespace manylm

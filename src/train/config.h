@@ -1,0 +1,52 @@
+// config.h — the one typed configuration of a training run, parsed once (cli/options.cc binds every
+// field to its --long-option, which is also its key in JSON config files and in the run's config.json),
+// validated once, then passed by const reference. Not a parser.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "data/text_reader.h"
+#include "model/shape.h"
+
+namespace manylm {
+
+struct Config {
+  // data
+  std::string data;        // corpus root; the corpus is data/<corpus>
+  std::string corpus = "ptb";
+  std::string train, valid, test;  // override data/<corpus>/{train,valid,test}.txt
+  std::string tokens = "word";
+  int64_t vocab_size = 0;  // 0: every word seen
+  int64_t min_count = 1;
+  std::string cache_dir;   // empty: default_cache_dir()
+  // model
+  std::string cell = "elman";
+  std::string activation = "tanh";
+  int64_t layers = 1, hidden = 200, embed = 200;
+  double init = 0.1;  // uniform ±init
+  // training
+  int64_t batch = 20, bptt = 20, eval_batch = 10;
+  int64_t epochs = 13;
+  double lr = 1.0, clip = 5.0;
+  std::string schedule = "step";  // constant | step | newbob
+  double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving
+  int64_t decay_after = 4;
+  double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
+  uint64_t seed = 1;
+  int threads = 0;               // 0: all cores
+  int64_t max_steps = 0;         // 0: no limit
+  double checkpoint_minutes = 10.0;
+  int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends
+  double progress_seconds = 10.0;
+  std::string out;
+  std::string resume;
+  bool json = false;
+
+  void validate() const;  // UserError naming the first bad option
+  ModelShape model_shape(int64_t vocab) const;
+  std::string train_path() const;
+  std::string valid_path() const;
+  std::string test_path() const;
+};
+
+}  // namespace manylm

@@ -1,0 +1,48 @@
+// evaluate.cc — see evaluate.h.
+#include "train/evaluate.h"
+
+#include <cmath>
+
+#include "data/batcher.h"
+#include "model/model.h"
+
+namespace manylm {
+
+double EvalResult::perplexity() const { return std::exp(mean_loss()); }
+
+EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
+                    const std::string& what, std::vector<float>* logp) {
+  Batcher batcher(ids, B, T, what);
+  Workspace ws(s, T, B);
+  Arena state(state_table(s, B));
+  std::vector<int32_t> x, y;
+  std::vector<float> lp(static_cast<size_t>(T * B));
+  const int64_t L = batcher.stream_length();
+  if (logp) logp->assign(static_cast<size_t>(B * L), 0.0f);
+  EvalResult r;
+  for (int64_t k = 0; k < batcher.windows(); ++k) {
+    const int64_t len = batcher.window(k, 0, B, x, y);
+    r.loss_sum += model_forward(s, params, ws, x.data(), y.data(), len, B, state, false, logp ? lp.data() : nullptr);
+    r.tokens += len * B;
+    if (logp)
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t b = 0; b < B; ++b) (*logp)[static_cast<size_t>(b * L + k * T + t + 1)] = lp[static_cast<size_t>(t * B + b)];
+  }
+  return r;
+}
+
+}  // namespace manylm
+
+namespace manylm {
+std::vector<float> score_tokens(const ModelShape& s, const Arena& params, int32_t start, std::span<const int32_t> ids,
+                                int64_t T) {
+  if (ids.empty()) return {};
+  std::vector<int32_t> seq;
+  seq.reserve(ids.size() + 1);
+  seq.push_back(start);
+  seq.insert(seq.end(), ids.begin(), ids.end());
+  std::vector<float> lp;
+  evaluate(s, params, seq, 1, T, "score", &lp);
+  return std::vector<float>(lp.begin() + 1, lp.end());
+}
+}  // namespace manylm

@@ -1,0 +1,32 @@
+// evaluate.h — perplexity of a token sequence under a model, with the same carried-state batching as
+// training (B streams, T-step windows, fresh zero state at the start). Optionally the log-probability of
+// every predicted token. Not the CLI's `eval` command (cli/eval.cc), which adds files and formats.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/arena.h"
+#include "model/shape.h"
+
+namespace manylm {
+
+struct EvalResult {
+  double loss_sum = 0;   // nats
+  int64_t tokens = 0;    // predicted tokens
+  double mean_loss() const { return tokens ? loss_sum / static_cast<double>(tokens) : 0.0; }
+  double perplexity() const;
+};
+
+// logp (optional) receives, for stream-major position b·L + p + 1, log p(token); its size is B·L.
+EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
+                    const std::string& what, std::vector<float>* logp = nullptr);
+
+}  // namespace manylm
+
+namespace manylm {
+// log p(ids[i] | start, ids[0..i)) for every i: one lane, fresh zero state, windows of T. Used for
+// per-word scores and sentence scores (n-best rescoring), where every token must be scored.
+std::vector<float> score_tokens(const ModelShape& s, const Arena& params, int32_t start, std::span<const int32_t> ids,
+                                int64_t T);
+}  // namespace manylm

@@ -1,0 +1,121 @@
+// options.cc — see options.h.
+#include "train/options.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+#include "core/io.h"
+
+namespace manylm {
+
+using nlohmann::json;
+
+void bind_train_options(CLI::App& app, Config& c) {
+  auto g = [&](const char* name, auto& field, const char* help) {
+    return app.add_option(name, field, help)->capture_default_str();
+  };
+  g("--data", c.data, "Data directory holding corpora (default: ./data, then ../shared/data)")->group("Data");
+  g("--corpus", c.corpus, "Corpus folder under the data directory (with train.txt, valid.txt, test.txt)")->group("Data");
+  g("--train", c.train, "Training text file (overrides the corpus)")->group("Data");
+  g("--valid", c.valid, "Validation text file (overrides the corpus)")->group("Data");
+  g("--test", c.test, "Test text file (overrides the corpus)")->group("Data");
+  g("--tokens", c.tokens, "Token unit: word or char")->group("Data");
+  g("--vocab-size", c.vocab_size, "Keep at most this many types, rarer words become <unk> (0: all)")->group("Data");
+  g("--min-count", c.min_count, "Words seen fewer times become <unk>")->group("Data");
+  g("--cache-dir", c.cache_dir, "Token-id cache directory (default: $XDG_CACHE_HOME/manylm or ~/.cache/manylm)")->group("Data");
+  g("--cell", c.cell, "Recurrent cell: elman (lstm, gru: planned)")->group("Model");
+  g("--activation", c.activation, "Elman activation: sigmoid, tanh or relu")->group("Model");
+  g("--layers", c.layers, "Stacked recurrent layers (L)")->group("Model");
+  g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
+  g("--embed", c.embed, "Embedding size (E)")->group("Model");
+  g("--init", c.init, "Initialize every parameter uniformly in [-init, init]")->group("Model");
+  g("--batch", c.batch, "Batch lanes (B): parallel streams of the training text")->group("Training");
+  g("--bptt", c.bptt, "Steps per window (T) of truncated backpropagation through time")->group("Training");
+  g("--eval-batch", c.eval_batch, "Batch lanes for validation and test")->group("Training");
+  g("--epochs", c.epochs, "Maximum passes over the training text")->group("Training");
+  g("--lr", c.lr, "Learning rate (SGD), for the objective summed over steps and averaged over lanes")->group("Training");
+  g("--clip", c.clip, "Clip the global gradient norm to this (0: off)")->group("Training");
+  g("--schedule", c.schedule, "Learning-rate schedule: constant, step or newbob")->group("Training");
+  g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying)")->group("Training");
+  g("--decay-after", c.decay_after, "step schedule: epochs trained at the full rate before dividing starts")->group("Training");
+  g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
+  g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
+  g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
+  g("--max-steps", c.max_steps, "Stop after this many updates, saving a checkpoint (0: no limit)")->group("Training");
+  g("--checkpoint-minutes", c.checkpoint_minutes, "Save a checkpoint every this many minutes")->group("Run");
+  g("--checkpoint-steps", c.checkpoint_steps, "Also save every this many updates (0: off)")->group("Run");
+  g("--progress-seconds", c.progress_seconds, "Seconds between progress lines when stderr is not a terminal")->group("Run");
+  g("--out", c.out, "Run directory for checkpoints and metrics (default: runs/<cell>-<time>)")->group("Run");
+  g("--resume", c.resume, "Continue the run in this directory, bit-identically")->group("Run");
+  app.add_flag("--json", c.json, "Print one JSON object with the results on stdout at the end")->group("Run");
+}
+
+namespace {
+const std::set<std::string> kNotSaved = {"help", "config", "out", "resume", "json"};
+}
+
+std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std::string) const {
+  json j = json::object();
+  for (const CLI::Option* opt : app->get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string name = opt->get_lnames()[0];
+    if (kNotSaved.count(name)) continue;
+    const std::string v = opt->count() > 0 ? opt->results().back() : opt->get_default_str();
+    const std::string type = opt->get_type_name();
+    if (type == "INT" || type == "UINT") j[name] = std::stoll(v);
+    else if (type == "FLOAT") j[name] = std::stod(v);
+    else j[name] = v;
+  }
+  return j.dump(2) + "\n";
+}
+
+std::vector<CLI::ConfigItem> JsonConfigFormatter::from_config(std::istream& input) const {
+  json j = json::parse(input, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw CLI::ConversionError("--config: the file is not a JSON object");
+  std::vector<CLI::ConfigItem> items;
+  for (auto& [k, v] : j.items()) {
+    CLI::ConfigItem it;
+    it.name = k;
+    if (v.is_string()) it.inputs = {v.get<std::string>()};
+    else if (v.is_boolean()) it.inputs = {v.get<bool>() ? "true" : "false"};
+    else if (v.is_number_integer()) it.inputs = {std::to_string(v.get<int64_t>())};
+    else if (v.is_number()) it.inputs = {v.dump()};
+    else if (v.is_null()) continue;
+    else throw CLI::ConversionError("--config: key '" + k + "' must be a string, number or boolean");
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+void use_json_config(CLI::App& app) {
+  app.config_formatter(std::make_shared<JsonConfigFormatter>());
+  app.set_config("--config", "", "Read options from a JSON file whose keys are the long option names");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+}
+
+std::string config_to_json(const Config& c) {
+  Config copy = c;
+  CLI::App app;
+  bind_train_options(app, copy);
+  app.config_formatter(std::make_shared<JsonConfigFormatter>());
+  return app.config_to_str(true, false);
+}
+
+Config config_from_json_file(const std::string& path) {
+  require_regular_file(path, "config");
+  Config c;
+  CLI::App app;
+  bind_train_options(app, c);
+  use_json_config(app);
+  try {
+    std::vector<std::string> args = {"--config", path};
+    std::vector<std::string> rev(args.rbegin(), args.rend());
+    app.parse(rev);
+  } catch (const CLI::ParseError& e) {
+    fail("{}: {}", path, e.what());
+  }
+  return c;
+}
+
+}  // namespace manylm

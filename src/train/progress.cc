@@ -1,0 +1,57 @@
+// progress.cc — see progress.h.
+#include "train/progress.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace manylm {
+
+Progress::Progress(double every_seconds, std::string metrics_path)
+    : every_(every_seconds), metrics_(std::move(metrics_path)), tty_(::isatty(2) == 1) {
+  last_print_ = last_record_ = std::chrono::steady_clock::now();
+}
+
+void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
+                    double train_ppl, double tokens_per_sec, double eta_seconds) {
+  auto now = std::chrono::steady_clock::now();
+  const double since_print = std::chrono::duration<double>(now - last_print_).count();
+  const double since_record = std::chrono::duration<double>(now - last_record_).count();
+  const double pct = 100.0 * static_cast<double>(window) / static_cast<double>(windows);
+  if (since_record >= every_) {
+    last_record_ = now;
+    record(nlohmann::json{{"type", "train"}, {"step", step}, {"epoch", epoch + 1}, {"lr", lr},
+                          {"ppl", train_ppl}, {"tokens_per_sec", tokens_per_sec}}
+               .dump());
+  }
+  if (tty_ ? since_print < 0.25 : since_print < every_) return;
+  last_print_ = now;
+  const int64_t eta = static_cast<int64_t>(eta_seconds);
+  std::string s = fmt::format("epoch {}/{} {:5.1f}% | step {} | lr {:.4g} | {:.0f} tok/s | train ppl {:.2f} | epoch ETA {}:{:02d}",
+                              epoch + 1, epochs, pct, step, lr, tokens_per_sec, train_ppl, eta / 60, eta % 60);
+  if (tty_) {
+    fmt::print(stderr, "\r\033[K{}", s);
+    live_ = true;
+  } else {
+    fmt::print(stderr, "{}\n", s);
+  }
+  std::fflush(stderr);
+}
+
+void Progress::line(const std::string& text) {
+  if (live_) fmt::print(stderr, "\r\033[K");
+  live_ = false;
+  fmt::print(stderr, "{}\n", text);
+  std::fflush(stderr);
+}
+
+void Progress::record(const std::string& json_line) {
+  if (metrics_.empty()) return;
+  std::ofstream f(metrics_, std::ios::app);
+  f << json_line << '\n';
+}
+
+}  // namespace manylm

@@ -1,0 +1,29 @@
+// progress.h — what a run tells the person watching: on a terminal one live status line on stderr
+// (epoch, percent, tokens/s, train perplexity, ETA); otherwise a plain line every --progress-seconds.
+// Also appends metrics.jsonl records. Not the JSON result on stdout (that is the CLI's).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace manylm {
+
+class Progress {
+ public:
+  Progress(double every_seconds, std::string metrics_path);
+  // Called after every step; prints and records only when due.
+  void step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
+            double train_ppl, double tokens_per_sec, double eta_seconds);
+  void line(const std::string& text);  // a permanent line (clears a live line first)
+  void record(const std::string& json_line);
+  bool tty() const { return tty_; }
+
+ private:
+  double every_;
+  std::string metrics_;
+  bool tty_;
+  bool live_ = false;
+  std::chrono::steady_clock::time_point last_print_, last_record_;
+};
+
+}  // namespace manylm

@@ -1,0 +1,23 @@
+// schedule.cc — see schedule.h.
+#include "train/schedule.h"
+
+#include <cmath>
+
+namespace manylm {
+
+void schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s) {
+  if (c.schedule == "step") {
+    s.lr = c.lr / std::pow(c.decay, static_cast<double>(std::max<int64_t>(0, epoch + 1 - c.decay_after)));
+  } else if (c.schedule == "newbob") {
+    // Improvement ratio of perplexities, exp(last − valid), as Mikolov's min_improvement.
+    const bool small_gain = std::isfinite(s.last_valid) && std::exp(s.last_valid - valid) < c.newbob_ratio;
+    if (small_gain) {
+      if (s.decaying) s.stop = true;
+      s.decaying = true;
+    }
+    if (s.decaying && !s.stop) s.lr /= c.decay;
+  }
+  s.last_valid = valid;
+}
+
+}  // namespace manylm

@@ -1,0 +1,208 @@
+// trainer.cc — see trainer.h.
+#include "train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/parallel.h"
+#include "data/batcher.h"
+#include "data/corpus.h"
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/optimizer.h"
+#include "train/options.h"
+#include "train/progress.h"
+
+namespace manylm {
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};  // the one global: written by the signal handler only
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string default_run_dir(const Config& c) {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return fmt::format("runs/{}-{}", c.cell, buf);
+}
+
+// Settings that define the trajectory of a run: --resume must not change them.
+void check_resume_compatible(const Config& saved, const Config& now, const std::string& path) {
+  auto same = [&](const char* opt, auto a, auto b) {
+    if (a != b) fail("--{}: {} was trained with a different value; a resumed run keeps its settings", opt, path);
+  };
+  same("cell", saved.cell, now.cell);
+  same("activation", saved.activation, now.activation);
+  same("layers", saved.layers, now.layers);
+  same("hidden", saved.hidden, now.hidden);
+  same("embed", saved.embed, now.embed);
+  same("tokens", saved.tokens, now.tokens);
+  same("batch", saved.batch, now.batch);
+  same("bptt", saved.bptt, now.bptt);
+  same("seed", saved.seed, now.seed);
+}
+
+}  // namespace
+
+void install_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+TrainResult run_training(const Config& given) {
+  const auto wall_start = Clock::now();
+  Config c = given;
+  RunPaths run;
+  if (!c.resume.empty()) {
+    run.dir = c.resume;
+    if (!is_directory(run.dir)) fail("--resume: {} is not a directory", run.dir);
+    check_resume_compatible(config_from_json_file(run.config()), c, run.config());
+  } else {
+    run.dir = c.out.empty() ? default_run_dir(c) : c.out;
+    if (RunPaths{run.dir}.holds_run())
+      fail("--out: {} already holds a run; continue it with --resume {} or choose another --out", run.dir, run.dir);
+  }
+  c.validate();
+  set_threads(c.threads);
+  const TokenMode mode = parse_token_mode(c.tokens);
+  const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
+
+  // Everything that can fail on bad input happens before the run directory is touched.
+  const std::string train_path = c.train_path(), valid_path = c.valid_path(), test_path = c.test_path();
+  for (const auto& p : {train_path, valid_path, test_path}) require_regular_file(p, "corpus");
+  Vocab vocab = c.resume.empty() ? build_vocab(train_path, mode, c.vocab_size, c.min_count)
+                                 : Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
+  if (vocab.mode() != mode) fail("{}: vocabulary is in {} mode but --tokens is {}", run.vocab(), token_mode_name(vocab.mode()), c.tokens);
+  TokenIds train_ids = TokenIds::load(train_path, vocab, cache);
+  TokenIds valid_ids = TokenIds::load(valid_path, vocab, cache);
+  TokenIds test_ids = TokenIds::load(test_path, vocab, cache);
+  if (train_ids.size() == 0) fail("{}: empty corpus: no tokens", train_path);
+  Batcher batcher(train_ids.ids(), c.batch, c.bptt, train_path);
+  Batcher(valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
+  Batcher(test_ids.ids(), c.eval_batch, c.bptt, test_path);
+
+  const ModelShape shape = c.model_shape(vocab.size());
+  Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
+  TrainState st;
+  if (!c.resume.empty()) {
+    st = load_checkpoint(run, params, &hidden);
+    truncate_metrics(run, st.step);
+  } else {
+    init_uniform(params, c.seed, c.init);
+    st.sched.lr = c.lr;
+    make_directories(run.dir);
+    write_file_atomic(run.config(), config_to_json(c));
+    write_file_atomic(run.vocab(), vocab.to_json());
+  }
+  const std::string meta = nlohmann::json{{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens},
+                                          {"vocab", vocab.size()}, {"embed", c.embed}, {"hidden", c.hidden},
+                                          {"layers", c.layers}}.dump();
+  Progress progress(c.progress_seconds, run.metrics());
+  progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads, train {} tokens{}; run {}", c.cell,
+                            c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
+                            train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
+  if (!c.resume.empty()) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
+
+  Workspace ws(shape, c.bptt, c.batch);
+  std::vector<int32_t> x, y;
+  auto last_ckpt = Clock::now();
+  auto save = [&] {
+    save_checkpoint(run, params, hidden, st, meta);
+    last_ckpt = Clock::now();
+  };
+  TrainResult r;
+  r.run_dir = run.dir;
+  r.eval_batch = c.eval_batch;
+  r.bptt = c.bptt;
+  r.params = param_count(shape);
+  bool stop_steps = c.max_steps > 0 && st.step >= c.max_steps;
+  g_stop_signal.store(0);
+  while (!st.finished && !stop_steps) {
+    if (st.window == 0) hidden.zero();  // each epoch starts from a zero state (Zaremba et al.)
+    const int64_t windows = batcher.windows();
+    while (st.window < windows) {
+      const auto t0 = Clock::now();
+      const int64_t len = batcher.window(st.window, 0, c.batch, x, y);
+      grads.zero();
+      const double loss = model_forward(shape, params, ws, x.data(), y.data(), len, c.batch, hidden, true, nullptr);
+      if (!std::isfinite(loss))
+        fail("training diverged at step {} (loss is {}): lower --lr or set --clip", st.step + 1, loss);
+      model_backward(shape, params, ws, x.data(), len, c.batch, grads);
+      clip_grad_norm(grads, c.clip);
+      sgd_update(params, grads, st.sched.lr);
+      st.step++;
+      st.window++;
+      st.epoch_loss += loss;
+      st.epoch_tokens += len * c.batch;
+      st.train_tokens += len * c.batch;
+      st.train_seconds += seconds_since(t0);
+      const double tps = st.train_tokens / std::max(st.train_seconds, 1e-9);
+      const double eta = static_cast<double>((windows - st.window) * c.bptt * c.batch) / std::max(tps, 1e-9);
+      progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr,
+                    std::exp(st.epoch_loss / st.epoch_tokens), tps, eta);
+      if (const int sig = g_stop_signal.load()) {
+        save();
+        progress.line(fmt::format("manylm: signal {} at step {}: checkpoint saved in {}; continue with --resume {}",
+                                  sig, st.step, run.dir, run.dir));
+        r.interrupted = true;
+        r.signal = sig;
+        r.steps = st.step;
+        return r;
+      }
+      if (c.max_steps > 0 && st.step >= c.max_steps) {
+        stop_steps = true;
+        break;
+      }
+      if ((c.checkpoint_steps > 0 && st.step % c.checkpoint_steps == 0) ||
+          seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes)
+        save();
+    }
+    if (stop_steps && st.window < windows) break;
+    // End of epoch: validate, schedule, checkpoint.
+    const double train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
+    const EvalResult v = evaluate(shape, params, valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
+    const double lr_used = st.sched.lr;
+    schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
+    progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
+                              lr_used, train_ppl, v.perplexity(), st.train_tokens / st.train_seconds));
+    progress.record(nlohmann::json{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
+                                   {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()}}.dump());
+    r.train_ppl = train_ppl;
+    st.epoch++;
+    st.window = 0;
+    st.epoch_loss = 0;
+    st.epoch_tokens = 0;
+    if (st.epoch >= c.epochs || st.sched.stop) st.finished = true;
+    save();
+  }
+  if (stop_steps) save();
+  // Results: perplexities of the final weights.
+  const EvalResult v = evaluate(shape, params, valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
+  const EvalResult t = evaluate(shape, params, test_ids.ids(), c.eval_batch, c.bptt, test_path);
+  if (r.train_ppl == 0 && st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
+  r.valid_ppl = v.perplexity();
+  r.test_ppl = t.perplexity();
+  r.epochs = st.epoch;
+  r.steps = st.step;
+  r.tokens_per_sec = st.train_tokens / std::max(st.train_seconds, 1e-9);
+  r.wall_seconds = seconds_since(wall_start);
+  progress.record(nlohmann::json{{"type", "test"}, {"step", st.step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl}}.dump());
+  progress.line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f} | {:.0f} tok/s | {:.1f} s",
+                            r.steps, r.epochs, r.valid_ppl, r.test_ppl, r.tokens_per_sec, r.wall_seconds));
+  return r;
+}
+
+}  // namespace manylm

@@ -1,0 +1,30 @@
+// trainer.h — a training run from a Config to a result: data → model → the step loop
+// (forward, backward, clip, update), validation each epoch, schedule, checkpoints, resume, signals.
+// Not argument parsing or output formatting (cli/).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "train/config.h"
+
+namespace manylm {
+
+struct TrainResult {
+  std::string run_dir;
+  double train_ppl = 0, valid_ppl = 0, test_ppl = 0;
+  int64_t epochs = 0, steps = 0;
+  double tokens_per_sec = 0, wall_seconds = 0;
+  int64_t eval_batch = 0, bptt = 0;
+  int64_t params = 0;
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM (checkpoint saved)
+  int signal = 0;
+};
+
+// Runs (or resumes, if c.resume is set) a training run. UserError for bad input, before anything in
+// the run directory is written.
+TrainResult run_training(const Config& c);
+
+// SIGINT/SIGTERM set a flag that the step loop checks; the run saves a checkpoint and returns.
+void install_stop_signals();
+
+}  // namespace manylm
