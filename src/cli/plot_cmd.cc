@@ -41,13 +41,13 @@ Runner add_plot_command(CLI::App& app) {
     write_file_atomic(tmp + "/valid.dat", valid.empty() ? "0 0\n" : valid);
     const std::string png = *dir + "/curves.png";
     write_file_atomic(tmp + "/plot.gp",
-                      fmt::format("set terminal pngcairo size 900,560 noenhanced || set terminal png size 900,560\n"
+                      fmt::format("set terminal png size 900,560 noenhanced\n"
                                   "set output '{}.tmp'\nset title '{}'\nset xlabel 'updates'\nset ylabel 'perplexity'\n"
                                   "set logscale y\nset grid\nset key top right\n"
                                   "plot '{}/train.dat' using 1:2 with lines lw 1 title 'train', "
                                   "'{}/valid.dat' using 1:2 with linespoints lw 2 pt 7 title 'valid'\n",
                                   png, *dir, tmp, tmp));
-    const int rc = std::system(fmt::format("gnuplot '{}/plot.gp' 2>/dev/null || gnuplot -e \"set terminal png size 900,560\" '{}/plot.gp'", tmp, tmp).c_str());
+    const int rc = std::system(fmt::format("gnuplot '{}/plot.gp'", tmp).c_str());
     std::system(fmt::format("rm -rf '{}'", tmp).c_str());
     if (rc != 0 || !path_exists(png + ".tmp")) fail("plot: gnuplot failed to draw {}", png);
     if (std::rename((png + ".tmp").c_str(), png.c_str()) != 0) fail("{}: cannot rename into place", png);

@@ -15,7 +15,8 @@ Runner add_train_command(CLI::App& app) {
   auto cfg = std::make_shared<Config>();
   bind_train_options(*sub, *cfg);
   use_json_config(*sub);
-  return [cfg] {
+  return [cfg, sub] {
+    apply_json_config(*sub);
     install_stop_signals();
     const TrainResult r = run_training(*cfg);
     if (cfg->json) {

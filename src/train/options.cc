@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -92,6 +93,26 @@ void use_json_config(CLI::App& app) {
   app.config_formatter(std::make_shared<JsonConfigFormatter>());
   app.set_config("--config", "", "Read options from a JSON file whose keys are the long option names");
   app.allow_config_extras(CLI::config_extras_mode::error);
+}
+
+void apply_json_config(CLI::App& app) {
+  const CLI::Option* config = app.get_config_ptr();
+  if (!config || config->count() == 0) return;
+  const std::string path = config->as<std::string>();
+  std::istringstream in(read_file(path, "config"));
+  try {
+    for (const CLI::ConfigItem& item : JsonConfigFormatter().from_config(in)) {
+      CLI::Option* opt = app.get_option_no_throw("--" + item.name);
+      if (!opt || !opt->get_configurable())
+        fail("{}: unknown option '{}' (keys are the long option names, without --)", path, item.name);
+      if (opt->count() > 0) continue;  // given on the command line
+      if (opt->get_expected_min() == 0) opt->add_result(opt->get_flag_value(item.name, item.inputs.at(0)));
+      else opt->add_result(item.inputs);
+      opt->run_callback();
+    }
+  } catch (const CLI::Error& e) {
+    fail("{}: {}", path, e.what());
+  }
 }
 
 std::string config_to_json(const Config& c) {

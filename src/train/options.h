@@ -21,6 +21,10 @@ class JsonConfigFormatter : public CLI::Config {
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
 };
 void use_json_config(CLI::App& app);  // installs the formatter and --config FILE
+// Reads the --config FILE given to `app` into the options not given on the command line (which win).
+// Call after parsing: CLI11 2.1 reads config files for the top-level app only, never for a subcommand
+// such as `train`. UserError naming the file for a missing or malformed file or an unknown key.
+void apply_json_config(CLI::App& app);
 
 // Every option of `c` as a JSON object (without out/resume/config/json).
 std::string config_to_json(const Config& c);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,7 +17,10 @@ Progress::Progress(double every_seconds, std::string metrics_path)
 }
 
 void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
-                    double train_ppl, double tokens_per_sec, double eta_seconds) {
+                    double step_loss, int64_t step_tokens, double train_ppl, double tokens_per_sec,
+                    double eta_seconds) {
+  interval_loss_ += step_loss;
+  interval_tokens_ += step_tokens;
   auto now = std::chrono::steady_clock::now();
   const double since_print = std::chrono::duration<double>(now - last_print_).count();
   const double since_record = std::chrono::duration<double>(now - last_record_).count();
@@ -24,8 +28,10 @@ void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windo
   if (since_record >= every_) {
     last_record_ = now;
     record(nlohmann::json{{"type", "train"}, {"step", step}, {"epoch", epoch + 1}, {"lr", lr},
-                          {"ppl", train_ppl}, {"tokens_per_sec", tokens_per_sec}}
+                          {"ppl", std::exp(interval_loss_ / static_cast<double>(interval_tokens_))}, {"tokens_per_sec", tokens_per_sec}}
                .dump());
+    interval_loss_ = 0;
+    interval_tokens_ = 0;
   }
   if (tty_ ? since_print < 0.25 : since_print < every_) return;
   last_print_ = now;

@@ -11,9 +11,10 @@ namespace manylm {
 class Progress {
  public:
   Progress(double every_seconds, std::string metrics_path);
-  // Called after every step; prints and records only when due.
+  // Called after every step with that step's loss (nats) and tokens; prints and records only when due.
+  // Records carry the perplexity since the previous record; the live line the epoch's so far.
   void step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
-            double train_ppl, double tokens_per_sec, double eta_seconds);
+            double step_loss, int64_t step_tokens, double epoch_ppl, double tokens_per_sec, double eta_seconds);
   void line(const std::string& text);  // a permanent line (clears a live line first)
   void record(const std::string& json_line);
   bool tty() const { return tty_; }
@@ -23,6 +24,8 @@ class Progress {
   std::string metrics_;
   bool tty_;
   bool live_ = false;
+  double interval_loss_ = 0;
+  int64_t interval_tokens_ = 0;
   std::chrono::steady_clock::time_point last_print_, last_record_;
 };
 

@@ -151,7 +151,7 @@ TrainResult run_training(const Config& given) {
       st.train_seconds += seconds_since(t0);
       const double tps = st.train_tokens / std::max(st.train_seconds, 1e-9);
       const double eta = static_cast<double>((windows - st.window) * c.bptt * c.batch) / std::max(tps, 1e-9);
-      progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr,
+      progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr, loss, len * c.batch,
                     std::exp(st.epoch_loss / st.epoch_tokens), tps, eta);
       if (const int sig = g_stop_signal.load()) {
         save();

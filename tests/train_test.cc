@@ -1,0 +1,191 @@
+// train_test.cc — the training loop as a whole, on slices of the real Penn Treebank: a resumed run is
+// bit-identical to an uninterrupted one (stopped mid-epoch and at an epoch end), SIGINT saves a
+// checkpoint that resumes, the schedules, and the safetensors file round trip.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/options.h"
+#include "train/trainer.h"
+
+namespace manylm {
+namespace {
+
+std::string ptb_path(const std::string& f) {
+  for (std::string d : {std::string(MANYLM_SOURCE_DIR) + "/data", std::string(MANYLM_SOURCE_DIR) + "/../shared/data"})
+    if (path_exists(d + "/ptb/" + f)) return d + "/ptb/" + f;
+  return "";
+}
+
+// A temporary directory with the first `lines` lines of PTB's train/valid/test.
+struct Corpus {
+  std::string dir;
+  explicit Corpus(int lines) {
+    char tmpl[] = "/tmp/manylm-train-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    for (std::string f : {"train.txt", "valid.txt", "test.txt"}) {
+      std::ifstream in(ptb_path(f));
+      std::ofstream out(dir + "/" + f);
+      std::string line;
+      for (int i = 0; i < (f == "train.txt" ? lines : lines / 4) && std::getline(in, line); ++i) out << line << "\n";
+    }
+  }
+  ~Corpus() { std::system(("rm -rf " + dir).c_str()); }
+  Config config(const std::string& out) const {
+    Config c;
+    c.train = dir + "/train.txt";
+    c.valid = dir + "/valid.txt";
+    c.test = dir + "/test.txt";
+    c.cache_dir = dir + "/cache";
+    c.out = dir + "/" + out;
+    c.hidden = c.embed = 16;
+    c.layers = 2;
+    c.batch = 4;
+    c.bptt = 7;
+    c.eval_batch = 3;
+    c.epochs = 3;
+    c.lr = 0.5;
+    c.decay_after = 1;
+    c.threads = 1;
+    c.progress_seconds = 1000;
+    return c;
+  }
+};
+
+std::map<std::string, SafeTensor> tensors(const std::string& path) { return load_safetensors(path).tensors; }
+
+void expect_bit_identical(const std::string& a, const std::string& b) {
+  auto ta = tensors(a), tb = tensors(b);
+  ASSERT_EQ(ta.size(), tb.size());
+  for (auto& [name, t] : ta) {
+    ASSERT_EQ(t.shape, tb[name].shape) << name;
+    ASSERT_EQ(0, std::memcmp(t.values.data(), tb[name].values.data(), t.values.size() * 4)) << name << " differs";
+  }
+}
+
+class Train : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (ptb_path("train.txt").empty()) GTEST_SKIP() << "PTB not found in ./data or ../shared/data";
+  }
+};
+
+TEST_F(Train, ResumeIsBitIdentical) {
+  Corpus corpus(300);
+  Config full = corpus.config("full");
+  const TrainResult rf = run_training(full);
+  ASSERT_GT(rf.steps, 20);
+  const int64_t per_epoch = rf.steps / full.epochs;
+  // Stop mid-epoch (step 5 of epoch 2) and exactly at the end of epoch 1, then resume to the end.
+  for (int64_t stop : {per_epoch + 5, per_epoch}) {
+    Config part = corpus.config("part" + std::to_string(stop));
+    part.max_steps = stop;
+    const TrainResult rp = run_training(part);
+    EXPECT_EQ(rp.steps, stop);
+    Config resumed = config_from_json_file(part.out + "/config.json");
+    resumed.resume = part.out;
+    resumed.max_steps = 0;
+    const TrainResult rr = run_training(resumed);
+    EXPECT_EQ(rr.steps, rf.steps);
+    expect_bit_identical(full.out + "/model.safetensors", part.out + "/model.safetensors");
+    expect_bit_identical(full.out + "/state.safetensors", part.out + "/state.safetensors");
+    EXPECT_EQ(rr.test_ppl, rf.test_ppl);
+    EXPECT_EQ(rr.valid_ppl, rf.valid_ppl);
+  }
+}
+
+TEST_F(Train, SigintSavesACheckpointThatResumes) {
+  Corpus corpus(3000);
+  Config c = corpus.config("sig");
+  c.epochs = 50;
+  const std::string out = c.out;
+  std::string cmd = std::string("timeout -s INT 2 ") + MANYLM_BINARY + " train --train " + c.train + " --valid " + c.valid +
+                    " --test " + c.test + " --cache-dir " + c.cache_dir + " --out " + out +
+                    " --hidden 16 --embed 16 --batch 4 --bptt 7 --epochs 50 --threads 1 2>/dev/null";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 124) << "timeout should have interrupted the run";
+  RunPaths run{out};
+  ASSERT_TRUE(path_exists(run.model()));
+  ASSERT_TRUE(path_exists(run.state()));
+  const std::string step = load_safetensors(run.state()).metadata.at("manylm.step");
+  EXPECT_GT(std::stoll(step), 0);
+  EXPECT_EQ(step, load_safetensors(run.model()).metadata.at("manylm.step"));
+  // The interrupted run continues with --resume for a few more steps.
+  std::string resume = std::string(MANYLM_BINARY) + " train --resume " + out + " --max-steps " +
+                       std::to_string(std::stoll(step) + 3) + " --json > " + out + "/result.json 2>/dev/null";
+  ASSERT_EQ(0, std::system(resume.c_str()));
+  EXPECT_NE(read_file(out + "/result.json", "result").find("\"steps\":" + std::to_string(std::stoll(step) + 3)),
+            std::string::npos);
+}
+
+TEST(Schedule, StepDecayFollowsZaremba) {
+  Config c;
+  c.schedule = "step";
+  c.lr = 1.0;
+  c.decay = 2.0;
+  c.decay_after = 4;
+  ScheduleState s{1.0};
+  std::vector<double> lrs;
+  for (int e = 1; e <= 7; ++e) {
+    lrs.push_back(s.lr);  // rate used by epoch e
+    schedule_after_epoch(c, e, 5.0, s);
+  }
+  EXPECT_EQ(lrs, (std::vector<double>{1, 1, 1, 1, 0.5, 0.25, 0.125}));
+}
+
+TEST(Schedule, NewbobHalvesThenStops) {
+  Config c;
+  c.schedule = "newbob";
+  c.lr = 0.4;
+  c.decay = 2.0;
+  c.newbob_ratio = 1.01;
+  ScheduleState s{0.4};
+  schedule_after_epoch(c, 1, 6.0, s);
+  EXPECT_EQ(s.lr, 0.4);
+  schedule_after_epoch(c, 2, 5.0, s);  // big gain
+  EXPECT_EQ(s.lr, 0.4);
+  schedule_after_epoch(c, 3, 4.999, s);  // gain < 1%: start halving
+  EXPECT_EQ(s.lr, 0.2);
+  EXPECT_FALSE(s.stop);
+  schedule_after_epoch(c, 4, 4.9, s);  // decaying: halve every epoch
+  EXPECT_EQ(s.lr, 0.1);
+  schedule_after_epoch(c, 5, 4.8995, s);  // small gain again: stop
+  EXPECT_TRUE(s.stop);
+}
+
+TEST(SafeTensors, RoundTripAndRejectTruncation) {
+  char tmpl[] = "/tmp/manylm-st-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  Arena a({{"a.weight", {2, 3}}, {"b", {5}}});
+  for (size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<float>(i) * 0.5f - 1.0f;
+  save_safetensors(dir + "/m.safetensors", a, {{"k", "v"}});
+  auto f = load_safetensors(dir + "/m.safetensors");
+  EXPECT_EQ(f.metadata.at("k"), "v");
+  Arena b({{"a.weight", {2, 3}}, {"b", {5}}});
+  fill_arena(f, b, "m");
+  EXPECT_EQ(0, std::memcmp(a[0].data, b[0].data, 6 * 4));
+  EXPECT_EQ(0, std::memcmp(a[1].data, b[1].data, 5 * 4));
+  // Header length must be 8-byte aligned data start, as the format recommends.
+  std::string bytes = read_file(dir + "/m.safetensors", "t");
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  EXPECT_EQ((8 + n) % 8, 0u);
+  write_file_atomic(dir + "/t.safetensors", bytes.substr(0, bytes.size() - 4));
+  EXPECT_THROW(load_safetensors(dir + "/t.safetensors"), UserError);
+  Arena wrong({{"a.weight", {3, 2}}, {"b", {5}}});
+  EXPECT_THROW(fill_arena(f, wrong, "m"), UserError);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
+}  // namespace manylm
