@@ -21,7 +21,11 @@ struct Case {
   int64_t vocab = 13;
   int64_t hidden = 6;
   int64_t T = 4, B = 3;
+  float dropout = 0;
+  bool variational = false;
 };
+
+DropoutConfig dropout_of(const Case& c) { return {c.dropout, c.variational, 77, 5, 0, 0}; }
 
 class ModelGrad : public ::testing::TestWithParam<Case> {};
 
@@ -55,11 +59,13 @@ TEST_P(ModelGrad, FastMatchesReference) {
   RefTensors<double> p, h0, g;
   for (size_t k = 0; k < params.table().size(); ++k) p.emplace_back(params[k].data, params[k].data + params[k].numel());
   for (int64_t l = 0; l < s.layers; ++l) h0.emplace_back(state[l].data, state[l].data + B * s.hidden);
-  const double ref_loss = reference_loss(s, p, x, y, T, B, h0, &g);
+  const DropoutConfig rdrop = dropout_of(GetParam());
+  const double ref_loss = reference_loss(s, p, x, y, T, B, h0, &g, &rdrop);
 
-  Workspace ws(s, T, B);
-  const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr) / B;
-  model_backward(s, params, ws, x.data(), T, B, grads);
+  const DropoutConfig drop = dropout_of(GetParam());
+  Workspace ws(s, T, B, drop.p > 0);
+  const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
+  model_backward(s, params, ws, x.data(), T, B, grads, &drop);
   EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
   for (size_t k = 0; k < params.table().size(); ++k) {
     TensorView v = grads[k];
@@ -81,15 +87,16 @@ TEST_P(ModelGrad, ReferenceMatchesCentralDifferences) {
   random_tokens(y, T * B, s.vocab, 5);
   RefTensors<double> p, h0(s.layers, std::vector<double>(B * s.hidden, 0.1)), g;
   for (size_t k = 0; k < params.table().size(); ++k) p.emplace_back(params[k].data, params[k].data + params[k].numel());
-  reference_loss(s, p, x, y, T, B, h0, &g);
+  const DropoutConfig drop = dropout_of(GetParam());
+  reference_loss(s, p, x, y, T, B, h0, &g, &drop);
   const double eps = 1e-6;
   for (size_t k = 0; k < p.size(); ++k)
     for (size_t i = 0; i < p[k].size(); ++i) {
       const double keep = p[k][i];
       p[k][i] = keep + eps;
-      const double up = reference_loss<double>(s, p, x, y, T, B, h0, nullptr);
+      const double up = reference_loss<double>(s, p, x, y, T, B, h0, nullptr, &drop);
       p[k][i] = keep - eps;
-      const double down = reference_loss<double>(s, p, x, y, T, B, h0, nullptr);
+      const double down = reference_loss<double>(s, p, x, y, T, B, h0, nullptr, &drop);
       p[k][i] = keep;
       const double num = (up - down) / (2 * eps);
       // ReLU has kinks; a perturbation crossing one gives a one-sided estimate, so allow more there.
@@ -102,10 +109,14 @@ INSTANTIATE_TEST_SUITE_P(AllActivations, ModelGrad,
                          ::testing::Values(Case{Activation::Tanh, 1, 5}, Case{Activation::Tanh, 2, 4},
                                            Case{Activation::Sigmoid, 2, 6}, Case{Activation::Relu, 2, 5},
                                            // large enough that every kernel takes its multi-threaded path
-                                           Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8}),
+                                           Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8},
+                                           Case{Activation::Tanh, 2, 5, 13, 6, 4, 3, 0.4f, false},
+                                           Case{Activation::Sigmoid, 2, 6, 13, 6, 4, 3, 0.3f, true},
+                                           Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false}),
                          [](const auto& info) {
                            return std::string(activation_name(info.param.act)) + "_L" + std::to_string(info.param.layers) +
-                                  "_E" + std::to_string(info.param.embed) + "_V" + std::to_string(info.param.vocab);
+                                  "_E" + std::to_string(info.param.embed) + "_V" + std::to_string(info.param.vocab) +
+                                  (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "");
                          });
 
 }  // namespace

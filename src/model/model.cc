@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "core/dropout.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "model/elman.h"
@@ -13,19 +14,26 @@
 
 namespace manylm {
 
-Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_) : T(T_), B(B_) {
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) : T(T_), B(B_) {
   std::vector<TensorSpec> t;
   t.push_back({"x0", {T, B, s.embed}});
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
   t.push_back({"dA", {T, B, s.hidden}});
   t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
   t.push_back({"logits", {T * B, s.vocab}});
+  if (dropout) {
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"D_l" + std::to_string(l), {T, B, s.hidden}});
+    masks.emplace_back(static_cast<size_t>(T * B * s.embed));
+    for (int64_t l = 0; l < s.layers; ++l) masks.emplace_back(static_cast<size_t>(T * B * s.hidden));
+  }
   acts = Arena(std::move(t));
   x0 = 0;
   for (int64_t l = 0; l < s.layers; ++l) S.push_back(1 + static_cast<int>(l));
   dA = 1 + static_cast<int>(s.layers);
   dX = dA + 1;
   logits = dX + 1;
+  if (dropout)
+    for (int64_t l = 0; l < s.layers; ++l) D.push_back(logits + 1 + static_cast<int>(l));
 }
 
 namespace {
@@ -57,12 +65,19 @@ void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const f
 namespace {
 
 // Embedding and the L recurrent layers; returns A_top, (T, B, H) inside the workspace.
+bool active(const DropoutConfig* d) { return d && d->p > 0; }
+
+DropoutSite site(const DropoutConfig& d, uint32_t k) { return {d.seed, d.step, k, d.p, d.variational}; }
+
 const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                            int64_t B, Arena& state) {
+                            int64_t B, Arena& state, const DropoutConfig* drop) {
   const ParamIndex ix = param_index(s);
   const int64_t E = s.embed, H = s.hidden;
+  const bool dr = active(drop);
+  const int64_t lanes = dr && drop->lanes > 0 ? drop->lanes : B;
   float* X = ws.acts[ws.x0].data;
   embed_forward(params[ix.encoder].data, E, x, T * B, X);  // (T, B, E)
+  if (dr) dropout_forward(site(*drop, 0), T, B, E, drop->lane0, lanes, X, ws.masks[0].data());
   const float* in = X;
   for (int64_t l = 0; l < s.layers; ++l) {
     float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
@@ -70,6 +85,12 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
     elman_forward(s.activation, T, B, s.layer_input(l), H, in, layer_weights(params, ix, l), S);
     std::memcpy(state[l].data, S + T * B * H, B * H * sizeof(float));  // carry A[T-1]
     in = S + B * H;
+    if (dr) {  // the next layer (or the decoder) sees a dropped copy; the recurrence keeps A itself
+      float* Dl = ws.acts[ws.D[l]].data;
+      std::memcpy(Dl, in, T * B * H * sizeof(float));
+      dropout_forward(site(*drop, static_cast<uint32_t>(l + 1)), T, B, H, drop->lane0, lanes, Dl, ws.masks[l + 1].data());
+      in = Dl;
+    }
   }
   return in;
 }
@@ -87,31 +108,37 @@ float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const flo
 }  // namespace
 
 double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
-                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp) {
-  const float* top = forward_hidden(s, params, ws, x, T, B, state);
+                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
+                     const DropoutConfig* drop) {
+  const float* top = forward_hidden(s, params, ws, x, T, B, state, drop);
   float* Z = decode(s, params, ws, top, T * B);
   return softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(B) : 0.0f, logp);
 }
 
 void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads) {
+                    int64_t B, Arena& grads, const DropoutConfig* drop) {
   const ParamIndex ix = param_index(s);
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
+  const bool dr = active(drop);
+  // What layer l's output looked like to its consumer: the dropped copy, or A itself.
+  auto output = [&](int64_t l) -> const float* { return dr ? ws.acts[ws.D[l]].data : ws.acts[ws.S[l]].data + B * H; };
   const float* dZ = ws.acts[ws.logits].data;  // (T·B, V)
-  const float* top = ws.acts[ws.S[L - 1]].data + B * H;
+  const float* top = output(L - 1);
   // d decoder.weight += dZᵀ · A_top;  d decoder.bias += Σ dZ;  dA_top = dZ · decoder.weight
   gemm(Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
   colsum_add(grads[ix.decoder_b].data, dZ, T * B, V);
   float* dA = ws.acts[ws.dA].data;  // (T, B, H)
   float* dX = ws.acts[ws.dX].data;  // (T, B, In)
   gemm(Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
+  if (dr) dropout_backward(drop->p, ws.masks[L].data(), T * B * H, dA);
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
-    const float* in = l == 0 ? ws.acts[ws.x0].data : ws.acts[ws.S[l - 1]].data + B * H;
+    const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
     ElmanGrads g{grads[ix.w_ih[l]].data, grads[ix.w_hh[l]].data, grads[ix.b_ih[l]].data,
                  grads[ix.b_hh[l]].data};
     elman_backward(s.activation, T, B, In, H, in, layer_weights(params, ix, l), ws.acts[ws.S[l]].data, dA, g,
                    dX);
+    if (dr) dropout_backward(drop->p, ws.masks[l].data(), T * B * In, dX);
     if (l > 0) std::memcpy(dA, dX, T * B * H * sizeof(float));  // becomes dA of the layer below
   }
   embed_backward(grads[ix.encoder].data, E, x, T * B, dX);
@@ -119,7 +146,7 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
 
 const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state) {
-  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state), 1);
+  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state, nullptr), 1);
 }
 
 }  // namespace manylm

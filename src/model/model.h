@@ -11,25 +11,40 @@
 
 namespace manylm {
 
+// Dropout of the non-recurrent connections (Zaremba et al.): site 0 after the embedding, site l+1 on the
+// output of layer l (the last one before the softmax). Masks come from core/dropout.h.
+struct DropoutConfig {
+  float p = 0;
+  bool variational = false;
+  uint64_t seed = 0;
+  uint64_t step = 0;  // the update number: a new mask every step
+  int64_t lane0 = 0, lanes = 0;  // this worker's first lane, and lanes in all (0: B)
+};
+
 class Workspace {
  public:
-  Workspace(const ModelShape& s, int64_t T, int64_t B);
+  Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
   int64_t T, B;
-  Arena acts;        // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
+  // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
+  // | with dropout: D_l (T,B,H) per layer, the dropped copy of layer l's output
+  Arena acts;
   int x0, dA, dX, logits;
-  std::vector<int> S;
+  std::vector<int> S, D;
+  std::vector<std::vector<uint8_t>> masks;  // per site, (T,B,E) then (T,B,H)
 };
 
 // Runs the window. x, y: (T, B) token ids, time-major. state (one (B,H) per layer) is read as the
 // initial hidden state and receives the final one. Returns Σ loss in nats over the T·B targets.
 // If `for_backward`, the logits buffer keeps dE/dlogits for model_backward. If logp is non-null it
 // receives log p(y) per target, (T, B).
+// `drop` (null or p = 0: none) needs a Workspace made with dropout = true.
 double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
-                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp);
+                     const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
+                     const DropoutConfig* drop = nullptr);
 
 // Accumulates (+=) the gradient of the objective into grads. Must follow model_forward(for_backward).
 void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads);
+                    int64_t B, Arena& grads, const DropoutConfig* drop = nullptr);
 
 // Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
 const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,

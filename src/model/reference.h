@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/dropout.h"
+#include "model/model.h"
 #include "model/shape.h"
 
 namespace manylm {
@@ -14,19 +16,35 @@ template <typename T>
 using RefTensors = std::vector<std::vector<T>>;  // in param_table() order
 
 // Objective Σ_t mean_b −log p(y[t,b]); same as model_forward. h0: per layer (B·H), the initial state.
-// If grads is non-null it receives the gradient (sized like params).
+// If grads is non-null it receives the gradient (sized like params). With `drop`, every mask element
+// comes from dropout_keep(), the definition.
 template <typename T>
 T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<int32_t>& x,
-                 const std::vector<int32_t>& y, int64_t Tn, int64_t B, const RefTensors<T>& h0, RefTensors<T>* grads) {
+                 const std::vector<int32_t>& y, int64_t Tn, int64_t B, const RefTensors<T>& h0, RefTensors<T>* grads,
+                 const DropoutConfig* drop = nullptr) {
   const ParamIndex ix = param_index(s);
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
+  // Dropout multiplier of element (t, b, d) at site k: 0 or 1/(1−p).
+  auto keep = [&](uint32_t k, int64_t t, int64_t b, int64_t D, int64_t d) -> T {
+    if (!drop || drop->p == 0) return T(1);
+    DropoutSite ds{drop->seed, drop->step, k, drop->p, drop->variational};
+    return dropout_keep(ds, t, b, D, d, B) ? T(1) / (T(1) - T(drop->p)) : T(0);
+  };
   // acts[l][t] (B·In) for l = 0 (embedding) .. L; acts[l+1][t] = σ(Y).
   std::vector<std::vector<std::vector<T>>> acts(L + 1, std::vector<std::vector<T>>(Tn));
   for (int64_t t = 0; t < Tn; ++t) {
     acts[0][t].resize(B * E);
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t e = 0; e < E; ++e) acts[0][t][b * E + e] = p[ix.encoder][x[t * B + b] * E + e];
+      for (int64_t e = 0; e < E; ++e) acts[0][t][b * E + e] = p[ix.encoder][x[t * B + b] * E + e] * keep(0, t, b, E, e);
   }
+  // ins(l, t): what layer l (or the decoder, l = L) reads: the dropped output of the level below.
+  std::vector<std::vector<std::vector<T>>> ins(L + 1, std::vector<std::vector<T>>(Tn));
+  auto dropped = [&](int64_t l, int64_t t) {  // level l ≥ 1 is layer l−1's output
+    ins[l][t] = acts[l][t];
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < H; ++d) ins[l][t][b * H + d] *= keep(static_cast<uint32_t>(l), t, b, H, d);
+  };
+  for (int64_t t = 0; t < Tn; ++t) ins[0][t] = acts[0][t];
   for (int64_t l = 0; l < L; ++l) {
     const int64_t In = s.layer_input(l);
     const auto &Wi = p[ix.w_ih[l]], &Wh = p[ix.w_hh[l]], &bi = p[ix.b_ih[l]], &bh = p[ix.b_hh[l]];
@@ -36,10 +54,11 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) {
           T yv = bi[j] + bh[j];
-          for (int64_t k = 0; k < In; ++k) yv += acts[l][t][b * In + k] * Wi[j * In + k];
+          for (int64_t k = 0; k < In; ++k) yv += ins[l][t][b * In + k] * Wi[j * In + k];
           for (int64_t k = 0; k < H; ++k) yv += prev[b * H + k] * Wh[j * H + k];
           acts[l + 1][t][b * H + j] = activate(s.activation, yv);
         }
+      dropped(l + 1, t);
     }
   }
   T loss = T(0);
@@ -54,7 +73,7 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
       T m = T(-1e300);
       for (int64_t v = 0; v < V; ++v) {
         z[v] = p[ix.decoder_b][v];
-        for (int64_t k = 0; k < H; ++k) z[v] += acts[L][t][b * H + k] * p[ix.decoder_w][v * H + k];
+        for (int64_t k = 0; k < H; ++k) z[v] += ins[L][t][b * H + k] * p[ix.decoder_w][v * H + k];
         if (z[v] > m) m = z[v];
       }
       T sum = T(0);
@@ -66,8 +85,8 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
         T dz = (std::exp(z[v] - m) / sum - (v == target ? T(1) : T(0))) / T(B);
         (*grads)[ix.decoder_b][v] += dz;
         for (int64_t k = 0; k < H; ++k) {
-          (*grads)[ix.decoder_w][v * H + k] += dz * acts[L][t][b * H + k];
-          dtop[t][b * H + k] += dz * p[ix.decoder_w][v * H + k];
+          (*grads)[ix.decoder_w][v * H + k] += dz * ins[L][t][b * H + k];
+          dtop[t][b * H + k] += dz * p[ix.decoder_w][v * H + k] * keep(static_cast<uint32_t>(L), t, b, H, k);
         }
       }
     }
@@ -89,8 +108,8 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
           (*grads)[ix.b_ih[l]][j] += dy;
           (*grads)[ix.b_hh[l]][j] += dy;
           for (int64_t k = 0; k < In; ++k) {
-            (*grads)[ix.w_ih[l]][j * In + k] += dy * acts[l][t][b * In + k];
-            dIn[t][b * In + k] += dy * Wi[j * In + k];
+            (*grads)[ix.w_ih[l]][j * In + k] += dy * ins[l][t][b * In + k];
+            dIn[t][b * In + k] += dy * Wi[j * In + k] * keep(static_cast<uint32_t>(l), t, b, In, k);
           }
           for (int64_t k = 0; k < H; ++k) {
             (*grads)[ix.w_hh[l]][j * H + k] += dy * prev[b * H + k];

@@ -33,6 +33,9 @@ void Config::validate() const {
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
   if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
+  if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
+  if (dropout_mask != "standard" && dropout_mask != "variational")
+    fail("--dropout-mask: unknown mode '{}' (expected standard or variational)", dropout_mask);
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);

@@ -31,6 +31,8 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
   g("--embed", c.embed, "Embedding size (E)")->group("Model");
   g("--init", c.init, "Initialize every parameter uniformly in [-init, init]")->group("Model");
+  g("--dropout", c.dropout, "Dropout probability on the non-recurrent connections (embedding, between layers, before the softmax)")->group("Model");
+  g("--dropout-mask", c.dropout_mask, "standard (new mask every step) or variational (one mask per window, shared by its steps)")->group("Model");
   g("--batch", c.batch, "Batch lanes (B): parallel streams of the training text")->group("Training");
   g("--bptt", c.bptt, "Steps per window (T) of truncated backpropagation through time")->group("Training");
   g("--eval-batch", c.eval_batch, "Batch lanes for validation and test")->group("Training");

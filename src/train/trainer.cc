@@ -53,6 +53,10 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
   same("batch", saved.batch, now.batch);
   same("bptt", saved.bptt, now.bptt);
   same("seed", saved.seed, now.seed);
+  same("dropout", saved.dropout, now.dropout);
+  same("dropout-mask", saved.dropout_mask, now.dropout_mask);
+  same("vocab-size", saved.vocab_size, now.vocab_size);
+  same("min-count", saved.min_count, now.min_count);
 }
 
 }  // namespace
@@ -116,7 +120,8 @@ TrainResult run_training(const Config& given) {
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!c.resume.empty()) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
 
-  Workspace ws(shape, c.bptt, c.batch);
+  Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
+  DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
   std::vector<int32_t> x, y;
   auto last_ckpt = Clock::now();
   auto save = [&] {
@@ -137,10 +142,11 @@ TrainResult run_training(const Config& given) {
       const auto t0 = Clock::now();
       const int64_t len = batcher.window(st.window, 0, c.batch, x, y);
       grads.zero();
-      const double loss = model_forward(shape, params, ws, x.data(), y.data(), len, c.batch, hidden, true, nullptr);
+      drop.step = static_cast<uint64_t>(st.step);
+      const double loss = model_forward(shape, params, ws, x.data(), y.data(), len, c.batch, hidden, true, nullptr, &drop);
       if (!std::isfinite(loss))
         fail("training diverged at step {} (loss is {}): lower --lr or set --clip", st.step + 1, loss);
-      model_backward(shape, params, ws, x.data(), len, c.batch, grads);
+      model_backward(shape, params, ws, x.data(), len, c.batch, grads, &drop);
       clip_grad_norm(grads, c.clip);
       sgd_update(params, grads, st.sched.lr);
       st.step++;

@@ -1,0 +1,48 @@
+// dropout.cc — see dropout.h.
+#include "core/dropout.h"
+
+#include "core/rng.h"
+
+namespace manylm {
+
+namespace {
+CounterRng site_rng(const DropoutSite& s) { return {s.seed, (s.step << 8) | s.site}; }
+uint32_t threshold(float p) { return static_cast<uint32_t>(static_cast<double>(p) * 16777216.0); }
+}  // namespace
+
+bool dropout_keep(const DropoutSite& s, int64_t t, int64_t lane, int64_t D, int64_t d, int64_t lanes) {
+  const uint64_t index = static_cast<uint64_t>(s.variational ? lane * D + d : (t * lanes + lane) * D + d);
+  return (site_rng(s).block(index >> 2)[index & 3] >> 8) >= threshold(s.p);
+}
+
+void dropout_forward(const DropoutSite& s, int64_t T, int64_t B, int64_t D, int64_t lane0, int64_t lanes, float* x,
+                     uint8_t* mask) {
+  const CounterRng rng = site_rng(s);
+  const uint32_t thr = threshold(s.p);
+  const float scale = 1.0f / (1.0f - s.p);
+  const int64_t rows = T * B;
+#pragma omp parallel for schedule(static) if (rows * D > (1 << 14))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = r / B, lane = lane0 + r % B;
+    const uint64_t base = static_cast<uint64_t>(s.variational ? lane * D : (t * lanes + lane) * D);
+    uint8_t* m = mask + r * D;
+    float* xr = x + r * D;
+    // Whole Philox blocks of 4 cover the row; the first and last may be partial.
+    for (uint64_t i = base; i < base + static_cast<uint64_t>(D);) {
+      const Philox4 u = rng.block(i >> 2);
+      for (uint64_t j = i & 3; j < 4 && i < base + static_cast<uint64_t>(D); ++j, ++i) {
+        const uint8_t keep = (u[j] >> 8) >= thr;
+        m[i - base] = keep;
+        xr[i - base] = keep ? xr[i - base] * scale : 0.0f;
+      }
+    }
+  }
+}
+
+void dropout_backward(float p, const uint8_t* mask, int64_t n, float* dx) {
+  const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for simd schedule(static) if (n > (1 << 14))
+  for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? dx[i] * scale : 0.0f;
+}
+
+}  // namespace manylm

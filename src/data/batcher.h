@@ -1,0 +1,47 @@
+// batcher.h — the Zaremba et al. layout: the token sequence is cut into B contiguous streams of
+// L = N / B tokens (the remainder is dropped, as PyTorch's batchify does); window k covers positions
+// [k·T, k·T + T) of every stream, and the hidden state is carried from window to window. A lane range
+// [lane0, lane1) selects the streams one worker owns. Not a data loader: no shuffling, no threads.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/error.h"
+
+namespace manylm {
+
+class Batcher {
+ public:
+  Batcher(std::span<const int32_t> ids, int64_t B, int64_t T, const std::string& what)
+      : ids_(ids), B_(B), T_(T), L_(static_cast<int64_t>(ids.size()) / B) {
+    if (L_ < 2)
+      fail("{}: corpus too small: {} tokens cannot fill {} streams of at least 2 tokens (lower --batch)", what,
+           ids.size(), B);
+  }
+  int64_t streams() const { return B_; }
+  int64_t stream_length() const { return L_; }
+  int64_t windows() const { return (L_ - 1 + T_ - 1) / T_; }
+  int64_t targets() const { return (L_ - 1) * B_; }  // predicted tokens per pass
+
+  // Fills x, y (len, lanes) time-major for window k and lanes [lane0, lane1); returns len (≤ T).
+  int64_t window(int64_t k, int64_t lane0, int64_t lane1, std::vector<int32_t>& x, std::vector<int32_t>& y) const {
+    const int64_t p = k * T_, len = std::min(T_, L_ - 1 - p), nb = lane1 - lane0;
+    x.resize(static_cast<size_t>(len * nb));
+    y.resize(static_cast<size_t>(len * nb));
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t at = (lane0 + b) * L_ + p + t;
+        x[static_cast<size_t>(t * nb + b)] = ids_[static_cast<size_t>(at)];
+        y[static_cast<size_t>(t * nb + b)] = ids_[static_cast<size_t>(at + 1)];
+      }
+    return len;
+  }
+
+ private:
+  std::span<const int32_t> ids_;
+  int64_t B_, T_, L_;
+};
+
+}  // namespace manylm

@@ -1,0 +1,24 @@
+// text_reader.h — streaming tokenizer for corpus files, in bounded memory (1 MiB blocks), so a 10 MB
+// file without a newline costs no more than any other. Handles a UTF-8 byte-order mark (skipped) and
+// CRLF (read as LF). Rejects NUL bytes (binary files) and, in character mode, invalid UTF-8, with one
+// error line naming the file and byte offset. Word mode: whitespace-separated words, one end-of-line per
+// line (also for a last line without '\n'). Character mode: UTF-8 characters, '\n' is a token.
+// Not a vocabulary (vocab.h).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace manylm {
+
+enum class TokenMode { Word, Char };
+TokenMode parse_token_mode(const std::string& s);
+const char* token_mode_name(TokenMode m);
+
+// Calls on_token(token) for each token; in word mode on_eol() after each line. Returns tokens seen
+// (excluding end-of-lines).
+int64_t read_tokens(const std::string& path, TokenMode mode, const std::function<void(std::string_view)>& on_token,
+                    const std::function<void()>& on_eol);
+
+}  // namespace manylm

@@ -1,0 +1,502 @@
+// cli_test.cc — the real manylm binary end to end on tiny corpora in a fresh temporary directory:
+// every kind of bad input (missing, unreadable, directory, empty, too small, NUL bytes, invalid UTF-8,
+// truncated, foreign or mismatched checkpoints, bad option values, bad --config files, --out onto an
+// existing run) must exit 2 with exactly one "manylm: error:" line naming the file or option, and leave
+// an existing run directory byte-identical (or create nothing). Also --help, --json, --config with
+// command-line overrides, and --resume reading the run's saved options. Not the data code's unit
+// tests (data_test.cc).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace manylm {
+namespace {
+
+namespace fs = std::filesystem;
+using Files = std::map<std::string, std::string>;  // relative path → bytes
+
+std::string make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "manylm-cli-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+// Every regular file under `dir` with its bytes (a file added, removed or changed shows as a difference).
+Files snapshot(const std::string& dir) {
+  Files out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = read_bytes(e.path().string());
+  return out;
+}
+
+// Deterministic words: a few hundred of them over a 12-word vocabulary, 3 to 9 per line.
+std::string corpus_text(int words, uint32_t seed) {
+  static const char* kWords[] = {"the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "house", "big", "small"};
+  std::string s;
+  uint32_t x = seed;
+  auto next = [&] { return x = x * 1664525u + 1013904223u, x >> 16; };
+  for (int n = 0; n < words;) {
+    const int len = 3 + static_cast<int>(next() % 7);
+    for (int i = 0; i < len; ++i, ++n) s += std::string(i ? " " : "") + kWords[next() % 12];
+    s += "\n";
+  }
+  return s;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Result {
+  int status = -1;  // exit status; 128 + signal if killed by one
+  std::string out, err;
+};
+
+using Opts = std::vector<std::pair<std::string, std::string>>;  // ordered; value "" for a flag
+
+class CliTest : public ::testing::Test {
+ protected:
+  // Shared by the whole suite: corpora and three finished runs to copy from.
+  static inline std::string suite_;
+  static void SetUpTestSuite() {
+    suite_ = make_temp_dir();
+    write_bytes(suite_ + "/train.txt", corpus_text(400, 1));
+    write_bytes(suite_ + "/valid.txt", corpus_text(150, 2));
+    write_bytes(suite_ + "/test.txt", corpus_text(150, 3));
+    for (auto [name, extra] : std::vector<std::pair<std::string, Opts>>{
+             {"word8", {}}, {"word12", {{"--hidden", "12"}}}, {"char8", {{"--tokens", "char"}}}}) {
+      Opts o = extra;
+      o.push_back({"--out", suite_ + "/" + name});
+      const Result r = run_in(suite_, "train", with(train_opts(suite_), o));
+      if (r.status != 0) throw std::runtime_error("cannot train the suite's " + name + " run: " + r.err);
+    }
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(suite_, ec);
+  }
+
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    ::chmod(dir_.c_str(), 0700);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // The tiny training options of every run here.
+  static Opts train_opts(const std::string& corpora) {
+    return {{"--train", corpora + "/train.txt"}, {"--valid", corpora + "/valid.txt"}, {"--test", corpora + "/test.txt"},
+            {"--hidden", "8"},  {"--embed", "8"},   {"--batch", "2"},  {"--bptt", "5"},
+            {"--epochs", "1"},  {"--threads", "1"}, {"--eval-batch", "2"}, {"--cache-dir", corpora + "/cache"}};
+  }
+  // `base` with each option of `over` replacing the same option, or appended.
+  static Opts with(Opts base, const Opts& over) {
+    for (const auto& [k, v] : over) {
+      bool found = false;
+      for (auto& [bk, bv] : base)
+        if (bk == k) bv = v, found = true;
+      if (!found) base.push_back({k, v});
+    }
+    return base;
+  }
+
+  // Runs `manylm <command> <opts>` in directory `cwd`; stdout and stderr are captured in files.
+  static Result run_in(const std::string& cwd, const std::string& command, const Opts& opts) {
+    std::string cmd = "cd " + quote(cwd) + " && OMP_NUM_THREADS=1 MANYLM_CACHE=" + quote(cwd + "/default-cache") + " " +
+                      quote(MANYLM_BINARY) + " " + command;
+    for (const auto& [k, v] : opts) cmd += " " + quote(k) + (v.empty() ? "" : " " + quote(v));
+    const std::string out = cwd + "/.stdout", err = cwd + "/.stderr";
+    cmd += " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
+    const int st = std::system(cmd.c_str());
+    Result r;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    r.out = read_bytes(out);
+    r.err = read_bytes(err);
+    fs::remove(out);
+    fs::remove(err);
+    return r;
+  }
+  Result run(const std::string& command, const Opts& opts) const { return run_in(dir_, command, opts); }
+
+  // A private copy of one of the suite's runs (run1, run2, ... in this test's directory).
+  std::string copy_run(const std::string& name) {
+    const std::string to = dir_ + "/run" + std::to_string(++copies_);
+    fs::copy(suite_ + "/" + name, to, fs::copy_options::recursive);
+    return to;
+  }
+  std::string write(const std::string& name, const std::string& bytes) const {
+    write_bytes(dir_ + "/" + name, bytes);
+    return dir_ + "/" + name;
+  }
+
+  std::string dir_;
+  int copies_ = 0;
+};
+
+// Exit status 2, nothing on stdout, exactly one line on stderr: "manylm: error: ..." naming each needle.
+void expect_user_error(const Result& r, std::initializer_list<std::string> needles) {
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.rfind("manylm: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not exactly one line: " << r.err;
+  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' missing from: " << r.err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad corpora: as a fresh run (nothing created) and resuming a finished run (left byte-identical),
+// in each of the three roles.
+
+class CliErrors : public CliTest {
+ protected:
+  // `bad` given as --train, --valid and --test in turn must fail naming `bad` (and, for --train, the
+  // extra needles): a fresh --out is not created, a resumed run directory is not touched.
+  void expect_bad_corpus(const std::string& bad, std::initializer_list<std::string> train_needles,
+                         const Opts& extra = {}, const std::string& base_run = "word8") {
+    const std::string run_dir = copy_run(base_run);
+    const Files before = snapshot(run_dir);
+    for (const char* role : {"--train", "--valid", "--test"}) {
+      SCOPED_TRACE(role);
+      const std::string fresh = dir_ + "/fresh";
+      Result r = run("train", with(with(train_opts(suite_), extra), {{role, bad}, {"--out", fresh}}));
+      expect_user_error(r, {bad});
+      if (std::string(role) == "--train") expect_user_error(r, train_needles);
+      EXPECT_FALSE(fs::exists(fresh)) << "a failed run created its --out directory";
+      r = run("train", {{"--resume", run_dir}, {role, bad}});
+      expect_user_error(r, {bad});
+      EXPECT_EQ(snapshot(run_dir), before) << "a failed resume changed the run directory";
+    }
+  }
+};
+
+TEST_F(CliErrors, MissingFile) { expect_bad_corpus(dir_ + "/no-such-file.txt", {"No such file"}); }
+
+TEST_F(CliErrors, UnreadableFile) {
+  if (::geteuid() == 0) GTEST_SKIP() << "running as root: chmod 000 does not stop root from reading";
+  const std::string p = write("locked.txt", corpus_text(400, 4));
+  ASSERT_EQ(::chmod(p.c_str(), 0), 0);
+  expect_bad_corpus(p, {"cannot read", "Permission denied"});
+}
+
+TEST_F(CliErrors, DirectoryWhereAFileIsExpected) {
+  fs::create_directory(dir_ + "/corpus.txt");
+  expect_bad_corpus(dir_ + "/corpus.txt", {"directory"});
+}
+
+TEST_F(CliErrors, EmptyCorpus) {
+  expect_bad_corpus(write("empty.txt", ""), {"empty"});
+  expect_bad_corpus(write("blank.txt", "  \t "), {});  // one line, no words: too small
+}
+
+TEST_F(CliErrors, CorpusTooSmallForOneBatch) {
+  // 2 words and 1 <eos> cannot fill 2 streams (--batch 2, --eval-batch 2) of at least 2 tokens.
+  expect_bad_corpus(write("small.txt", "a b\n"), {"too small", "--batch"});
+}
+
+TEST_F(CliErrors, NulBytes) {
+  std::string text = corpus_text(400, 5);
+  text[100] = '\0';
+  const std::string p = write("nul.txt", text);
+  expect_bad_corpus(p, {"NUL", "offset 100"});
+  expect_bad_corpus(p, {"NUL", "offset 100"}, {{"--tokens", "char"}}, "char8");
+}
+
+TEST_F(CliErrors, InvalidUtf8InCharacterMode) {
+  std::string text = corpus_text(400, 6);
+  text[50] = '\xC3';  // a lead byte followed by an ASCII byte
+  const std::string p = write("latin1.txt", text);
+  expect_bad_corpus(p, {"UTF-8", "offset 51"}, {{"--tokens", "char"}}, "char8");
+  const std::string t = write("truncated.txt", corpus_text(400, 7) + "\xE2\x82");
+  expect_bad_corpus(t, {"truncated"}, {{"--tokens", "char"}}, "char8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad checkpoints: resume, eval and sample all refuse them and leave the run directory as it was.
+
+class CliCheckpoint : public CliTest {
+ protected:
+  void expect_refused(const std::string& run_dir, std::initializer_list<std::string> needles) {
+    const Files before = snapshot(run_dir);
+    const std::vector<std::pair<std::string, Opts>> commands = {
+        {"train", {{"--resume", run_dir}}},
+        {"train", {{"--resume", run_dir}, {"--epochs", "2"}}},
+        {"eval", {{"--model", run_dir}, {"--text", suite_ + "/test.txt"}, {"--cache-dir", dir_ + "/cache"}}},
+        {"eval", {{"--model", run_dir}, {"--per-word", dir_ + "/per-word.tsv"}}},
+        {"sample", {{"--model", run_dir}, {"--length", "5"}}}};
+    for (const auto& [cmd, opts] : commands) {
+      SCOPED_TRACE(cmd + " " + opts.front().first);
+      expect_user_error(run(cmd, opts), needles);
+      EXPECT_EQ(snapshot(run_dir), before);
+    }
+    EXPECT_FALSE(fs::exists(dir_ + "/per-word.tsv"));
+  }
+};
+
+TEST_F(CliCheckpoint, TruncatedModel) {
+  const std::string r = copy_run("word8");
+  const std::string model = read_bytes(r + "/model.safetensors");
+  write_bytes(r + "/model.safetensors", model.substr(0, model.size() / 2));
+  expect_refused(r, {r + "/model.safetensors", "truncated"});
+  write_bytes(r + "/model.safetensors", model.substr(0, 5));  // not even the header length
+  expect_refused(r, {r + "/model.safetensors", "truncated"});
+  write_bytes(r + "/model.safetensors", "");
+  expect_refused(r, {r + "/model.safetensors"});
+}
+
+TEST_F(CliCheckpoint, ForeignFileAsModel) {
+  const std::string r = copy_run("word8");
+  std::string junk(read_bytes(r + "/model.safetensors").size(), '\0');
+  uint32_t x = 12345;
+  for (char& c : junk) c = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+  write_bytes(r + "/model.safetensors", junk);
+  expect_refused(r, {r + "/model.safetensors"});
+  // A JSON header of the right length that is not a safetensors header.
+  std::string fake(8, '\0');
+  fake[0] = 16;
+  fake += "{\"a\": [1, 2, 3]}";
+  ASSERT_EQ(fake.size(), 8u + 16u);
+  write_bytes(r + "/model.safetensors", fake);
+  expect_refused(r, {r + "/model.safetensors"});
+}
+
+TEST_F(CliCheckpoint, ModelOfAnotherShape) {
+  const std::string r = copy_run("word8");
+  fs::copy_file(suite_ + "/word12/model.safetensors", r + "/model.safetensors", fs::copy_options::overwrite_existing);
+  expect_refused(r, {r + "/model.safetensors", "shape"});
+}
+
+TEST_F(CliCheckpoint, TruncatedTrainingState) {
+  const std::string r = copy_run("word8");
+  const std::string state = read_bytes(r + "/state.safetensors");
+  write_bytes(r + "/state.safetensors", state.substr(0, state.size() - 7));
+  const Files before = snapshot(r);
+  expect_user_error(run("train", {{"--resume", r}, {"--epochs", "2"}}), {r + "/state.safetensors"});
+  EXPECT_EQ(snapshot(r), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad options
+
+struct BadOption {
+  std::string option, value, needle;
+};
+
+TEST_F(CliErrors, InvalidOptionValues) {
+  const std::string run_dir = copy_run("word8");
+  const Files before = snapshot(run_dir);
+  for (const BadOption& b : std::vector<BadOption>{{"--hidden", "0", "--hidden"},
+                                                   {"--hidden", "-3", "--hidden"},
+                                                   {"--hidden", "abc", "--hidden"},
+                                                   {"--batch", "0", "--batch"},
+                                                   {"--bptt", "0", "--bptt"},
+                                                   {"--lr", "nan", "--lr"},
+                                                   {"--lr", "-1", "--lr"},
+                                                   {"--lr", "inf", "--lr"},
+                                                   {"--activation", "foo", "--activation"},
+                                                   {"--cell", "foo", "--cell"},
+                                                   {"--tokens", "foo", "--tokens"},
+                                                   {"--schedule", "foo", "--schedule"}}) {
+    SCOPED_TRACE(b.option + " " + b.value);
+    const std::string fresh = dir_ + "/fresh";
+    expect_user_error(run("train", with(train_opts(suite_), {{b.option, b.value}, {"--out", fresh}})), {b.needle, b.value});
+    EXPECT_FALSE(fs::exists(fresh));
+    expect_user_error(run("train", {{"--resume", run_dir}, {b.option, b.value}}), {b.needle});
+    EXPECT_EQ(snapshot(run_dir), before);
+  }
+  // Unknown options and subcommands are usage errors too.
+  expect_user_error(run("train", with(train_opts(suite_), {{"--hiden", "8"}, {"--out", dir_ + "/fresh"}})), {"--hiden"});
+  expect_user_error(run("trian", {}), {});
+  EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
+  // eval and sample check theirs before writing anything.
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--batch", "-1"}}), {"--batch"});
+  expect_user_error(run("sample", {{"--model", run_dir}, {"--temperature", "0"}}), {"--temperature"});
+  expect_user_error(run("sample", {{"--model", run_dir}, {"--length", "0"}}), {"--length"});
+  expect_user_error(run("eval", {{"--model", dir_ + "/no-run"}}), {"--model", dir_ + "/no-run"});
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", dir_ + "/none.txt"}}), {dir_ + "/none.txt"});
+  EXPECT_EQ(snapshot(run_dir), before);
+}
+
+TEST_F(CliErrors, BadConfigFiles) {
+  const std::string run_dir = copy_run("word8");
+  const Files before = snapshot(run_dir);
+  // Keys that the command line below does not give (it would win over the file).
+  const std::string unknown = write("unknown.json", "{\"layers\": 1, \"hiddden\": 9}");
+  const std::string malformed = write("malformed.json", "{\"layers\": 1,");
+  const std::string not_object = write("array.json", "[1, 2]");
+  const std::string bad_value = write("value.json", "{\"layers\": \"many\"}");
+  const std::string nested = write("nested.json", "{\"layers\": {\"value\": 1}}");
+  const std::string invalid = write("invalid.json", "{\"layers\": 0}");
+  const std::string missing = dir_ + "/missing.json";
+  for (const auto& [path, needle] : std::vector<std::pair<std::string, std::string>>{
+           {unknown, "hiddden"}, {malformed, "JSON"}, {not_object, "JSON"}, {bad_value, "layers"},
+           {nested, "layers"}, {missing, "missing.json"}}) {
+    SCOPED_TRACE(path);
+    const std::string fresh = dir_ + "/fresh";
+    expect_user_error(run("train", with(train_opts(suite_), {{"--config", path}, {"--out", fresh}})), {path, needle});
+    EXPECT_FALSE(fs::exists(fresh));
+    expect_user_error(run("train", {{"--resume", run_dir}, {"--config", path}}), {path});
+    EXPECT_EQ(snapshot(run_dir), before);
+  }
+  // A well-formed file with a bad value fails like the option would.
+  expect_user_error(run("train", with(train_opts(suite_), {{"--config", invalid}, {"--out", dir_ + "/fresh"}})), {"--layers"});
+  EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
+}
+
+TEST_F(CliErrors, OutOntoAnExistingRunWithoutResume) {
+  const std::string run_dir = copy_run("word8");
+  const Files before = snapshot(run_dir);
+  expect_user_error(run("train", with(train_opts(suite_), {{"--out", run_dir}})), {"--out", run_dir, "--resume"});
+  EXPECT_EQ(snapshot(run_dir), before);
+  // Even when only one file of a run is there.
+  fs::create_directory(dir_ + "/partial");
+  write("partial/vocab.json", "{}");
+  expect_user_error(run("train", with(train_opts(suite_), {{"--out", dir_ + "/partial"}})), {"--out"});
+  EXPECT_EQ(snapshot(dir_ + "/partial"), (Files{{"vocab.json", "{}"}}));
+  // --resume of something that is not a run.
+  fs::create_directory(dir_ + "/empty-dir");
+  expect_user_error(run("train", {{"--resume", dir_ + "/empty-dir"}}), {"--resume", dir_ + "/empty-dir"});
+  EXPECT_TRUE(fs::is_empty(dir_ + "/empty-dir"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What works
+
+class CliRun : public CliTest {};
+
+TEST_F(CliRun, HelpListsEveryOptionWithItsDefault) {
+  // The options and defaults come from the same registration the binary uses: no list kept by hand.
+  CLI::App app;
+  add_train_command(app);
+  add_eval_command(app);
+  add_sample_command(app);
+  const Result top = run("--help", {});
+  EXPECT_EQ(top.status, 0) << top.err;
+  for (const char* sub : {"train", "eval", "sample"}) EXPECT_NE(top.out.find(sub), std::string::npos) << top.out;
+  for (const char* sub : {"train", "eval", "sample"}) {
+    SCOPED_TRACE(sub);
+    const Result r = run(sub, {{"--help", ""}});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    int listed = 0, with_default = 0;
+    for (const CLI::Option* opt : app.get_subcommand(sub)->get_options()) {
+      if (opt->get_lnames().empty()) continue;
+      const std::string name = "--" + opt->get_lnames()[0];
+      EXPECT_NE(r.out.find(name), std::string::npos) << name << " missing from --help";
+      ++listed;
+      if (!opt->get_default_str().empty()) {
+        const std::string shown = name + " " + opt->get_type_name() + "=" + opt->get_default_str();
+        EXPECT_NE(r.out.find(shown), std::string::npos) << "'" << shown << "' missing from --help:\n" << r.out;
+        ++with_default;
+      }
+    }
+    // Guards against a vacuous pass (an empty option list).
+    EXPECT_GE(listed, std::string(sub) == "train" ? 35 : 8);
+    EXPECT_GE(with_default, std::string(sub) == "train" ? 20 : 1);
+  }
+}
+
+// stdout holds exactly one line, a JSON object whose "command" is `command`.
+nlohmann::json one_json_object(const Result& r, const std::string& command) {
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << "not exactly one line on stdout: " << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_TRUE(j.is_object()) << r.out;
+  if (!j.is_object()) return nlohmann::json::object();
+  EXPECT_EQ(j.value("command", ""), command);
+  return j;
+}
+
+TEST_F(CliRun, JsonPrintsExactlyOneObject) {
+  const std::string out = dir_ + "/run";
+  const nlohmann::json t = one_json_object(run("train", with(train_opts(suite_), {{"--out", out}, {"--json", ""}})), "train");
+  EXPECT_EQ(t.value("run_dir", ""), out);
+  EXPECT_EQ(t.value("epochs", 0), 1);
+  EXPECT_GT(t.value("steps", 0), 0);
+  EXPECT_TRUE(std::isfinite(t.value("test_ppl", NAN)));
+  const nlohmann::json e = one_json_object(
+      run("eval", {{"--model", out}, {"--text", suite_ + "/test.txt"}, {"--cache-dir", dir_ + "/cache"}, {"--json", ""}}), "eval");
+  EXPECT_GT(e.value("tokens", 0), 100);
+  EXPECT_EQ(e.value("oov", -1), 0);
+  // The default text is the run's test file, scored as the trainer scored it.
+  const nlohmann::json d = one_json_object(run("eval", {{"--model", out}, {"--threads", "1"}, {"--json", ""}}), "eval");
+  EXPECT_DOUBLE_EQ(d.value("perplexity", 0.0), t.value("test_ppl", 1.0));
+  const nlohmann::json s = one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
+  EXPECT_TRUE(s.contains("text") && s["text"].is_string());
+  EXPECT_EQ(s.value("tokens", 0), 7);
+}
+
+TEST_F(CliRun, ConfigFileWithCommandLineOverrides) {
+  const std::string cfg = write("config.json", nlohmann::json{{"train", suite_ + "/train.txt"},
+                                                              {"valid", suite_ + "/valid.txt"},
+                                                              {"test", suite_ + "/test.txt"},
+                                                              {"hidden", 5},
+                                                              {"embed", 6},
+                                                              {"batch", 2},
+                                                              {"bptt", 4},
+                                                              {"eval-batch", 2},
+                                                              {"epochs", 1},
+                                                              {"threads", 1},
+                                                              {"seed", 7},
+                                                              {"activation", "relu"},
+                                                              {"lr", 0.5},
+                                                              {"cache-dir", dir_ + "/cache"},
+                                                              {"json", true}}
+                                                   .dump());
+  const std::string out = dir_ + "/run";
+  const Result r = run("train", {{"--config", cfg}, {"--hidden", "7"}, {"--out", out}});
+  const nlohmann::json j = one_json_object(r, "train");  // "json": true came from the file
+  const nlohmann::json saved = nlohmann::json::parse(read_bytes(out + "/config.json"), nullptr, false);
+  ASSERT_TRUE(saved.is_object());
+  EXPECT_EQ(saved.value("hidden", 0), 7);  // the command line wins
+  EXPECT_EQ(saved.value("embed", 0), 6);   // the rest comes from the file
+  EXPECT_EQ(saved.value("bptt", 0), 4);
+  EXPECT_EQ(saved.value("seed", 0), 7);
+  EXPECT_EQ(saved.value("activation", ""), "relu");
+  EXPECT_EQ(saved.value("lr", 0.0), 0.5);
+  EXPECT_EQ(saved.value("schedule", ""), "step");  // and the defaults fill in what neither gives
+  EXPECT_EQ(j.value("bptt", 0), 4);
+  EXPECT_NE(r.err.find("1x7 (relu)"), std::string::npos) << r.err;
+}
+
+TEST_F(CliRun, ResumeReadsTheRunsOptionsAndContinuesBitIdentically) {
+  const Opts two_epochs = with(train_opts(suite_), {{"--epochs", "2"}, {"--json", ""}});
+  const std::string whole = dir_ + "/whole", parts = dir_ + "/parts";
+  const nlohmann::json a = one_json_object(run("train", with(two_epochs, {{"--out", whole}})), "train");
+  const Result first = run("train", with(two_epochs, {{"--out", parts}, {"--max-steps", "30"}}));
+  EXPECT_EQ(one_json_object(first, "train").value("steps", 0), 30);
+  // Nothing but --resume and the one option to change: the rest is read from parts/config.json.
+  const nlohmann::json b = one_json_object(run("train", {{"--resume", parts}, {"--max-steps", "0"}, {"--json", ""}}), "train");
+  EXPECT_EQ(b.value("steps", 0), a.value("steps", -1));
+  EXPECT_EQ(b.value("test_ppl", 0.0), a.value("test_ppl", 1.0));
+  EXPECT_EQ(read_bytes(parts + "/model.safetensors"), read_bytes(whole + "/model.safetensors"));
+}
+
+}  // namespace
+}  // namespace manylm
