@@ -1,6 +1,6 @@
-// golden_test.cc — end to end against PyTorch: tests/golden/elman_{tanh,relu}.bin hold a tiny 2-layer
-// Elman model's weights, inputs, loss and every gradient, then 5 SGD steps' losses and final weights,
-// written by tests/golden/make_golden.py with torch.nn.RNN. The real model, clipping and SGD must match
+// golden_test.cc — end to end against PyTorch: tests/golden/{elman_tanh,elman_relu,lstm,gru}.bin hold a
+// tiny 2-layer model's weights, inputs, loss and every gradient, then 5 SGD steps' losses and final
+// weights, written by tests/golden/make_golden.py with torch.nn.RNN, nn.LSTM and nn.GRU. The real model, clipping and SGD must match
 // tensor by tensor.
 #include <gtest/gtest.h>
 
@@ -64,12 +64,14 @@ void expect_close(const float* got, const std::vector<float>& want, const std::s
 class Golden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Golden, MatchesPyTorch) {
-  auto g = read_golden(std::string(MANYLM_SOURCE_DIR) + "/tests/golden/elman_" + GetParam() + ".bin");
+  const std::string name = GetParam();
+  auto g = read_golden(std::string(MANYLM_SOURCE_DIR) + "/tests/golden/" + name + ".bin");
   ModelShape s;
-  s.activation = parse_activation(GetParam());
+  s.cell = parse_cell(name.substr(0, name.find('_')));
+  s.activation = name == "elman_relu" ? Activation::Relu : Activation::Tanh;
   s.vocab = g["encoder.weight"].shape[0];
   s.embed = g["encoder.weight"].shape[1];
-  s.hidden = g["rnn.weight_hh_l0"].shape[0];
+  s.hidden = g["rnn.weight_hh_l0"].shape[1];
   s.layers = g["h0"].shape[0];
   const int64_t T = g["x"].shape[0], B = g["x"].shape[1];
   Arena params(param_table(s)), grads(param_table(s)), state(state_table(s, B));
@@ -79,7 +81,11 @@ TEST_P(Golden, MatchesPyTorch) {
     std::memcpy(params[k].data, want.f.data(), want.f.size() * 4);
   }
   auto load_state = [&] {
-    for (int64_t l = 0; l < s.layers; ++l) std::memcpy(state[l].data, g["h0"].f.data() + l * B * s.hidden, B * s.hidden * 4);
+    for (int64_t l = 0; l < s.layers; ++l) {
+      std::memcpy(state[l].data, g["h0"].f.data() + l * B * s.hidden, B * s.hidden * 4);
+      if (s.cell == Cell::Lstm)
+        std::memcpy(state[s.layers + l].data, g["c0"].f.data() + l * B * s.hidden, B * s.hidden * 4);
+    }
   };
   load_state();
   Workspace ws(s, T, B);
@@ -106,7 +112,7 @@ TEST_P(Golden, MatchesPyTorch) {
     expect_close(params[k].data, g.at("after." + params.table()[k].name).f, "after." + params.table()[k].name, 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Elman, Golden, ::testing::Values("tanh", "relu"));
+INSTANTIATE_TEST_SUITE_P(Cells, Golden, ::testing::Values("elman_tanh", "elman_relu", "lstm", "gru"));
 
 }  // namespace
 }  // namespace manylm

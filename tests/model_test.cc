@@ -23,12 +23,13 @@ struct Case {
   int64_t T = 4, B = 3;
   float dropout = 0;
   bool variational = false;
+  Cell cell = Cell::Elman;
 };
 
 DropoutConfig dropout_of(const Case& c) { return {c.dropout, c.variational, 77, 5, 0, 0}; }
 
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << activation_name(c.act) << " L" << c.layers << " V" << c.vocab << " dropout " << c.dropout;
+  *os << cell_name(c.cell) << " " << activation_name(c.act) << " L" << c.layers << " V" << c.vocab << " dropout " << c.dropout;
 }
 
 class ModelGrad : public ::testing::TestWithParam<Case> {};      // fast model vs reference
@@ -37,6 +38,7 @@ class ModelNumeric : public ::testing::TestWithParam<Case> {};   // reference vs
 ModelShape small_shape(const Case& c) {
   ModelShape s;
   s.activation = c.act;
+  s.cell = c.cell;
   s.vocab = c.vocab;
   s.embed = c.embed;
   s.hidden = c.hidden;
@@ -59,11 +61,11 @@ TEST_P(ModelGrad, FastMatchesReference) {
   random_tokens(x, T * B, s.vocab, 1);
   random_tokens(y, T * B, s.vocab, 2);
   CounterRng hr{9, 9};
-  for (int64_t l = 0; l < s.layers; ++l)
+  for (size_t l = 0; l < state.table().size(); ++l)
     for (int64_t i = 0; i < B * s.hidden; ++i) state[l].data[i] = 0.8f * hr.uniform(l * 1000 + i) - 0.4f;
   RefTensors<double> p, h0, g;
   for (size_t k = 0; k < params.table().size(); ++k) p.emplace_back(params[k].data, params[k].data + params[k].numel());
-  for (int64_t l = 0; l < s.layers; ++l) h0.emplace_back(state[l].data, state[l].data + B * s.hidden);
+  for (size_t l = 0; l < state.table().size(); ++l) h0.emplace_back(state[l].data, state[l].data + B * s.hidden);
   const DropoutConfig rdrop = dropout_of(GetParam());
   const double ref_loss = reference_loss(s, p, x, y, T, B, h0, &g, &rdrop);
 
@@ -89,7 +91,7 @@ TEST_P(ModelNumeric, ReferenceMatchesCentralDifferences) {
   std::vector<int32_t> x, y;
   random_tokens(x, T * B, s.vocab, 4);
   random_tokens(y, T * B, s.vocab, 5);
-  RefTensors<double> p, h0(s.layers, std::vector<double>(B * s.hidden, 0.1)), g;
+  RefTensors<double> p, h0(state_table(s, B).size(), std::vector<double>(B * s.hidden, 0.1)), g;
   for (size_t k = 0; k < params.table().size(); ++k) p.emplace_back(params[k].data, params[k].data + params[k].numel());
   const DropoutConfig drop = dropout_of(GetParam());
   reference_loss(s, p, x, y, T, B, h0, &g, &drop);
@@ -116,11 +118,17 @@ const std::vector<Case> kSmall = {
     Case{Activation::Relu, 2, 5},
     Case{Activation::Tanh, 2, 5, 13, 6, 4, 3, 0.4f, false},
     Case{Activation::Sigmoid, 2, 6, 13, 6, 4, 3, 0.3f, true},
+    Case{Activation::Tanh, 1, 5, 13, 6, 4, 3, 0, false, Cell::Lstm},
+    Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0.3f, false, Cell::Lstm},
+    Case{Activation::Tanh, 1, 5, 13, 6, 4, 3, 0, false, Cell::Gru},
+    Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0.3f, true, Cell::Gru},
 };
 // Large enough that every kernel takes its multi-threaded path.
 const std::vector<Case> kLarge = {
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8},
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false},
+    Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Lstm},
+    Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Gru},
 };
 std::vector<Case> all_cases() {
   std::vector<Case> v = kSmall;
@@ -128,13 +136,13 @@ std::vector<Case> all_cases() {
   return v;
 }
 auto case_name = [](const auto& info) {
-                           return std::string(activation_name(info.param.act)) + "_L" + std::to_string(info.param.layers) +
+                           return std::string(cell_name(info.param.cell)) + "_" + activation_name(info.param.act) + "_L" + std::to_string(info.param.layers) +
                                   "_E" + std::to_string(info.param.embed) + "_V" + std::to_string(info.param.vocab) +
                                   (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "");
                          };
 
-INSTANTIATE_TEST_SUITE_P(Elman, ModelGrad, ::testing::ValuesIn(all_cases()), case_name);
-INSTANTIATE_TEST_SUITE_P(Elman, ModelNumeric, ::testing::ValuesIn(kSmall), case_name);
+INSTANTIATE_TEST_SUITE_P(Cells, ModelGrad, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Cells, ModelNumeric, ::testing::ValuesIn(kSmall), case_name);
 
 }  // namespace
 }  // namespace manylm

@@ -10,6 +10,8 @@
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "model/elman.h"
+#include "model/gru.h"
+#include "model/lstm.h"
 #include "model/softmax.h"
 
 namespace manylm {
@@ -21,6 +23,22 @@ Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) 
   t.push_back({"dA", {T, B, s.hidden}});
   t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
   t.push_back({"logits", {T * B, s.vocab}});
+  const int64_t GH = s.gates() * s.hidden;
+  auto add = [&](std::string name, std::vector<int64_t> shape) {
+    t.push_back({std::move(name), std::move(shape)});
+    return static_cast<int>(t.size()) - 1;
+  };
+  if (s.cell == Cell::Lstm) {
+    for (int64_t l = 0; l < s.layers; ++l) C.push_back(add("C_l" + std::to_string(l), {T + 1, B, s.hidden}));
+    for (int64_t l = 0; l < s.layers; ++l) G.push_back(add("G_l" + std::to_string(l), {T, B, GH}));
+    dG = add("dG", {T, B, GH});
+    dC = add("dC", {B, s.hidden});
+  } else if (s.cell == Cell::Gru) {
+    for (int64_t l = 0; l < s.layers; ++l) G.push_back(add("G_l" + std::to_string(l), {T, B, GH}));
+    for (int64_t l = 0; l < s.layers; ++l) Gh.push_back(add("Gh_l" + std::to_string(l), {T, B, GH}));
+    dG = add("dG", {T, B, GH});
+    dGh = add("dGh", {T, B, GH});
+  }
   if (dropout) {
     for (int64_t l = 0; l < s.layers; ++l) t.push_back({"D_l" + std::to_string(l), {T, B, s.hidden}});
     masks.emplace_back(static_cast<size_t>(T * B * s.embed));
@@ -32,8 +50,10 @@ Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) 
   dA = 1 + static_cast<int>(s.layers);
   dX = dA + 1;
   logits = dX + 1;
-  if (dropout)
-    for (int64_t l = 0; l < s.layers; ++l) D.push_back(logits + 1 + static_cast<int>(l));
+  if (dropout) {
+    const int first = static_cast<int>(acts.table().size()) - static_cast<int>(s.layers);
+    for (int64_t l = 0; l < s.layers; ++l) D.push_back(first + static_cast<int>(l));
+  }
 }
 
 namespace {
@@ -82,7 +102,18 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
   for (int64_t l = 0; l < s.layers; ++l) {
     float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
     std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
-    elman_forward(s.activation, T, B, s.layer_input(l), H, in, layer_weights(params, ix, l), S);
+    const ElmanWeights w = layer_weights(params, ix, l);
+    switch (s.cell) {
+      case Cell::Elman: elman_forward(s.activation, T, B, s.layer_input(l), H, in, w, S); break;
+      case Cell::Lstm: {
+        float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
+        std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
+        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data);
+        std::memcpy(state[s.layers + l].data, C + T * B * H, B * H * sizeof(float));
+        break;
+      }
+      case Cell::Gru: gru_forward(T, B, s.layer_input(l), H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data); break;
+    }
     std::memcpy(state[l].data, S + T * B * H, B * H * sizeof(float));  // carry A[T-1]
     in = S + B * H;
     if (dr) {  // the next layer (or the decoder) sees a dropped copy; the recurrence keeps A itself
@@ -136,8 +167,19 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
     const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
     ElmanGrads g{grads[ix.w_ih[l]].data, grads[ix.w_hh[l]].data, grads[ix.b_ih[l]].data,
                  grads[ix.b_hh[l]].data};
-    elman_backward(s.activation, T, B, In, H, in, layer_weights(params, ix, l), ws.acts[ws.S[l]].data, dA, g,
-                   dX);
+    const ElmanWeights w = layer_weights(params, ix, l);
+    const float* S = ws.acts[ws.S[l]].data;
+    switch (s.cell) {
+      case Cell::Elman: elman_backward(s.activation, T, B, In, H, in, w, S, dA, g, dX); break;
+      case Cell::Lstm:
+        lstm_backward(T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
+                      ws.acts[ws.dC].data, g, dX);
+        break;
+      case Cell::Gru:
+        gru_backward(T, B, In, H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, dA, ws.acts[ws.dG].data,
+                     ws.acts[ws.dGh].data, g, dX);
+        break;
+    }
     if (dr) dropout_backward(drop->p, ws.masks[l].data(), T * B * In, dX);
     if (l > 0) std::memcpy(dA, dX, T * B * H * sizeof(float));  // becomes dA of the layer below
   }

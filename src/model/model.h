@@ -26,10 +26,12 @@ class Workspace {
   Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
   int64_t T, B;
   // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
+  // | LSTM: C_l (T+1,B,H), G_l (T,B,4H) per layer, dG (T,B,4H), dC (B,H)
+  // | GRU: G_l (T,B,3H), Gh_l (T,B,3H) per layer, dG, dGh (T,B,3H)
   // | with dropout: D_l (T,B,H) per layer, the dropped copy of layer l's output
   Arena acts;
-  int x0, dA, dX, logits;
-  std::vector<int> S, D;
+  int x0, dA, dX, logits, dG = -1, dGh = -1, dC = -1;
+  std::vector<int> S, D, C, G, Gh;
   std::vector<std::vector<uint8_t>> masks;  // per site, (T,B,E) then (T,B,H)
 };
 

@@ -15,7 +15,8 @@ namespace manylm {
 template <typename T>
 using RefTensors = std::vector<std::vector<T>>;  // in param_table() order
 
-// Objective Σ_t mean_b −log p(y[t,b]); same as model_forward. h0: per layer (B·H), the initial state.
+// Objective Σ_t mean_b −log p(y[t,b]); same as model_forward. h0: per layer (B·H), the initial state
+// (state_table() order: h per layer, then for LSTM c per layer).
 // If grads is non-null it receives the gradient (sized like params). With `drop`, every mask element
 // comes from dropout_keep(), the definition.
 template <typename T>
@@ -45,19 +46,47 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
       for (int64_t d = 0; d < H; ++d) ins[l][t][b * H + d] *= keep(static_cast<uint32_t>(l), t, b, H, d);
   };
   for (int64_t t = 0; t < Tn; ++t) ins[0][t] = acts[0][t];
+  // Per layer and step: gate pre-activations gi = W_ih·x + b_ih and gh = W_hh·h + b_hh (B·G each), and
+  // for LSTM the cell state c (B·H), kept for backward.
+  const int64_t G = s.gates() * H;
+  using Steps = std::vector<std::vector<std::vector<T>>>;  // [l][t][...]
+  Steps GI(L, std::vector<std::vector<T>>(Tn)), GH = GI, CS = GI;
+  auto sig = [](T v) { return T(1) / (T(1) + std::exp(-v)); };
   for (int64_t l = 0; l < L; ++l) {
     const int64_t In = s.layer_input(l);
     const auto &Wi = p[ix.w_ih[l]], &Wh = p[ix.w_hh[l]], &bi = p[ix.b_ih[l]], &bh = p[ix.b_hh[l]];
     for (int64_t t = 0; t < Tn; ++t) {
       const std::vector<T>& prev = t == 0 ? h0[l] : acts[l + 1][t - 1];
+      const std::vector<T>& cprev = t == 0 ? (s.cell == Cell::Lstm ? h0[L + l] : h0[l]) : CS[l][t - 1];
       acts[l + 1][t].assign(B * H, T(0));
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t j = 0; j < H; ++j) {
-          T yv = bi[j] + bh[j];
-          for (int64_t k = 0; k < In; ++k) yv += ins[l][t][b * In + k] * Wi[j * In + k];
-          for (int64_t k = 0; k < H; ++k) yv += prev[b * H + k] * Wh[j * H + k];
-          acts[l + 1][t][b * H + j] = activate(s.activation, yv);
+      GI[l][t].assign(B * G, T(0));
+      GH[l][t].assign(B * G, T(0));
+      CS[l][t].assign(B * H, T(0));
+      for (int64_t b = 0; b < B; ++b) {
+        T* gi = &GI[l][t][b * G];
+        T* gh = &GH[l][t][b * G];
+        for (int64_t j = 0; j < G; ++j) {
+          gi[j] = bi[j];
+          gh[j] = bh[j];
+          for (int64_t k = 0; k < In; ++k) gi[j] += ins[l][t][b * In + k] * Wi[j * In + k];
+          for (int64_t k = 0; k < H; ++k) gh[j] += prev[b * H + k] * Wh[j * H + k];
         }
+        for (int64_t j = 0; j < H; ++j) {
+          T& h = acts[l + 1][t][b * H + j];
+          if (s.cell == Cell::Elman) {
+            h = activate(s.activation, gi[j] + gh[j]);
+          } else if (s.cell == Cell::Lstm) {
+            const T i = sig(gi[j] + gh[j]), f = sig(gi[H + j] + gh[H + j]), g = std::tanh(gi[2 * H + j] + gh[2 * H + j]),
+                    o = sig(gi[3 * H + j] + gh[3 * H + j]);
+            const T c = f * cprev[b * H + j] + i * g;
+            CS[l][t][b * H + j] = c;
+            h = o * std::tanh(c);
+          } else {
+            const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]), n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+            h = (T(1) - z) * n + z * prev[b * H + j];
+          }
+        }
+      }
       dropped(l + 1, t);
     }
   }
@@ -97,26 +126,58 @@ T reference_loss(const ModelShape& s, const RefTensors<T>& p, const std::vector<
     const int64_t In = s.layer_input(l);
     const auto &Wi = p[ix.w_ih[l]], &Wh = p[ix.w_hh[l]];
     std::vector<std::vector<T>> dIn(Tn, std::vector<T>(B * In, T(0)));
-    std::vector<T> carry(B * H, T(0));
+    std::vector<T> carry(B * H, T(0)), ccarry(B * H, T(0));  // dE/dh and (LSTM) dE/dc from step t+1
     for (int64_t t = Tn - 1; t >= 0; --t) {
       const std::vector<T>& prev = t == 0 ? h0[l] : acts[l + 1][t - 1];
-      std::vector<T> next_carry(B * H, T(0));
-      for (int64_t b = 0; b < B; ++b)
+      const std::vector<T>& cprev = t == 0 ? (s.cell == Cell::Lstm ? h0[L + l] : h0[l]) : CS[l][t - 1];
+      std::vector<T> next_carry(B * H, T(0)), next_ccarry(B * H, T(0));
+      for (int64_t b = 0; b < B; ++b) {
+        const T* gi = &GI[l][t][b * G];
+        const T* gh = &GH[l][t][b * G];
+        std::vector<T> dgi(G), dgh(G);
         for (int64_t j = 0; j < H; ++j) {
-          T dy = (dA[t][b * H + j] + carry[b * H + j]) *
-                 activate_grad_from_output(s.activation, acts[l + 1][t][b * H + j]);
-          (*grads)[ix.b_ih[l]][j] += dy;
-          (*grads)[ix.b_hh[l]][j] += dy;
-          for (int64_t k = 0; k < In; ++k) {
-            (*grads)[ix.w_ih[l]][j * In + k] += dy * ins[l][t][b * In + k];
-            dIn[t][b * In + k] += dy * Wi[j * In + k] * keep(static_cast<uint32_t>(l), t, b, In, k);
-          }
-          for (int64_t k = 0; k < H; ++k) {
-            (*grads)[ix.w_hh[l]][j * H + k] += dy * prev[b * H + k];
-            next_carry[b * H + k] += dy * Wh[j * H + k];
+          const T dh = dA[t][b * H + j] + carry[b * H + j];
+          const T h = acts[l + 1][t][b * H + j];
+          if (s.cell == Cell::Elman) {
+            dgi[j] = dgh[j] = dh * activate_grad_from_output(s.activation, h);
+          } else if (s.cell == Cell::Lstm) {
+            const T i = sig(gi[j] + gh[j]), f = sig(gi[H + j] + gh[H + j]), g = std::tanh(gi[2 * H + j] + gh[2 * H + j]),
+                    o = sig(gi[3 * H + j] + gh[3 * H + j]);
+            const T tc = std::tanh(CS[l][t][b * H + j]);
+            const T dc = dh * o * (T(1) - tc * tc) + ccarry[b * H + j];
+            dgi[j] = dc * g * i * (T(1) - i);
+            dgi[H + j] = dc * cprev[b * H + j] * f * (T(1) - f);
+            dgi[2 * H + j] = dc * i * (T(1) - g * g);
+            dgi[3 * H + j] = dh * tc * o * (T(1) - o);
+            for (int64_t q = 0; q < 4; ++q) dgh[q * H + j] = dgi[q * H + j];
+            next_ccarry[b * H + j] = dc * f;
+          } else {
+            const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]), n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+            const T dn = dh * (T(1) - z) * (T(1) - n * n);
+            const T dz = dh * (prev[b * H + j] - n) * z * (T(1) - z);
+            const T dr = dn * gh[2 * H + j] * r * (T(1) - r);
+            dgi[j] = dgh[j] = dr;
+            dgi[H + j] = dgh[H + j] = dz;
+            dgi[2 * H + j] = dn;
+            dgh[2 * H + j] = dn * r;
+            next_carry[b * H + j] += dh * z;  // direct path h[t-1] → h[t]
           }
         }
+        for (int64_t j = 0; j < G; ++j) {
+          (*grads)[ix.b_ih[l]][j] += dgi[j];
+          (*grads)[ix.b_hh[l]][j] += dgh[j];
+          for (int64_t k = 0; k < In; ++k) {
+            (*grads)[ix.w_ih[l]][j * In + k] += dgi[j] * ins[l][t][b * In + k];
+            dIn[t][b * In + k] += dgi[j] * Wi[j * In + k] * keep(static_cast<uint32_t>(l), t, b, In, k);
+          }
+          for (int64_t k = 0; k < H; ++k) {
+            (*grads)[ix.w_hh[l]][j * H + k] += dgh[j] * prev[b * H + k];
+            next_carry[b * H + k] += dgh[j] * Wh[j * H + k];
+          }
+        }
+      }
       carry = next_carry;  // truncated BPTT: the carry out of t = 0 is dropped
+      ccarry = next_ccarry;
     }
     dA = dIn;
   }

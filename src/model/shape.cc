@@ -9,13 +9,16 @@ namespace manylm {
 
 Cell parse_cell(const std::string& s) {
   if (s == "elman") return Cell::Elman;
-  if (s == "lstm" || s == "gru") fail("--cell: '{}' is not implemented yet (available: elman)", s);
+  if (s == "lstm") return Cell::Lstm;
+  if (s == "gru") return Cell::Gru;
   fail("--cell: unknown cell '{}' (expected elman, lstm or gru)", s);
 }
 
 const char* cell_name(Cell c) {
   switch (c) {
     case Cell::Elman: return "elman";
+    case Cell::Lstm: return "lstm";
+    case Cell::Gru: return "gru";
   }
   return "?";
 }
@@ -58,6 +61,8 @@ int64_t param_count(const ModelShape& s) {
 std::vector<TensorSpec> state_table(const ModelShape& s, int64_t B) {
   std::vector<TensorSpec> t;
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({fmt::format("state.h_l{}", l), {B, s.hidden}});
+  if (s.cell == Cell::Lstm)
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({fmt::format("state.c_l{}", l), {B, s.hidden}});
   return t;
 }
 

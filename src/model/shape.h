@@ -13,7 +13,7 @@
 
 namespace manylm {
 
-enum class Cell { Elman };
+enum class Cell { Elman, Lstm, Gru };
 Cell parse_cell(const std::string& s);
 const char* cell_name(Cell c);
 
@@ -24,7 +24,7 @@ struct ModelShape {
   int64_t embed = 0;   // E
   int64_t hidden = 0;  // H
   int64_t layers = 1;  // L
-  int64_t gates() const { return 1; }  // rows of weight_ih per hidden unit (LSTM: 4, GRU: 3)
+  int64_t gates() const { return cell == Cell::Lstm ? 4 : cell == Cell::Gru ? 3 : 1; }  // weight rows per unit
   int64_t layer_input(int64_t l) const { return l == 0 ? embed : hidden; }
 };
 
@@ -39,7 +39,7 @@ std::vector<TensorSpec> param_table(const ModelShape& s);
 ParamIndex param_index(const ModelShape& s);
 int64_t param_count(const ModelShape& s);
 
-// The carried hidden state: one (B, H) tensor per layer.
+// The carried state: h, one (B, H) tensor per layer (index l), then for LSTM c per layer (index L + l).
 std::vector<TensorSpec> state_table(const ModelShape& s, int64_t B);
 
 }  // namespace manylm

@@ -2,8 +2,9 @@
 """Writes the PyTorch golden files the C++ golden test compares against (tests/golden_test.cc).
 
 Run by hand with Debian's python3-torch (not in CI):  /usr/bin/python3 tests/golden/make_golden.py
-For each activation PyTorch's nn.RNN offers (tanh, relu) it builds the tiny 2-layer Elman model of
-pytorch/examples word_language_model (encoder → nn.RNN → decoder), and records in elman_<act>.bin:
+For the Elman cell with each activation nn.RNN offers (tanh, relu), nn.LSTM and nn.GRU it builds the
+tiny 2-layer model of pytorch/examples word_language_model (encoder → RNN → decoder), and records in
+<name>.bin (elman_tanh, elman_relu, lstm, gru):
 every weight (state_dict names), the inputs, targets and initial hidden state, the loss and the
 gradient of every weight for one window, then the losses of 5 SGD steps (global-norm clipping) over
 5 consecutive windows with the hidden state carried (detached) between them.
@@ -25,10 +26,15 @@ LR, CLIP = 0.5, 0.8
 class RNNModel(nn.Module):
     """pytorch/examples word_language_model's RNNModel, without dropout."""
 
-    def __init__(self, act):
+    def __init__(self, cell, act):
         super().__init__()
         self.encoder = nn.Embedding(V, E)
-        self.rnn = nn.RNN(E, H, L, nonlinearity=act)
+        if cell == "lstm":
+            self.rnn = nn.LSTM(E, H, L)
+        elif cell == "gru":
+            self.rnn = nn.GRU(E, H, L)
+        else:
+            self.rnn = nn.RNN(E, H, L, nonlinearity=act)
         self.decoder = nn.Linear(H, V)
 
     def forward(self, x, h):
@@ -57,35 +63,41 @@ def write(path, tensors):
 
 
 def main(outdir):
-    for act in ("tanh", "relu"):
-        g = torch.Generator().manual_seed(1234 if act == "tanh" else 4321)
-        model = RNNModel(act)
+    cases = {"elman_tanh": ("elman", "tanh", 1234), "elman_relu": ("elman", "relu", 4321),
+             "lstm": ("lstm", "tanh", 1111), "gru": ("gru", "tanh", 2222)}
+    for name, (cell, act, seed) in cases.items():
+        g = torch.Generator().manual_seed(seed)
+        model = RNNModel(cell, act)
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(torch.rand(p.shape, generator=g) * 0.6 - 0.3)
         seq = torch.randint(0, V, (B, STEPS * T + 1), generator=g)  # B lanes
         h0 = torch.rand(L, B, H, generator=g) * 0.8 - 0.4
+        c0 = torch.rand(L, B, H, generator=g) * 0.8 - 0.4
+        state0 = (h0, c0) if cell == "lstm" else h0
         tensors = [(k, v.clone()) for k, v in model.state_dict().items()]
 
         x = seq[:, :T].t().contiguous()       # (T, B), time-major
         y = seq[:, 1:T + 1].t().contiguous()
-        logits, _ = model(x, h0)
+        logits, _ = model(x, state0)
         loss = objective(logits, y)
         model.zero_grad()
         loss.backward()
         tensors += [("int:x", x), ("int:y", y), ("h0", h0), ("loss", loss.reshape(1))]
+        if cell == "lstm":
+            tensors.append(("c0", c0))
         tensors += [("grad." + k, p.grad.clone()) for k, p in model.named_parameters()]
 
         # 5 SGD steps over consecutive windows, state carried and detached, as manylm trains.
         opt = torch.optim.SGD(model.parameters(), lr=LR)
-        h = h0.clone()
+        h = tuple(v.clone() for v in state0) if cell == "lstm" else h0.clone()
         losses, xs, ys = [], [], []
         for s in range(STEPS):
             xw = seq[:, s * T:(s + 1) * T].t().contiguous()
             yw = seq[:, s * T + 1:(s + 1) * T + 1].t().contiguous()
             opt.zero_grad()
             out, h = model(xw, h)
-            h = h.detach()
+            h = tuple(v.detach() for v in h) if cell == "lstm" else h.detach()
             l = objective(out, yw)
             l.backward()
             nn.utils.clip_grad_norm_(model.parameters(), CLIP)
@@ -97,8 +109,8 @@ def main(outdir):
                     ("steps.loss", torch.tensor(losses)), ("steps.lr", torch.tensor([LR])),
                     ("steps.clip", torch.tensor([CLIP]))]
         tensors += [("after." + k, v.clone()) for k, v in model.state_dict().items()]
-        write(f"{outdir}/elman_{act}.bin", tensors)
-        print(f"elman_{act}.bin: loss {loss.item():.6f}, step losses {[round(v, 6) for v in losses]}")
+        write(f"{outdir}/{name}.bin", tensors)
+        print(f"{name}.bin: loss {loss.item():.6f}, step losses {[round(v, 6) for v in losses]}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+// lstm.h — one LSTM layer over a window (PyTorch's gate order i, f, g, o in one fused weight matrix, so
+// rnn.weight_ih_l{k} etc. load into torch.nn.LSTM), forward and backward through time side by side:
+//   G[t] = X[t]·W_ihᵀ + b_ih + b_hh + h[t-1]·W_hhᵀ           (B, 4H)
+//   i, f, o = σ(G_i, G_f, G_o),  g = tanh(G_g)
+//   c[t] = f ⊙ c[t-1] + i ⊙ g,   h[t] = o ⊙ tanh(c[t])
+// The input projection of all T steps is one GEMM; only h[t-1]·W_hhᵀ is sequential.
+// Not a whole model (model.h) and not a reference (reference.h).
+#pragma once
+#include <cstdint>
+
+#include "model/elman.h"
+
+namespace manylm {
+
+// S (T+1, B, H) hidden states and C (T+1, B, H) cell states, index 0 holds the carried state on entry.
+// Gt (T, B, 4H) receives the activated gates [i f g o].
+void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
+                  float* C, float* Gt);
+
+// dA (T, B, H): dE/dh[t] from above (overwritten). dG (T, B, 4H): scratch for dE/dG. dC (B, H): scratch
+// for dE/dc carried back in time. dX (T, B, In): written.
+void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
+                   const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g, float* dX);
+
+}  // namespace manylm
