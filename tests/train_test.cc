@@ -1,6 +1,7 @@
 // train_test.cc — the training loop as a whole, on slices of the real Penn Treebank: a resumed run is
 // bit-identical to an uninterrupted one (stopped mid-epoch and at an epoch end), SIGINT saves a
-// checkpoint that resumes, the schedules, and the safetensors file round trip.
+// checkpoint that resumes, the schedules, the optimizers against their formulas, and the safetensors
+// file round trip.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include "core/io.h"
 #include "core/safetensors.h"
 #include "train/checkpoint.h"
+#include "train/optimizer.h"
 #include "train/options.h"
 #include "train/trainer.h"
 
@@ -79,15 +81,34 @@ class Train : public ::testing::Test {
   }
 };
 
-TEST_F(Train, ResumeIsBitIdentical) {
+struct ResumeCase {
+  const char* cell;
+  const char* optimizer;
+  double dropout;
+  double lr;
+};
+class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
+ protected:
+  Config config(const Corpus& corpus, const std::string& out) {
+    Config c = corpus.config(out);
+    c.cell = GetParam().cell;
+    c.optimizer = GetParam().optimizer;
+    c.dropout = GetParam().dropout;
+    c.lr = GetParam().lr;
+    c.weight_decay = c.optimizer == "sgd" ? 0.0 : 0.01;
+    return c;
+  }
+};
+
+TEST_P(Resume, IsBitIdentical) {
   Corpus corpus(300);
-  Config full = corpus.config("full");
+  Config full = config(corpus, "full");
   const TrainResult rf = run_training(full);
   ASSERT_GT(rf.steps, 20);
   const int64_t per_epoch = rf.steps / full.epochs;
   // Stop mid-epoch (step 5 of epoch 2) and exactly at the end of epoch 1, then resume to the end.
   for (int64_t stop : {per_epoch + 5, per_epoch}) {
-    Config part = corpus.config("part" + std::to_string(stop));
+    Config part = config(corpus, "part" + std::to_string(stop));
     part.max_steps = stop;
     const TrainResult rp = run_training(part);
     EXPECT_EQ(rp.steps, stop);
@@ -102,6 +123,11 @@ TEST_F(Train, ResumeIsBitIdentical) {
     EXPECT_EQ(rr.valid_ppl, rf.valid_ppl);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Train, Resume,
+                         ::testing::Values(ResumeCase{"elman", "sgd", 0.0, 0.5}, ResumeCase{"lstm", "adamw", 0.3, 0.003},
+                                           ResumeCase{"gru", "adam", 0.2, 0.003}),
+                         [](const auto& info) { return std::string(info.param.cell) + "_" + info.param.optimizer; });
 
 TEST_F(Train, SigintSavesACheckpointThatResumes) {
   Corpus corpus(3000);
@@ -163,12 +189,39 @@ TEST(Schedule, NewbobHalvesThenStops) {
   EXPECT_TRUE(s.stop);
 }
 
+// Adam and AdamW against their textbook formulas in double, over 4 steps with weight decay.
+TEST(Optimizer, AdamAndAdamWMatchTheirFormulas) {
+  for (std::string kind : {"adam", "adamw"}) {
+    Config c;
+    c.optimizer = kind;
+    c.weight_decay = 0.1;
+    std::vector<TensorSpec> table = {{"w", {3, 5}}, {"b", {7}}};
+    Arena p(table), g(table);
+    Optimizer opt(c, table);
+    std::vector<double> P(p.size()), M(p.size(), 0), V(p.size(), 0);
+    for (size_t i = 0; i < p.size(); ++i) P[i] = p.data()[i] = 0.1f * static_cast<float>(i % 9) - 0.4f;
+    for (int step = 1; step <= 4; ++step) {
+      for (size_t i = 0; i < g.size(); ++i) g.data()[i] = std::sin(static_cast<float>(i * step));
+      const double lr = 0.01;
+      for (size_t i = 0; i < p.size(); ++i) {
+        double gi = g.data()[i] + (kind == "adam" ? c.weight_decay * P[i] : 0.0);
+        M[i] = c.beta1 * M[i] + (1 - c.beta1) * gi;
+        V[i] = c.beta2 * V[i] + (1 - c.beta2) * gi * gi;
+        const double mh = M[i] / (1 - std::pow(c.beta1, step)), vh = V[i] / (1 - std::pow(c.beta2, step));
+        P[i] -= lr * (mh / (std::sqrt(vh) + c.eps) + (kind == "adamw" ? c.weight_decay * P[i] : 0.0));
+      }
+      opt.update(p, g, lr, step);
+      for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p.data()[i], P[i], 1e-6) << kind << " step " << step << " [" << i << "]";
+    }
+  }
+}
+
 TEST(SafeTensors, RoundTripAndRejectTruncation) {
   char tmpl[] = "/tmp/manylm-st-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   Arena a({{"a.weight", {2, 3}}, {"b", {5}}});
   for (size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<float>(i) * 0.5f - 1.0f;
-  save_safetensors(dir + "/m.safetensors", a, {{"k", "v"}});
+  save_safetensors(dir + "/m.safetensors", {&a}, {{"k", "v"}});
   auto f = load_safetensors(dir + "/m.safetensors");
   EXPECT_EQ(f.metadata.at("k"), "v");
   Arena b({{"a.weight", {2, 3}}, {"b", {5}}});

@@ -33,15 +33,16 @@ std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& t
   return out;
 }
 
-void save_safetensors(const std::string& path, const Arena& arena,
+void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
                       const std::map<std::string, std::string>& metadata) {
   std::map<std::string, SafeTensor> owned;
   std::map<std::string, const SafeTensor*> refs;
-  for (size_t k = 0; k < arena.table().size(); ++k) {
-    TensorView v = arena[k];
-    SafeTensor t{v.spec->shape, std::vector<float>(v.data, v.data + v.numel())};
-    owned[v.spec->name] = std::move(t);
-  }
+  for (const Arena* arena : arenas)
+    for (size_t k = 0; k < arena->table().size(); ++k) {
+      TensorView v = (*arena)[k];
+      SafeTensor t{v.spec->shape, std::vector<float>(v.data, v.data + v.numel())};
+      owned[v.spec->name] = std::move(t);
+    }
   for (auto& [n, t] : owned) refs[n] = &t;
   write_file_atomic(path, encode_safetensors(refs, metadata));
 }

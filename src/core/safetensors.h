@@ -22,8 +22,8 @@ struct SafeTensorsFile {
   std::map<std::string, SafeTensor> tensors;
 };
 
-// Serializes every tensor of `arena` under its table name, plus `metadata`. Atomic write.
-void save_safetensors(const std::string& path, const Arena& arena,
+// Serializes every tensor of the arenas under its table name, plus `metadata`. Atomic write.
+void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
                       const std::map<std::string, std::string>& metadata);
 std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& tensors,
                                const std::map<std::string, std::string>& metadata);

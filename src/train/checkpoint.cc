@@ -56,24 +56,24 @@ bool RunPaths::holds_run() const {
   return path_exists(config()) || path_exists(model()) || path_exists(state()) || path_exists(vocab());
 }
 
-void save_checkpoint(const RunPaths& run, const Arena& params, const Arena& hidden, const TrainState& st,
-                     const std::string& model_meta_json) {
+void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
+                     const TrainState& st, const std::string& model_meta_json) {
   const std::string step = std::to_string(st.step);
-  save_safetensors(run.model(), params, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}});
-  save_safetensors(run.state(), hidden, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
+  save_safetensors(run.model(), {&params}, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}});
+  save_safetensors(run.state(), state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
 }
 
-TrainState load_checkpoint(const RunPaths& run, Arena& params, Arena* hidden) {
+TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state) {
   SafeTensorsFile m = load_safetensors(run.model());
   fill_arena(m, params, run.model());
-  if (!hidden) return {};
+  if (state.empty()) return {};
   SafeTensorsFile s = load_safetensors(run.state());
   auto it = s.metadata.find("manylm.train_state");
   if (it == s.metadata.end()) fail("{}: not a manylm training-state file", run.state());
   if (m.metadata["manylm.step"] != s.metadata["manylm.step"])
     fail("{}: records step {} but {} records step {}: the checkpoint is incomplete (interrupted while saving)",
          run.state(), s.metadata["manylm.step"], run.model(), m.metadata["manylm.step"]);
-  fill_arena(s, *hidden, run.state());
+  for (Arena* a : state) fill_arena(s, *a, run.state());
   return TrainState::from_json(it->second, run.state());
 }
 
@@ -101,7 +101,7 @@ LoadedModel load_run_model(const std::string& run_dir) {
   m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
   m.shape = m.config.model_shape(m.vocab.size());
   m.params = Arena(param_table(m.shape));
-  load_checkpoint(run, m.params, nullptr);
+  load_checkpoint(run, m.params, {});
   return m;
 }
 }  // namespace manylm

@@ -40,10 +40,11 @@ struct RunPaths {
   bool holds_run() const;  // any of the files above exists
 };
 
-void save_checkpoint(const RunPaths& run, const Arena& params, const Arena& hidden, const TrainState& st,
-                     const std::string& model_meta_json);
-// Loads weights (and, if hidden is non-null, the state) into arenas of the right shapes.
-TrainState load_checkpoint(const RunPaths& run, Arena& params, Arena* hidden);
+// `state` holds the arenas of state.safetensors: the carried hidden state and optimizer moments.
+void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
+                     const TrainState& st, const std::string& model_meta_json);
+// Loads the weights, and the training state into `state` unless it is empty (then returns {}).
+TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
 
 // Keeps only the metrics lines whose "step" is <= step (used when resuming). Atomic.
 void truncate_metrics(const RunPaths& run, int64_t step);

@@ -36,6 +36,12 @@ void Config::validate() const {
   if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
   if (dropout_mask != "standard" && dropout_mask != "variational")
     fail("--dropout-mask: unknown mode '{}' (expected standard or variational)", dropout_mask);
+  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
+    fail("--optimizer: unknown optimizer '{}' (expected sgd, adam or adamw)", optimizer);
+  if (!std::isfinite(weight_decay) || weight_decay < 0) fail("--weight-decay: must be >= 0 (got {})", weight_decay);
+  if (!(beta1 >= 0 && beta1 < 1)) fail("--beta1: must be in [0, 1) (got {})", beta1);
+  if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
+  positive_finite("eps", eps);
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);

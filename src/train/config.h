@@ -30,6 +30,9 @@ struct Config {
   int64_t batch = 20, bptt = 20, eval_batch = 10;
   int64_t epochs = 13;
   double lr = 1.0, clip = 5.0;
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  double weight_decay = 0;        // sgd, adam: L2 added to the gradient; adamw: decoupled
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::string schedule = "step";  // constant | step | newbob
   double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving
   int64_t decay_after = 4;

@@ -1,12 +1,34 @@
-// optimizer.h — the update on the flat parameter block: global-norm gradient clipping, then SGD.
-// One loop over one buffer, whatever the model. Not the schedule (schedule.h).
+// optimizer.h — the update on the flat parameter block, one loop over one buffer whatever the model:
+// global-norm gradient clipping, then SGD (weight decay as L2 in the gradient), Adam (L2 in the gradient)
+// or AdamW (decoupled weight decay, Loshchilov & Hutter). Moments are Arenas carved from the parameter
+// table (names prefixed "adam.m." / "adam.v."), so checkpoints hold them under their own names.
+// Not the schedule (schedule.h).
 #pragma once
+#include <string>
+#include <vector>
+
 #include "core/arena.h"
 
 namespace manylm {
 
+struct Config;
+
 // Returns the gradient's global L2 norm before clipping. clip <= 0: no clipping.
 double clip_grad_norm(Arena& grads, double clip);
 void sgd_update(Arena& params, const Arena& grads, double lr);
+
+class Optimizer {
+ public:
+  Optimizer(const Config& c, const std::vector<TensorSpec>& table);
+  // One update with learning rate lr; `step` is the 1-based update number (Adam's bias correction).
+  void update(Arena& params, Arena& grads, double lr, int64_t step);
+  // The arenas a checkpoint must hold to resume bit-identically (empty for SGD).
+  std::vector<Arena*> state();
+
+ private:
+  std::string kind_;
+  double weight_decay_, beta1_, beta2_, eps_;
+  Arena m_, v_;
+};
 
 }  // namespace manylm

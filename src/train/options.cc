@@ -38,6 +38,11 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--eval-batch", c.eval_batch, "Batch lanes for validation and test")->group("Training");
   g("--epochs", c.epochs, "Maximum passes over the training text")->group("Training");
   g("--lr", c.lr, "Learning rate (SGD), for the objective summed over steps and averaged over lanes")->group("Training");
+  g("--optimizer", c.optimizer, "sgd, adam or adamw")->group("Training");
+  g("--weight-decay", c.weight_decay, "Weight decay (sgd, adam: L2 in the gradient; adamw: decoupled)")->group("Training");
+  g("--beta1", c.beta1, "Adam: first-moment decay")->group("Training");
+  g("--beta2", c.beta2, "Adam: second-moment decay")->group("Training");
+  g("--eps", c.eps, "Adam: denominator epsilon")->group("Training");
   g("--clip", c.clip, "Clip the global gradient norm to this (0: off)")->group("Training");
   g("--schedule", c.schedule, "Learning-rate schedule: constant, step or newbob")->group("Training");
   g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying)")->group("Training");

@@ -57,6 +57,7 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
   same("dropout-mask", saved.dropout_mask, now.dropout_mask);
   same("vocab-size", saved.vocab_size, now.vocab_size);
   same("min-count", saved.min_count, now.min_count);
+  same("optimizer", saved.optimizer, now.optimizer);
 }
 
 }  // namespace
@@ -100,9 +101,12 @@ TrainResult run_training(const Config& given) {
 
   const ModelShape shape = c.model_shape(vocab.size());
   Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
+  Optimizer optimizer(c, params.table());
+  std::vector<Arena*> state = {&hidden};
+  for (Arena* a : optimizer.state()) state.push_back(a);
   TrainState st;
   if (!c.resume.empty()) {
-    st = load_checkpoint(run, params, &hidden);
+    st = load_checkpoint(run, params, state);
     truncate_metrics(run, st.step);
   } else {
     init_uniform(params, c.seed, c.init);
@@ -125,7 +129,7 @@ TrainResult run_training(const Config& given) {
   std::vector<int32_t> x, y;
   auto last_ckpt = Clock::now();
   auto save = [&] {
-    save_checkpoint(run, params, hidden, st, meta);
+    save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta);
     last_ckpt = Clock::now();
   };
   TrainResult r;
@@ -148,7 +152,7 @@ TrainResult run_training(const Config& given) {
         fail("training diverged at step {} (loss is {}): lower --lr or set --clip", st.step + 1, loss);
       model_backward(shape, params, ws, x.data(), len, c.batch, grads, &drop);
       clip_grad_norm(grads, c.clip);
-      sgd_update(params, grads, st.sched.lr);
+      optimizer.update(params, grads, st.sched.lr, st.step + 1);
       st.step++;
       st.window++;
       st.epoch_loss += loss;
