@@ -24,6 +24,7 @@ struct Case {
   float dropout = 0;
   bool variational = false;
   Cell cell = Cell::Elman;
+  bool tied = false;
 };
 
 DropoutConfig dropout_of(const Case& c) { return {c.dropout, c.variational, 77, 5, 0, 0}; }
@@ -39,6 +40,7 @@ ModelShape small_shape(const Case& c) {
   ModelShape s;
   s.activation = c.act;
   s.cell = c.cell;
+  s.tied = c.tied;
   s.vocab = c.vocab;
   s.embed = c.embed;
   s.hidden = c.hidden;
@@ -122,6 +124,7 @@ const std::vector<Case> kSmall = {
     Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0.3f, false, Cell::Lstm},
     Case{Activation::Tanh, 1, 5, 13, 6, 4, 3, 0, false, Cell::Gru},
     Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0.3f, true, Cell::Gru},
+    Case{Activation::Tanh, 2, 6, 13, 6, 4, 3, 0.3f, false, Cell::Lstm, true},
 };
 // Large enough that every kernel takes its multi-threaded path.
 const std::vector<Case> kLarge = {
@@ -138,7 +141,8 @@ std::vector<Case> all_cases() {
 auto case_name = [](const auto& info) {
                            return std::string(cell_name(info.param.cell)) + "_" + activation_name(info.param.act) + "_L" + std::to_string(info.param.layers) +
                                   "_E" + std::to_string(info.param.embed) + "_V" + std::to_string(info.param.vocab) +
-                                  (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "");
+                                  (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "") +
+                                  (info.param.tied ? "_tied" : "");
                          };
 
 INSTANTIATE_TEST_SUITE_P(Cells, ModelGrad, ::testing::ValuesIn(all_cases()), case_name);

@@ -34,7 +34,8 @@ std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& t
 }
 
 void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata,
+                      const std::map<std::string, std::string>& aliases) {
   std::map<std::string, SafeTensor> owned;
   std::map<std::string, const SafeTensor*> refs;
   for (const Arena* arena : arenas)
@@ -44,6 +45,7 @@ void save_safetensors(const std::string& path, const std::vector<const Arena*>& 
       owned[v.spec->name] = std::move(t);
     }
   for (auto& [n, t] : owned) refs[n] = &t;
+  for (auto& [alias, source] : aliases) refs[alias] = &owned.at(source);
   write_file_atomic(path, encode_safetensors(refs, metadata));
 }
 

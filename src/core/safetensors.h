@@ -23,8 +23,11 @@ struct SafeTensorsFile {
 };
 
 // Serializes every tensor of the arenas under its table name, plus `metadata`. Atomic write.
+// `aliases` {name → existing tensor name} writes a tensor twice under two names (tied weights: PyTorch's
+// state_dict lists both encoder.weight and decoder.weight).
 void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
-                      const std::map<std::string, std::string>& metadata);
+                      const std::map<std::string, std::string>& metadata,
+                      const std::map<std::string, std::string>& aliases = {});
 std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& tensors,
                                const std::map<std::string, std::string>& metadata);
 SafeTensorsFile load_safetensors(const std::string& path);

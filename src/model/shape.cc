@@ -33,7 +33,7 @@ std::vector<TensorSpec> param_table(const ModelShape& s) {
     t.push_back({fmt::format("rnn.bias_ih_l{}", l), {G}});
     t.push_back({fmt::format("rnn.bias_hh_l{}", l), {G}});
   }
-  t.push_back({"decoder.weight", {s.vocab, s.hidden}});
+  if (!s.tied) t.push_back({"decoder.weight", {s.vocab, s.hidden}});
   t.push_back({"decoder.bias", {s.vocab}});
   return t;
 }
@@ -47,7 +47,7 @@ ParamIndex param_index(const ModelShape& s) {
     p.b_ih.push_back(k++);
     p.b_hh.push_back(k++);
   }
-  p.decoder_w = k++;
+  p.decoder_w = s.tied ? p.encoder : k++;
   p.decoder_b = k++;
   return p;
 }

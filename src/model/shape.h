@@ -24,6 +24,7 @@ struct ModelShape {
   int64_t embed = 0;   // E
   int64_t hidden = 0;  // H
   int64_t layers = 1;  // L
+  bool tied = false;   // decoder.weight is encoder.weight (Press & Wolf); needs E = H
   int64_t gates() const { return cell == Cell::Lstm ? 4 : cell == Cell::Gru ? 3 : 1; }  // weight rows per unit
   int64_t layer_input(int64_t l) const { return l == 0 ? embed : hidden; }
 };
@@ -35,6 +36,7 @@ struct ParamIndex {
   int decoder_w = 0, decoder_b = 0;
 };
 
+// With tied weights the table has no decoder.weight; ParamIndex::decoder_w points at encoder.weight.
 std::vector<TensorSpec> param_table(const ModelShape& s);
 ParamIndex param_index(const ModelShape& s);
 int64_t param_count(const ModelShape& s);

@@ -57,9 +57,12 @@ bool RunPaths::holds_run() const {
 }
 
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
-                     const TrainState& st, const std::string& model_meta_json) {
+                     const TrainState& st, const std::string& model_meta_json, bool tied) {
   const std::string step = std::to_string(st.step);
-  save_safetensors(run.model(), {&params}, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}});
+  std::map<std::string, std::string> aliases;
+  if (tied) aliases["decoder.weight"] = "encoder.weight";
+  save_safetensors(run.model(), {&params}, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}},
+                   aliases);
   save_safetensors(run.state(), state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
 }
 

@@ -42,7 +42,7 @@ struct RunPaths {
 
 // `state` holds the arenas of state.safetensors: the carried hidden state and optimizer moments.
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
-                     const TrainState& st, const std::string& model_meta_json);
+                     const TrainState& st, const std::string& model_meta_json, bool tied);
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
 

@@ -42,6 +42,7 @@ void Config::validate() const {
   if (!(beta1 >= 0 && beta1 < 1)) fail("--beta1: must be in [0, 1) (got {})", beta1);
   if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
   positive_finite("eps", eps);
+  if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);
@@ -64,6 +65,7 @@ ModelShape Config::model_shape(int64_t vocab) const {
   s.embed = embed;
   s.hidden = hidden;
   s.layers = layers;
+  s.tied = tied;
   return s;
 }
 

@@ -31,6 +31,9 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
   g("--embed", c.embed, "Embedding size (E)")->group("Model");
   g("--init", c.init, "Initialize every parameter uniformly in [-init, init]")->group("Model");
+  app.add_flag("--tied", c.tied, "Tie the decoder's weights to the embedding (Press & Wolf; needs --embed = --hidden)")
+      ->default_str(c.tied ? "true" : "false")
+      ->group("Model");
   g("--dropout", c.dropout, "Dropout probability on the non-recurrent connections (embedding, between layers, before the softmax)")->group("Model");
   g("--dropout-mask", c.dropout_mask, "standard (new mask every step) or variational (one mask per window, shared by its steps)")->group("Model");
   g("--batch", c.batch, "Batch lanes (B): parallel streams of the training text")->group("Training");
@@ -71,7 +74,8 @@ std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std:
     if (kNotSaved.count(name)) continue;
     const std::string v = opt->count() > 0 ? opt->results().back() : opt->get_default_str();
     const std::string type = opt->get_type_name();
-    if (type == "INT" || type == "UINT") j[name] = std::stoll(v);
+    if (opt->get_expected_min() == 0) j[name] = (v == "true");  // a flag: its value is in default_str
+    else if (type == "INT" || type == "UINT") j[name] = std::stoll(v);
     else if (type == "FLOAT") j[name] = std::stod(v);
     else j[name] = v;
   }

@@ -58,6 +58,7 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
   same("vocab-size", saved.vocab_size, now.vocab_size);
   same("min-count", saved.min_count, now.min_count);
   same("optimizer", saved.optimizer, now.optimizer);
+  same("tied", saved.tied, now.tied);
 }
 
 }  // namespace
@@ -129,7 +130,7 @@ TrainResult run_training(const Config& given) {
   std::vector<int32_t> x, y;
   auto last_ckpt = Clock::now();
   auto save = [&] {
-    save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta);
+    save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta, shape.tied);
     last_ckpt = Clock::now();
   };
   TrainResult r;
