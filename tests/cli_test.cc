@@ -411,7 +411,8 @@ TEST_F(CliRun, HelpListsEveryOptionWithItsDefault) {
       EXPECT_NE(r.out.find(name), std::string::npos) << name << " missing from --help";
       ++listed;
       if (!opt->get_default_str().empty()) {
-        const std::string shown = name + " " + opt->get_type_name() + "=" + opt->get_default_str();
+        const std::string type = opt->get_type_name();  // empty for flags
+        const std::string shown = name + (type.empty() ? "" : " " + type) + "=" + opt->get_default_str();
         EXPECT_NE(r.out.find(shown), std::string::npos) << "'" << shown << "' missing from --help:\n" << r.out;
         ++with_default;
       }
