@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Loads a manylm run into the PyTorch model of pytorch/examples' word_language_model and compares test
+perplexities: evidence that model.safetensors is a PyTorch state_dict as it is.
+
+    /usr/bin/python3 bench/peers/load_in_pytorch.py RUN_DIR [TEXT_FILE]
+
+Reads RUN_DIR/config.json, vocab.json and model.safetensors (parsed here with the standard library, so
+no safetensors package is needed), builds RNNModel (encoder → nn.RNN/nn.LSTM/nn.GRU → decoder, the
+class of pytorch/examples, dropout off), calls load_state_dict(strict=True), evaluates TEXT_FILE
+(default: the run's test file) with the same batching (batchify to eval-batch lanes, bptt windows,
+state carried), runs `build/manylm eval --json` on the same file, and prints both perplexities and
+their relative difference. Exit status 1 if they differ by more than 0.1%.
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class RNNModel(nn.Module):
+    """pytorch/examples word_language_model/model.py RNNModel, same attribute names."""
+
+    def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, tie_weights=False, nonlinearity="tanh"):
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, ninp)
+        if rnn_type == "LSTM":
+            self.rnn = nn.LSTM(ninp, nhid, nlayers)
+        elif rnn_type == "GRU":
+            self.rnn = nn.GRU(ninp, nhid, nlayers)
+        else:
+            self.rnn = nn.RNN(ninp, nhid, nlayers, nonlinearity=nonlinearity)
+        self.decoder = nn.Linear(nhid, ntoken)
+        if tie_weights:
+            self.decoder.weight = self.encoder.weight
+        self.rnn_type, self.nhid, self.nlayers = rnn_type, nhid, nlayers
+
+    def forward(self, x, hidden):
+        out, hidden = self.rnn(self.encoder(x), hidden)
+        return self.decoder(out), hidden
+
+    def init_hidden(self, bsz):
+        z = torch.zeros(self.nlayers, bsz, self.nhid)
+        return (z, z.clone()) if self.rnn_type == "LSTM" else z
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        assert e["dtype"] == "F32", name
+        b, en = e["data_offsets"]
+        arr = np.frombuffer(data[8 + n + b:8 + n + en], dtype="<f4").reshape(e["shape"])
+        out[name] = torch.from_numpy(arr.copy())
+    return out
+
+
+def tokenize(path, vocab):
+    words, index = vocab["words"], {w: i for i, w in enumerate(vocab["words"])}
+    unk = index["<unk>"]
+    ids = []
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        if vocab["tokens"] == "word":
+            for line in f:
+                ids += [index.get(w, unk) for w in line.split()] + [index["<eos>"]]
+        else:
+            ids = [index.get(ch, unk) for ch in f.read()]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def main():
+    run = sys.argv[1]
+    cfg = json.load(open(os.path.join(run, "config.json")))
+    vocab = json.load(open(os.path.join(run, "vocab.json")))
+    text = sys.argv[2] if len(sys.argv) > 2 else (
+        cfg["test"] or os.path.join(cfg["data"] or ("data" if os.path.isdir("data") else "../shared/data"),
+                                    cfg["corpus"], "test.txt"))
+    if cfg["cell"] == "elman" and cfg["activation"] == "sigmoid":
+        sys.exit("torch.nn.RNN has no sigmoid nonlinearity: this run cannot be loaded into RNNModel")
+    rnn_type = {"lstm": "LSTM", "gru": "GRU", "elman": "RNN"}[cfg["cell"]]
+    model = RNNModel(rnn_type, len(vocab["words"]), cfg["embed"], cfg["hidden"], cfg["layers"],
+                     tie_weights=cfg.get("tied", False), nonlinearity=cfg["activation"])
+    model.load_state_dict(read_safetensors(os.path.join(run, "model.safetensors")), strict=True)
+    model.eval()
+
+    B, T = cfg["eval-batch"], cfg["bptt"]
+    data = tokenize(text, vocab)
+    L = data.size(0) // B
+    data = data[:L * B].view(B, L).t().contiguous()  # batchify: (L, B)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        hidden = model.init_hidden(B)
+        for i in range(0, L - 1, T):
+            n = min(T, L - 1 - i)
+            out, hidden = model(data[i:i + n], hidden)
+            loss = nn.functional.cross_entropy(out.view(-1, out.size(-1)), data[i + 1:i + 1 + n].reshape(-1),
+                                               reduction="sum")
+            total += loss.item()
+            count += n * B
+    ppl_torch = math.exp(total / count)
+
+    manylm = os.environ.get("MANYLM", "build/manylm")
+    res = subprocess.run([manylm, "eval", "--model", run, "--text", text, "--json"], capture_output=True, text=True,
+                         check=True)
+    ppl_manylm = json.loads(res.stdout)["perplexity"]
+    rel = abs(ppl_torch - ppl_manylm) / ppl_manylm
+    print(json.dumps({"text": text, "pytorch_ppl": ppl_torch, "manylm_ppl": ppl_manylm, "relative_difference": rel,
+                      "torch": torch.__version__}))
+    sys.exit(0 if rel <= 1e-3 else 1)
+
+
+if __name__ == "__main__":
+    main()
