@@ -35,11 +35,11 @@ void activation_forward(Activation a, float* y, int64_t n) {
   switch (a) {
     case Activation::Sigmoid:
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + exp_fast(-y[i]));
+      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_fast(y[i]);
       break;
     case Activation::Tanh:
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = 1.0f - 2.0f / (exp_fast(2.0f * y[i]) + 1.0f);  // tanh
+      for (int64_t i = 0; i < n; ++i) y[i] = tanh_fast(y[i]);
       break;
     case Activation::Relu:
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)

@@ -7,13 +7,6 @@
 
 namespace manylm {
 
-namespace {
-#pragma omp declare simd
-inline float sigm(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
-#pragma omp declare simd
-inline float tanh_f(float x) { return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f); }
-}  // namespace
-
 void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
                  float* Gi, float* Gh) {
   const int64_t G = 3 * H;
@@ -32,8 +25,8 @@ void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, co
       const float* c = gh + b * G;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        const float r = sigm(a[j] + c[j]), z = sigm(a[H + j] + c[H + j]);
-        const float n = tanh_f(a[2 * H + j] + r * c[2 * H + j]);
+        const float r = sigmoid_fast(a[j] + c[j]), z = sigmoid_fast(a[H + j] + c[H + j]);
+        const float n = tanh_fast(a[2 * H + j] + r * c[2 * H + j]);
         a[j] = r;
         a[H + j] = z;
         a[2 * H + j] = n;

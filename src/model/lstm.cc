@@ -7,13 +7,6 @@
 
 namespace manylm {
 
-namespace {
-#pragma omp declare simd
-inline float sigm(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
-#pragma omp declare simd
-inline float tanh_f(float x) { return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f); }
-}  // namespace
-
 void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
                   float* C, float* Gt) {
   const int64_t G = 4 * H;
@@ -30,14 +23,14 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
       float* gb = g + b * G;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        const float i = sigm(gb[j]), f = sigm(gb[H + j]), gg = tanh_f(gb[2 * H + j]), o = sigm(gb[3 * H + j]);
+        const float i = sigmoid_fast(gb[j]), f = sigmoid_fast(gb[H + j]), gg = tanh_fast(gb[2 * H + j]), o = sigmoid_fast(gb[3 * H + j]);
         const float c = f * cp[b * H + j] + i * gg;
         gb[j] = i;
         gb[H + j] = f;
         gb[2 * H + j] = gg;
         gb[3 * H + j] = o;
         cn[b * H + j] = c;
-        hn[b * H + j] = o * tanh_f(c);
+        hn[b * H + j] = o * tanh_fast(c);
       }
     }
   }
@@ -62,7 +55,7 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         const float i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-        const float tc = tanh_f(cn[b * H + j]);
+        const float tc = tanh_fast(cn[b * H + j]);
         const float d = dh[b * H + j];
         const float dc = d * o * (1.0f - tc * tc) + dCarry[b * H + j];
         db[j] = dc * gg * i * (1.0f - i);                 // d G_i
