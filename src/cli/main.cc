@@ -13,8 +13,7 @@
 
 int main(int argc, char** argv) {
   using namespace manylm;
-  CLI::App app{"manylm: recurrent neural network language models (Elman RNN; LSTM and GRU planned), trained fast on "
-               "many-core CPUs"};
+  CLI::App app{"manylm: recurrent neural network language models (Elman RNN, LSTM, GRU), trained fast on many-core CPUs"};
   app.name("manylm");
   app.require_subcommand(1);
   std::map<std::string, Runner> runners;
@@ -23,6 +22,7 @@ int main(int argc, char** argv) {
     runners["eval"] = add_eval_command(app);
     runners["sample"] = add_sample_command(app);
     runners["plot"] = add_plot_command(app);
+    runners["bench"] = add_bench_command(app);
     // `train --resume RUN` reads RUN/config.json as its --config (options on the command line still win).
     std::vector<std::string> args(argv, argv + argc);
     bool has_config = false;

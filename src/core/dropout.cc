@@ -1,6 +1,9 @@
 // dropout.cc — see dropout.h.
 #include "core/dropout.h"
 
+#include <cstddef>
+#include <vector>
+
 #include "core/rng.h"
 
 namespace manylm {
@@ -21,19 +24,33 @@ void dropout_forward(const DropoutSite& s, int64_t T, int64_t B, int64_t D, int6
   const uint32_t thr = threshold(s.p);
   const float scale = 1.0f / (1.0f - s.p);
   const int64_t rows = T * B;
-#pragma omp parallel for schedule(static) if (rows * D > (1 << 14))
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t t = r / B, lane = lane0 + r % B;
-    const uint64_t base = static_cast<uint64_t>(s.variational ? lane * D : (t * lanes + lane) * D);
-    uint8_t* m = mask + r * D;
-    float* xr = x + r * D;
-    // Whole Philox blocks of 4 cover the row; the first and last may be partial.
-    for (uint64_t i = base; i < base + static_cast<uint64_t>(D);) {
-      const Philox4 u = rng.block(i >> 2);
-      for (uint64_t j = i & 3; j < 4 && i < base + static_cast<uint64_t>(D); ++j, ++i) {
-        const uint8_t keep = (u[j] >> 8) >= thr;
-        m[i - base] = keep;
-        xr[i - base] = keep ? xr[i - base] * scale : 0.0f;
+#pragma omp parallel if (rows * D > (1 << 14))
+  {
+    // Random words for one row: whole Philox blocks covering [base, base + D), generated in a loop the
+    // compiler vectorizes (independent counters), then compared and applied in a second simple loop.
+    std::vector<uint32_t> words(static_cast<size_t>(D + 8));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = r / B, lane = lane0 + r % B;
+      const uint64_t base = static_cast<uint64_t>(s.variational ? lane * D : (t * lanes + lane) * D);
+      const uint64_t b0 = base >> 2, nb = ((base + static_cast<uint64_t>(D) + 3) >> 2) - b0;
+      uint32_t* w = words.data();
+#pragma omp simd
+      for (uint64_t k = 0; k < nb; ++k) {
+        const Philox4 u = rng.block(b0 + k);
+        w[4 * k] = u[0];
+        w[4 * k + 1] = u[1];
+        w[4 * k + 2] = u[2];
+        w[4 * k + 3] = u[3];
+      }
+      const uint32_t* u = w + (base & 3);
+      uint8_t* m = mask + r * D;
+      float* xr = x + r * D;
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) {
+        const uint8_t keep = (u[i] >> 8) >= thr;
+        m[i] = keep;
+        xr[i] = keep ? xr[i] * scale : 0.0f;
       }
     }
   }

@@ -2,6 +2,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include <omp.h>
@@ -87,10 +88,27 @@ namespace {
 // Embedding and the L recurrent layers; returns A_top, (T, B, H) inside the workspace.
 bool active(const DropoutConfig* d) { return d && d->p > 0; }
 
+// Adds the time since the previous lap to one field of PhaseTimes (nothing when times is null).
+class Lap {
+ public:
+  explicit Lap(PhaseTimes* t) : t_(t), last_(t ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}) {}
+  void operator()(double PhaseTimes::*field) {
+    if (!t_) return;
+    const auto now = std::chrono::steady_clock::now();
+    t_->*field += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  PhaseTimes* t_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 DropoutSite site(const DropoutConfig& d, uint32_t k) { return {d.seed, d.step, k, d.p, d.variational}; }
 
 const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                            int64_t B, Arena& state, const DropoutConfig* drop) {
+                            int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
+  Lap lap(times);
   const ParamIndex ix = param_index(s);
   const int64_t E = s.embed, H = s.hidden;
   const bool dr = active(drop);
@@ -98,6 +116,7 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
   float* X = ws.acts[ws.x0].data;
   embed_forward(params[ix.encoder].data, E, x, T * B, X);  // (T, B, E)
   if (dr) dropout_forward(site(*drop, 0), T, B, E, drop->lane0, lanes, X, ws.masks[0].data());
+  lap(&PhaseTimes::embed);
   const float* in = X;
   for (int64_t l = 0; l < s.layers; ++l) {
     float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
@@ -123,6 +142,7 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
       in = Dl;
     }
   }
+  lap(&PhaseTimes::recurrent_fwd);
   return in;
 }
 
@@ -140,14 +160,18 @@ float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const flo
 
 double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                      const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
-                     const DropoutConfig* drop) {
-  const float* top = forward_hidden(s, params, ws, x, T, B, state, drop);
+                     const DropoutConfig* drop, PhaseTimes* times) {
+  const float* top = forward_hidden(s, params, ws, x, T, B, state, drop, times);
+  Lap lap(times);
   float* Z = decode(s, params, ws, top, T * B);
-  return softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(B) : 0.0f, logp);
+  const double loss = softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(B) : 0.0f, logp);
+  lap(&PhaseTimes::output_fwd);
+  return loss;
 }
 
 void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop) {
+                    int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
+  Lap lap(times);
   const ParamIndex ix = param_index(s);
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
   const bool dr = active(drop);
@@ -162,6 +186,7 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   float* dX = ws.acts[ws.dX].data;  // (T, B, In)
   gemm(Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
   if (dr) dropout_backward(drop->p, ws.masks[L].data(), T * B * H, dA);
+  lap(&PhaseTimes::output_bwd);
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
     const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
@@ -183,12 +208,14 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
     if (dr) dropout_backward(drop->p, ws.masks[l].data(), T * B * In, dX);
     if (l > 0) std::memcpy(dA, dX, T * B * H * sizeof(float));  // becomes dA of the layer below
   }
+  lap(&PhaseTimes::recurrent_bwd);
   embed_backward(grads[ix.encoder].data, E, x, T * B, dX);
+  lap(&PhaseTimes::embed_bwd);
 }
 
 const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state) {
-  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state, nullptr), 1);
+  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state, nullptr, nullptr), 1);
 }
 
 }  // namespace manylm

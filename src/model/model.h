@@ -21,6 +21,11 @@ struct DropoutConfig {
   int64_t lane0 = 0, lanes = 0;  // this worker's first lane, and lanes in all (0: B)
 };
 
+// Wall seconds per phase of a step, accumulated (+=) when a PhaseTimes is passed (bench train).
+struct PhaseTimes {
+  double embed = 0, recurrent_fwd = 0, output_fwd = 0, output_bwd = 0, recurrent_bwd = 0, embed_bwd = 0, update = 0;
+};
+
 class Workspace {
  public:
   Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
@@ -42,11 +47,11 @@ class Workspace {
 // `drop` (null or p = 0: none) needs a Workspace made with dropout = true.
 double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                      const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
-                     const DropoutConfig* drop = nullptr);
+                     const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
 
 // Accumulates (+=) the gradient of the objective into grads. Must follow model_forward(for_backward).
 void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop = nullptr);
+                    int64_t B, Arena& grads, const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
 
 // Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
 const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,

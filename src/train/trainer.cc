@@ -63,6 +63,21 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
 
 }  // namespace
 
+double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
+                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
+                  int64_t step, PhaseTimes* times) {
+  grads.zero();
+  drop.step = static_cast<uint64_t>(step);
+  const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
+  if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
+  model_backward(s, params, ws, x, len, B, grads, &drop, times);
+  const auto t0 = Clock::now();
+  clip_grad_norm(grads, clip);
+  opt.update(params, grads, lr, step + 1);
+  if (times) times->update += seconds_since(t0);
+  return loss;
+}
+
 void install_stop_signals() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
@@ -146,14 +161,8 @@ TrainResult run_training(const Config& given) {
     while (st.window < windows) {
       const auto t0 = Clock::now();
       const int64_t len = batcher.window(st.window, 0, c.batch, x, y);
-      grads.zero();
-      drop.step = static_cast<uint64_t>(st.step);
-      const double loss = model_forward(shape, params, ws, x.data(), y.data(), len, c.batch, hidden, true, nullptr, &drop);
-      if (!std::isfinite(loss))
-        fail("training diverged at step {} (loss is {}): lower --lr or set --clip", st.step + 1, loss);
-      model_backward(shape, params, ws, x.data(), len, c.batch, grads, &drop);
-      clip_grad_norm(grads, c.clip);
-      optimizer.update(params, grads, st.sched.lr, st.step + 1);
+      const double loss = train_step(shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len,
+                                     c.batch, c.clip, st.sched.lr, st.step);
       st.step++;
       st.window++;
       st.epoch_loss += loss;

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "model/model.h"
 #include "train/config.h"
+#include "train/optimizer.h"
 
 namespace manylm {
 
@@ -23,6 +25,13 @@ struct TrainResult {
 // Runs (or resumes, if c.resume is set) a training run. UserError for bad input, before anything in
 // the run directory is written.
 TrainResult run_training(const Config& c);
+
+// One update on window (x, y) of `len` steps and B lanes: zero the gradients, forward, backward, clip,
+// optimizer. `step` is the 0-based update number (it keys the dropout masks). Returns Σ loss in nats.
+// The training loop and `bench train` both call this, so the bench times the real step.
+double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
+                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
+                  int64_t step, PhaseTimes* times = nullptr);
 
 // SIGINT/SIGTERM set a flag that the step loop checks; the run saves a checkpoint and returns.
 void install_stop_signals();

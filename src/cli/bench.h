@@ -1,0 +1,46 @@
+// bench.h — shared pieces of the `manylm bench` subcommands: options, a result table printed as text,
+// CSV or JSON, medians, thread lists. Each bench lives in its own bench_*.cc.
+#pragma once
+#include <omp.h>
+
+#include <string>
+#include <vector>
+
+namespace manylm {
+
+struct BenchOptions {
+  std::string threads;  // "1,2"; empty: 1 and all
+  int repeats = 5;
+  bool csv = false, json = false;
+  std::string batches = "20,64,128", hiddens = "200,650,1500";
+  int bptt = 20, vocab = 10000;
+  std::string recipe, data;
+  int steps = 20;
+};
+
+class BenchTable {
+ public:
+  BenchTable(std::string name, std::vector<std::string> columns) : name_(std::move(name)), columns_(std::move(columns)) {}
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void print(const BenchOptions& o) const;
+
+ private:
+  std::string name_;
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+inline int omp_procs() { return omp_get_num_procs(); }
+std::vector<int> parse_int_list(const std::string& s, const char* opt);
+inline std::vector<int> thread_list(const BenchOptions& o) {
+  if (!o.threads.empty()) return parse_int_list(o.threads, "threads-list");
+  return omp_procs() > 1 ? std::vector<int>{1, omp_procs()} : std::vector<int>{1};
+}
+double median(std::vector<double> v);
+
+int bench_peak(const BenchOptions& o);
+int bench_gemm(const BenchOptions& o);
+int bench_rng(const BenchOptions& o);
+int bench_train(const BenchOptions& o);
+
+}  // namespace manylm

@@ -1,0 +1,117 @@
+// bench_cmd.cc — `manylm bench peak | gemm | rng | train`: the measurements behind every figure in
+// docs/RESULTS.md. Each prints a table (or --csv / --json), medians of --repeats runs, and percentages of
+// the peak measured on this machine in the same run. Kernels are checked against their reference
+// before they are timed.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/bench.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/machine.h"
+#include "core/parallel.h"
+
+namespace manylm {
+
+std::vector<int> parse_int_list(const std::string& s, const char* opt) {
+  std::vector<int> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    try {
+      size_t used = 0;
+      const int v = std::stoi(item, &used);
+      if (used != item.size() || v <= 0) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      fail("--{}: '{}' is not a comma-separated list of positive integers", opt, s);
+    }
+  }
+  if (out.empty()) fail("--{}: empty list", opt);
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void BenchTable::print(const BenchOptions& o) const {
+  if (o.json) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : rows_) {
+      nlohmann::json j;
+      for (size_t i = 0; i < columns_.size(); ++i) j[columns_[i]] = r[i];
+      rows.push_back(j);
+    }
+    fmt::print("{}\n", nlohmann::json{{"command", "bench"}, {"bench", name_}, {"cpu", cpu_model()}, {"rows", rows}}.dump());
+    return;
+  }
+  if (o.csv) {
+    std::string line;
+    for (size_t i = 0; i < columns_.size(); ++i) line += (i ? "," : "") + columns_[i];
+    fmt::print("{}\n", line);
+    for (const auto& r : rows_) {
+      line.clear();
+      for (size_t i = 0; i < r.size(); ++i) line += (i ? "," : "") + r[i];
+      fmt::print("{}\n", line);
+    }
+    return;
+  }
+  std::vector<size_t> w(columns_.size());
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    w[i] = columns_[i].size();
+    for (const auto& r : rows_) w[i] = std::max(w[i], r[i].size());
+  }
+  fmt::print("# {} on {} ({} hardware threads)\n", name_, cpu_model(), omp_procs());
+  std::string line;
+  for (size_t i = 0; i < columns_.size(); ++i) line += fmt::format("{:>{}}  ", columns_[i], w[i]);
+  fmt::print("{}\n", line);
+  for (const auto& r : rows_) {
+    line.clear();
+    for (size_t i = 0; i < r.size(); ++i) line += fmt::format("{:>{}}  ", r[i], w[i]);
+    fmt::print("{}\n", line);
+  }
+}
+
+Runner add_bench_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("bench", "Measure this machine and manylm's kernels (peak, gemm, rng, train)");
+  sub->require_subcommand(1);
+  auto o = std::make_shared<BenchOptions>();
+  auto common = [&](CLI::App* s) {
+    s->add_option("--threads-list", o->threads, "Thread counts to measure, comma-separated (default: 1 and all)");
+    s->add_option("--repeats", o->repeats, "Runs per figure; the median is reported")->capture_default_str();
+    s->add_flag("--csv", o->csv, "Print CSV");
+    s->add_flag("--json", o->json, "Print one JSON object");
+  };
+  auto* peak = sub->add_subcommand("peak", "FP32 FMA and bf16 dot-product peak per thread count, memory bandwidth (triad)");
+  common(peak);
+  auto* gemm = sub->add_subcommand("gemm", "The seed's GEMM chains: one shape, and the GEMMs of RNN/LSTM training steps");
+  common(gemm);
+  gemm->add_option("--batch-list", o->batches, "Batch sizes (B)")->capture_default_str();
+  gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
+  gemm->add_option("--bptt", o->bptt, "Steps per window (T)")->capture_default_str();
+  gemm->add_option("--vocab", o->vocab, "Vocabulary size (V)")->capture_default_str();
+  auto* rng = sub->add_subcommand("rng", "Dropout mask generation: ns per element and share of a training step");
+  common(rng);
+  auto* train = sub->add_subcommand("train", "Training step of a recipe: tokens/s, GFLOP/s, % of peak, time per phase");
+  common(train);
+  train->add_option("--recipe", o->recipe, "Recipe JSON file (as for train --config)")->required();
+  train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
+  train->add_option("--data", o->data, "Data directory");
+  return [o, peak, gemm, rng, train] {
+    if (o->repeats <= 0) fail("--repeats: must be positive (got {})", o->repeats);
+    if (peak->parsed()) return bench_peak(*o);
+    if (gemm->parsed()) return bench_gemm(*o);
+    if (rng->parsed()) return bench_rng(*o);
+    if (train->parsed()) return bench_train(*o);
+    return 2;
+  };
+}
+
+}  // namespace manylm

@@ -1,0 +1,131 @@
+// bench_gemm.cc — `manylm bench gemm`: the seed's experiment reproduced on this machine.
+//  (a) a chain of one GEMM shape (128×1200×1200);
+//  (b) the chain of GEMMs of one training step of a 2-layer Elman RNN and LSTM (forward, backward-data,
+//      backward-weights, output layer over the vocabulary), exactly the calls the model makes;
+//  (c) the per-step recurrent products against the one time-batched input projection.
+// GFLOP/s and % of the FP32 peak measured in the same run, for each thread count.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "cli/bench.h"
+#include "core/gemm.h"
+#include "core/machine.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+
+namespace manylm {
+
+namespace {
+
+struct Call {
+  Trans ta, tb;
+  int64_t M, N, K;
+};
+
+double flops(const std::vector<Call>& chain) {
+  double f = 0;
+  for (const auto& c : chain) f += 2.0 * c.M * c.N * c.K;
+  return f;
+}
+
+// The GEMMs of one training step (model.cc, elman.cc, lstm.cc), in order. G = gates·H.
+std::vector<Call> step_chain(int64_t gates, int64_t L, int64_t T, int64_t B, int64_t H, int64_t V) {
+  const int64_t G = gates * H;
+  std::vector<Call> c;
+  for (int64_t l = 0; l < L; ++l) {
+    c.push_back({Trans::N, Trans::T, T * B, G, H});                          // input projection, all steps
+    for (int64_t t = 0; t < T; ++t) c.push_back({Trans::N, Trans::T, B, G, H});  // recurrent, per step
+  }
+  c.push_back({Trans::N, Trans::T, T * B, V, H});  // output layer
+  c.push_back({Trans::T, Trans::N, V, H, T * B});  // d decoder.weight
+  c.push_back({Trans::N, Trans::N, T * B, H, V});  // d top activations
+  for (int64_t l = L - 1; l >= 0; --l) {
+    for (int64_t t = T - 1; t > 0; --t) c.push_back({Trans::N, Trans::N, B, H, G});  // recurrent backward
+    c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_hh
+    c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_ih
+    c.push_back({Trans::N, Trans::N, T * B, H, G});                                   // d inputs
+  }
+  return c;
+}
+
+// Buffers big enough for every call of a chain; A, B, C reused (their contents do not matter for time).
+struct Buffers {
+  std::vector<float> a, b, c;
+  explicit Buffers(const std::vector<Call>& chain) {
+    size_t sa = 0, sb = 0, sc = 0;
+    for (const auto& k : chain) {
+      sa = std::max<size_t>(sa, k.M * k.K);
+      sb = std::max<size_t>(sb, k.K * k.N);
+      sc = std::max<size_t>(sc, k.M * k.N);
+    }
+    CounterRng r{1, 1};
+    a.resize(sa), b.resize(sb), c.resize(sc);
+    for (size_t i = 0; i < sa; ++i) a[i] = r.uniform(i) - 0.5f;
+    for (size_t i = 0; i < sb; ++i) b[i] = r.uniform(i + sa) - 0.5f;
+  }
+};
+
+double run_chain(const std::vector<Call>& chain, Buffers& buf) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& k : chain) {
+    const int64_t lda = k.ta == Trans::N ? k.K : k.M, ldb = k.tb == Trans::N ? k.N : k.K;
+    gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(), k.N);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Checks the backend against the reference on a small shape of each transpose pair before timing.
+void check_backend() {
+  CounterRng r{3, 3};
+  for (Trans ta : {Trans::N, Trans::T})
+    for (Trans tb : {Trans::N, Trans::T}) {
+      const int64_t M = 37, N = 29, K = 41;
+      std::vector<float> A(M * K), B(K * N), C(M * N), R(M * N);
+      for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 5000) - 0.5f;
+      const int64_t lda = ta == Trans::N ? K : M, ldb = tb == Trans::N ? N : K;
+      gemm(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), N);
+      gemm_reference<float>(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, R.data(), N);
+      for (size_t i = 0; i < C.size(); ++i)
+        if (std::abs(C[i] - R[i]) > 1e-4f) throw std::runtime_error("bench gemm: backend disagrees with the reference");
+    }
+}
+
+}  // namespace
+
+int bench_gemm(const BenchOptions& o) {
+  check_backend();
+  const auto batches = parse_int_list(o.batches, "batch-list"), hiddens = parse_int_list(o.hiddens, "hidden-list");
+  BenchTable t("bench gemm", {"chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
+  for (int th : thread_list(o)) {
+    set_threads(th);
+    const double peak = measure_fp32_peak(th, 0.3).gflops;
+    auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
+                       const std::vector<Call>& chain) {
+      Buffers buf(chain);
+      run_chain(chain, buf);  // warm-up: page faults, library start-up
+      std::vector<double> s;
+      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(chain, buf));
+      const double sec = median(s), gf = flops(chain) * 1e-9;
+      t.add({chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th), fmt::format("{:.2f}", gf),
+             fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec), fmt::format("{:.1f}", 100 * gf / sec / peak)});
+    };
+    measure("one-shape", "-", 128, 1200, std::vector<Call>(20, Call{Trans::N, Trans::N, 128, 1200, 1200}));
+    for (int64_t gates : {1, 4})
+      for (int B : batches)
+        for (int H : hiddens) {
+          const std::string cell = gates == 1 ? "elman" : "lstm";
+          measure("train-step", cell, B, H, step_chain(gates, 2, o.bptt, B, H, o.vocab));
+          measure("recurrent-per-step", cell, B, H,
+                  std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H}));
+          measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
+        }
+  }
+  t.print(o);
+  return 0;
+}
+
+}  // namespace manylm

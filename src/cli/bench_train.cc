@@ -1,0 +1,79 @@
+// bench_train.cc — `manylm bench train --recipe R`: the real training step (train_step, the function the
+// trainer calls) on the recipe's model and data: tokens/s, GFLOP/s, % of the FP32 peak measured in the
+// same run, and time per phase (embedding, recurrent forward, output+softmax, output backward,
+// recurrent backward, embedding backward, clip+update), medians over --repeats.
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "cli/bench.h"
+#include "core/machine.h"
+#include "core/parallel.h"
+#include "data/batcher.h"
+#include "data/corpus.h"
+#include "train/options.h"
+#include "train/trainer.h"
+
+namespace manylm {
+
+double step_flops(const ModelShape& s, int64_t T, int64_t B) {
+  const double G = static_cast<double>(s.gates() * s.hidden);
+  double f = 2.0 * T * B * s.vocab * s.hidden;  // output layer
+  for (int64_t l = 0; l < s.layers; ++l) f += 2.0 * T * B * G * (s.layer_input(l) + s.hidden);
+  return 3.0 * f;  // forward, backward-data, backward-weights
+}
+
+int bench_train(const BenchOptions& o) {
+  Config c = config_from_json_file(o.recipe);
+  if (!o.data.empty()) c.data = o.data;
+  c.validate();
+  const Vocab vocab = build_vocab(c.train_path(), parse_token_mode(c.tokens), c.vocab_size, c.min_count);
+  const TokenIds ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
+  const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
+  const ModelShape shape = c.model_shape(vocab.size());
+  const double flops = step_flops(shape, c.bptt, c.batch);
+  BenchTable t("bench train " + o.recipe,
+               {"threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
+                "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
+  for (int th : thread_list(o)) {
+    set_threads(th);
+    const double peak = measure_fp32_peak(th, 0.3).gflops;
+    Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
+    init_uniform(params, c.seed, c.init);
+    Optimizer opt(c, params.table());
+    Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
+    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
+    std::vector<int32_t> x, y;
+    int64_t step = 0;
+    auto run = [&](int n, PhaseTimes* times) {
+      for (int i = 0; i < n; ++i, ++step) {
+        const int64_t len = batcher.window(step % batcher.windows(), 0, c.batch, x, y);
+        train_step(shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, c.batch, c.clip, c.lr, step, times);
+      }
+    };
+    run(3, nullptr);  // warm-up
+    std::vector<double> secs;
+    std::vector<PhaseTimes> phases;
+    for (int r = 0; r < o.repeats; ++r) {
+      PhaseTimes p;
+      const auto t0 = std::chrono::steady_clock::now();
+      run(o.steps, &p);
+      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps);
+      phases.push_back(p);
+    }
+    const double s = median(secs);
+    auto ms = [&](double PhaseTimes::*f) {
+      std::vector<double> v;
+      for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
+      return fmt::format("{:.2f}", median(v));
+    };
+    t.add({std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
+           fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak), fmt::format("{:.2f}", s * 1e3), ms(&PhaseTimes::embed),
+           ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
+           ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});
+  }
+  t.print(o);
+  return 0;
+}
+
+}  // namespace manylm

@@ -1,0 +1,22 @@
+// machine.h — what this machine can do, measured: FP32 FMA peak and (where the CPU has AVX512_BF16)
+// bf16 dot-product peak, for any thread count, and memory bandwidth (STREAM triad). Every percentage
+// manylm prints is of these measured numbers, not of a datasheet. Not a benchmark harness (cli/bench).
+#pragma once
+#include <string>
+
+namespace manylm {
+
+struct PeakResult {
+  double gflops = 0;   // total over the threads
+  double seconds = 0;  // measured duration
+};
+
+// Runs `threads` threads of independent FMA chains for about `seconds`.
+PeakResult measure_fp32_peak(int threads, double seconds);
+bool cpu_has_avx512_bf16();
+PeakResult measure_bf16_peak(int threads, double seconds);  // gflops = 0 without AVX512_BF16
+// a[i] = b[i] + s·c[i] over arrays of `mib` MiB each; returns GB/s counting 3 arrays' traffic.
+double measure_triad_gbs(int threads, int mib, int repeats);
+std::string cpu_model();
+
+}  // namespace manylm
