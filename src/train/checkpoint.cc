@@ -86,7 +86,8 @@ void truncate_metrics(const RunPaths& run, int64_t step) {
   std::string line, kept;
   while (std::getline(in, line)) {
     json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+    // Later records, and the final test record (the resumed run writes its own), go.
+    if (j.is_object() && j.value("step", int64_t{0}) <= step && j.value("type", "") != "test") kept += line + "\n";
   }
   write_file_atomic(run.metrics(), kept);
 }

@@ -46,7 +46,7 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
 
-// Keeps only the metrics lines whose "step" is <= step (used when resuming). Atomic.
+// Keeps only the metrics lines whose "step" is <= step, without "test" records (used when resuming). Atomic.
 void truncate_metrics(const RunPaths& run, int64_t step);
 
 }  // namespace manylm

@@ -123,6 +123,7 @@ TrainResult run_training(const Config& given) {
   TrainState st;
   if (!c.resume.empty()) {
     st = load_checkpoint(run, params, state);
+    st.finished = st.epoch >= c.epochs || st.sched.stop;  // a larger --epochs continues a finished run
     truncate_metrics(run, st.step);
   } else {
     init_uniform(params, c.seed, c.init);
