@@ -8,9 +8,12 @@
 
 namespace manylm {
 
+double clip_factor(double norm, double clip) { return clip > 0 && norm > clip ? clip / norm : 1.0; }
+
 double clip_grad_norm(Arena& grads, double clip) {
   const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
-  if (clip > 0 && norm > clip) scale(grads.data(), static_cast<int64_t>(grads.size()), static_cast<float>(clip / norm));
+  const double f = clip_factor(norm, clip);
+  if (f != 1.0) scale(grads.data(), static_cast<int64_t>(grads.size()), static_cast<float>(f));
   return norm;
 }
 
@@ -40,14 +43,19 @@ std::vector<Arena*> Optimizer::state() {
   return {&m_, &v_};
 }
 
-void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step) {
+void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale) {
   const int64_t n = static_cast<int64_t>(params.size());
   float* p = params.data();
   float* g = grads.data();
-  const float wd = static_cast<float>(weight_decay_);
+  const float wd = static_cast<float>(weight_decay_), gs = static_cast<float>(grad_scale);
   if (kind_ == "sgd") {
-    if (wd != 0) axpy(g, p, n, wd);  // g += wd·θ
-    sgd_update(params, grads, lr);
+    // θ ← θ − lr · (s·g + wd·θ);  g ← 0
+    const float a = static_cast<float>(lr);
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      p[i] -= a * (gs * g[i] + wd * p[i]);
+      g[i] = 0.0f;
+    }
     return;
   }
   // Adam: m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − lr · m̂ / (√v̂ + ε)
@@ -60,7 +68,8 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step) {
   float* v = v_.data();
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i];
+    float gi = gs * g[i];
+    g[i] = 0.0f;
     if (!decoupled) gi += wd * p[i];
     m[i] = b1 * m[i] + (1.0f - b1) * gi;
     v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;

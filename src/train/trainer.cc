@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/kernels.h"
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
@@ -66,14 +67,13 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
 double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
                   DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
                   int64_t step, PhaseTimes* times) {
-  grads.zero();
-  drop.step = static_cast<uint64_t>(step);
+  drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
   const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
   model_backward(s, params, ws, x, len, B, grads, &drop, times);
   const auto t0 = Clock::now();
-  clip_grad_norm(grads, clip);
-  opt.update(params, grads, lr, step + 1);
+  const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
+  opt.update(params, grads, lr, step + 1, clip_factor(norm, clip));
   if (times) times->update += seconds_since(t0);
   return loss;
 }
