@@ -60,8 +60,11 @@ TEST(Kernels, ColsumAndBias) {
   EXPECT_EQ(m[5 * C + 3], static_cast<float>((5 * C + 3) % 13) - 6 - 3);
 }
 
-TEST(Gemm, BlasMatchesReferenceAcrossShapes) {
+TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
+  for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {
+  set_gemm_backend(backend);
+  SCOPED_TRACE(gemm_backend_name(backend));
   for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
     for (Trans ta : {Trans::N, Trans::T})
       for (Trans tb : {Trans::N, Trans::T}) {
@@ -77,6 +80,8 @@ TEST(Gemm, BlasMatchesReferenceAcrossShapes) {
           for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
       }
   }
+  }
+  set_gemm_backend(GemmBackend::Blas);
 }
 
 }  // namespace

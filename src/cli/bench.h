@@ -16,7 +16,9 @@ struct BenchOptions {
   int bptt = 20, vocab = 10000;
   std::string recipe, data;
   int steps = 20;
+  std::string backends = "blas,onednn";  // GEMM backends to compare
 };
+std::vector<std::string> backend_list(const BenchOptions& o);
 
 class BenchTable {
  public:

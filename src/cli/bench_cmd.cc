@@ -13,6 +13,7 @@
 #include "cli/bench.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/machine.h"
 #include "core/parallel.h"
 
@@ -32,6 +33,17 @@ std::vector<int> parse_int_list(const std::string& s, const char* opt) {
     }
   }
   if (out.empty()) fail("--{}: empty list", opt);
+  return out;
+}
+
+std::vector<std::string> backend_list(const BenchOptions& o) {
+  std::vector<std::string> out;
+  std::stringstream in(o.backends);
+  for (std::string item; std::getline(in, item, ',');) {
+    parse_gemm_backend(item);  // UserError on an unknown name
+    out.push_back(item);
+  }
+  if (out.empty()) fail("--backend-list: empty list");
   return out;
 }
 
@@ -97,6 +109,7 @@ Runner add_bench_command(CLI::App& app) {
   gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
   gemm->add_option("--bptt", o->bptt, "Steps per window (T)")->capture_default_str();
   gemm->add_option("--vocab", o->vocab, "Vocabulary size (V)")->capture_default_str();
+  gemm->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
   auto* rng = sub->add_subcommand("rng", "Dropout mask generation: ns per element and share of a training step");
   common(rng);
   auto* train = sub->add_subcommand("train", "Training step of a recipe: tokens/s, GFLOP/s, % of peak, time per phase");
@@ -104,6 +117,7 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--recipe", o->recipe, "Recipe JSON file (as for train --config)")->required();
   train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   train->add_option("--data", o->data, "Data directory");
+  train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
   return [o, peak, gemm, rng, train] {
     if (o->repeats <= 0) fail("--repeats: must be positive (got {})", o->repeats);
     if (peak->parsed()) return bench_peak(*o);

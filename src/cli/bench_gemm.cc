@@ -97,10 +97,12 @@ void check_backend() {
 }  // namespace
 
 int bench_gemm(const BenchOptions& o) {
-  check_backend();
   const auto batches = parse_int_list(o.batches, "batch-list"), hiddens = parse_int_list(o.hiddens, "hidden-list");
-  BenchTable t("bench gemm", {"chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
+  BenchTable t("bench gemm", {"backend", "chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
+  for (const std::string& backend : backend_list(o))
   for (int th : thread_list(o)) {
+    set_gemm_backend(parse_gemm_backend(backend));
+    check_backend();
     set_threads(th);
     const double peak = measure_fp32_peak(th, 0.3).gflops;
     auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
@@ -110,7 +112,7 @@ int bench_gemm(const BenchOptions& o) {
       std::vector<double> s;
       for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(chain, buf));
       const double sec = median(s), gf = flops(chain) * 1e-9;
-      t.add({chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th), fmt::format("{:.2f}", gf),
+      t.add({backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th), fmt::format("{:.2f}", gf),
              fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec), fmt::format("{:.1f}", 100 * gf / sec / peak)});
     };
     measure("one-shape", "-", 128, 1200, std::vector<Call>(20, Call{Trans::N, Trans::N, 128, 1200, 1200}));

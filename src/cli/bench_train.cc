@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "cli/bench.h"
+#include "core/gemm.h"
 #include "core/machine.h"
 #include "core/parallel.h"
 #include "data/batcher.h"
@@ -33,9 +34,11 @@ int bench_train(const BenchOptions& o) {
   const ModelShape shape = c.model_shape(vocab.size());
   const double flops = step_flops(shape, c.bptt, c.batch);
   BenchTable t("bench train " + o.recipe,
-               {"threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
+               {"backend", "threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
                 "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
+  for (const std::string& backend : backend_list(o))
   for (int th : thread_list(o)) {
+    set_gemm_backend(parse_gemm_backend(backend));
     set_threads(th);
     const double peak = measure_fp32_peak(th, 0.3).gflops;
     Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
@@ -67,7 +70,7 @@ int bench_train(const BenchOptions& o) {
       for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
       return fmt::format("{:.2f}", median(v));
     };
-    t.add({std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
+    t.add({backend, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
            fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak), fmt::format("{:.2f}", s * 1e3), ms(&PhaseTimes::embed),
            ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
            ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/io.h"
 #include "core/parallel.h"
 #include "data/corpus.h"
@@ -43,6 +44,7 @@ Runner add_eval_command(CLI::App& app) {
     LoadedModel m = load_run_model(o->model);
     if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
     set_threads(o->threads);
+    set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
     Config paths = m.config;
     if (!o->data.empty()) paths.data = o->data;
     const std::string text = o->text.empty() ? paths.test_path() : o->text;

@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 
+#include "core/error.h"
+
 namespace manylm {
 
 namespace {
@@ -10,11 +12,31 @@ GemmBackend g_backend = GemmBackend::Blas;  // set once at start-up by the CLI o
 }
 
 void set_gemm_backend(GemmBackend b) { g_backend = b; }
+
+GemmBackend parse_gemm_backend(const std::string& s) {
+  if (s == "blas") return GemmBackend::Blas;
+  if (s == "onednn") return GemmBackend::OneDnn;
+  if (s == "reference") return GemmBackend::Reference;
+  fail("--gemm: unknown backend '{}' (expected blas, onednn or reference)", s);
+}
+
+const char* gemm_backend_name(GemmBackend b) {
+  switch (b) {
+    case GemmBackend::Blas: return "blas";
+    case GemmBackend::OneDnn: return "onednn";
+    case GemmBackend::Reference: return "reference";
+  }
+  return "?";
+}
 GemmBackend gemm_backend() { return g_backend; }
 
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (g_backend == GemmBackend::OneDnn) {
+    gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   if (g_backend == GemmBackend::Reference) {
     gemm_reference<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

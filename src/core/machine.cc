@@ -69,15 +69,26 @@ PeakResult run_peak(int threads, double seconds, Block block) {
 }
 }  // namespace
 
+// Peak is a capability: the best of several short windows (this machine's clock and neighbours vary).
+template <typename Block>
+PeakResult best_of(int threads, double seconds, Block block) {
+  PeakResult best;
+  for (int w = 0; w < 6; ++w) {
+    PeakResult r = run_peak(threads, seconds / 6, block);
+    if (r.gflops > best.gflops) best = r;
+  }
+  return best;
+}
+
 PeakResult measure_fp32_peak(int threads, double seconds) {
-  return run_peak(threads, seconds, [](float seed, vec* sink, float*) { return fma_block(seed, sink); });
+  return best_of(threads, seconds, [](float seed, vec* sink, float*) { return fma_block(seed, sink); });
 }
 
 bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16"); }
 
 PeakResult measure_bf16_peak(int threads, double seconds) {
   if (!cpu_has_avx512_bf16()) return {};
-  return run_peak(threads, seconds, [](float seed, vec*, float* sink) { return bf16_block(seed, sink); });
+  return best_of(threads, seconds, [](float seed, vec*, float* sink) { return bf16_block(seed, sink); });
 }
 
 double measure_triad_gbs(int threads, int mib, int repeats) {

@@ -11,7 +11,7 @@ struct PeakResult {
   double seconds = 0;  // measured duration
 };
 
-// Runs `threads` threads of independent FMA chains for about `seconds`.
+// Runs `threads` threads of independent FMA chains for about `seconds`; the best of six windows.
 PeakResult measure_fp32_peak(int threads, double seconds);
 bool cpu_has_avx512_bf16();
 PeakResult measure_bf16_peak(int threads, double seconds);  // gflops = 0 without AVX512_BF16

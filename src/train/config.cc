@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "data/corpus.h"
 
 namespace manylm {
@@ -43,6 +44,7 @@ void Config::validate() const {
   if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
   positive_finite("eps", eps);
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
+  parse_gemm_backend(gemm);
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);

@@ -40,6 +40,7 @@ struct Config {
   double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
+  std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)
   int64_t max_steps = 0;         // 0: no limit
   double checkpoint_minutes = 10.0;
   int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends

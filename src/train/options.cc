@@ -53,6 +53,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
   g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
+  g("--gemm", c.gemm, "GEMM backend: blas (OpenBLAS) or onednn (oneDNN matmul)")->group("Training");
   g("--max-steps", c.max_steps, "Stop after this many updates, saving a checkpoint (0: no limit)")->group("Training");
   g("--checkpoint-minutes", c.checkpoint_minutes, "Save a checkpoint every this many minutes")->group("Run");
   g("--checkpoint-steps", c.checkpoint_steps, "Also save every this many updates (0: off)")->group("Run");

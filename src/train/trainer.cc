@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/io.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
@@ -98,6 +99,7 @@ TrainResult run_training(const Config& given) {
   }
   c.validate();
   set_threads(c.threads);
+  set_gemm_backend(parse_gemm_backend(c.gemm));
   const TokenMode mode = parse_token_mode(c.tokens);
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
 
