@@ -1,8 +1,9 @@
 // gemm_onednn.cc — the oneDNN backend of the GEMM seam: oneDNN's matmul primitive (brgemm kernels, AVX-512
 // on this machine). Primitive creation costs milliseconds, so each distinct call signature
-// (transposes, M, N, K, leading dimensions, alpha, beta) creates its primitive once and caches it; a call
+// (transposes, M, N, K, leading dimensions, alpha, beta, thread count) creates its primitive once and caches it; a call
 // only rebinds the data pointers. Row-major strides express the transposes; beta ≠ 0 is a sum post-op.
 // Not thread-safe across concurrent callers: manylm calls gemm() from one thread at a time.
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
@@ -15,7 +16,8 @@ namespace manylm {
 
 namespace {
 
-using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float>;
+// A primitive is planned for the thread count current at its creation, so the count is part of the key.
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>;
 
 struct Prim {
   dnnl::matmul matmul;
@@ -39,7 +41,7 @@ void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alph
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   using dnnl::memory;
   OneDnn& d = onednn();
-  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta};
+  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, omp_get_max_threads()};
   auto it = d.cache.find(key);
   if (it == d.cache.end()) {
     const auto f32 = memory::data_type::f32;
