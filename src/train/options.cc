@@ -25,7 +25,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--vocab-size", c.vocab_size, "Keep at most this many types, rarer words become <unk> (0: all)")->group("Data");
   g("--min-count", c.min_count, "Words seen fewer times become <unk>")->group("Data");
   g("--cache-dir", c.cache_dir, "Token-id cache directory (default: $XDG_CACHE_HOME/manylm or ~/.cache/manylm)")->group("Data");
-  g("--cell", c.cell, "Recurrent cell: elman (lstm, gru: planned)")->group("Model");
+  g("--cell", c.cell, "Recurrent cell: elman, lstm or gru")->group("Model");
   g("--activation", c.activation, "Elman activation: sigmoid, tanh or relu")->group("Model");
   g("--layers", c.layers, "Stacked recurrent layers (L)")->group("Model");
   g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
