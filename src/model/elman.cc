@@ -29,12 +29,16 @@ void elman_backward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H,
   }
   const float* dY = dA;  // (T, B, H)
   // dW_hh += dYᵀ · A[-1..T-2];  dW_ih += dYᵀ · X;  db += Σ_rows dY
-  gemm(Trans::T, Trans::N, H, H, T * B, 1.0f, dY, H, S, H, 1.0f, g.w_hh, H);
-  gemm(Trans::T, Trans::N, H, In, T * B, 1.0f, dY, H, X, In, 1.0f, g.w_ih, In);
-  colsum_add(g.b_ih, dY, T * B, H);
-  colsum_add(g.b_hh, dY, T * B, H);
-  // dX = dY · W_ih
-  if (dX) gemm(Trans::N, Trans::N, T * B, In, H, 1.0f, dY, H, w.w_ih, In, 0.0f, dX, In);
+  recurrent_weight_grads(T, B, In, H, H, X, S, dY, dY, w, g, dX);
+}
+
+void recurrent_weight_grads(int64_t T, int64_t B, int64_t In, int64_t H, int64_t G, const float* X, const float* S,
+                            const float* dGi, const float* dGh, const ElmanWeights& w, ElmanGrads& g, float* dX) {
+  gemm(Trans::T, Trans::N, G, H, T * B, 1.0f, dGh, G, S, H, 1.0f, g.w_hh, H);
+  gemm(Trans::T, Trans::N, G, In, T * B, 1.0f, dGi, G, X, In, 1.0f, g.w_ih, In);
+  colsum_add(g.b_ih, dGi, T * B, G);
+  colsum_add(g.b_hh, dGh, T * B, G);
+  if (dX) gemm(Trans::N, Trans::N, T * B, In, G, 1.0f, dGi, G, w.w_ih, In, 0.0f, dX, In);
 }
 
 }  // namespace manylm

@@ -69,11 +69,7 @@ void gru_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
     // dh[t-1] += dGh[t] · W_hh
     if (dprev) gemm(Trans::N, Trans::N, B, H, G, 1.0f, dd, G, w.w_hh, H, 1.0f, dprev, H);
   }
-  gemm(Trans::T, Trans::N, G, H, T * B, 1.0f, dGh, G, S, H, 1.0f, g.w_hh, H);
-  gemm(Trans::T, Trans::N, G, In, T * B, 1.0f, dGi, G, X, In, 1.0f, g.w_ih, In);
-  colsum_add(g.b_ih, dGi, T * B, G);
-  colsum_add(g.b_hh, dGh, T * B, G);
-  gemm(Trans::N, Trans::N, T * B, In, G, 1.0f, dGi, G, w.w_ih, In, 0.0f, dX, In);
+  recurrent_weight_grads(T, B, In, H, G, X, S, dGi, dGh, w, g, dX);
 }
 
 }  // namespace manylm

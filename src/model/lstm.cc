@@ -68,11 +68,7 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
     // dh[t-1] += dG[t] · W_hh
     if (t > 0) gemm(Trans::N, Trans::N, B, H, G, 1.0f, dg, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
   }
-  gemm(Trans::T, Trans::N, G, H, T * B, 1.0f, dG, G, S, H, 1.0f, g.w_hh, H);
-  gemm(Trans::T, Trans::N, G, In, T * B, 1.0f, dG, G, X, In, 1.0f, g.w_ih, In);
-  colsum_add(g.b_ih, dG, T * B, G);
-  colsum_add(g.b_hh, dG, T * B, G);
-  gemm(Trans::N, Trans::N, T * B, In, G, 1.0f, dG, G, w.w_ih, In, 0.0f, dX, In);
+  recurrent_weight_grads(T, B, In, H, G, X, S, dG, dG, w, g, dX);
 }
 
 }  // namespace manylm
