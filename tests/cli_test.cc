@@ -501,3 +501,47 @@ TEST_F(CliRun, ResumeReadsTheRunsOptionsAndContinuesBitIdentically) {
 
 }  // namespace
 }  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// Sampling and scoring work for every cell: --per-word has one line per token whose ln-probabilities
+// give the reported perplexity, --sentences one score per input line, sampling is a function of the seed.
+TEST_F(CliRun, SampleAndScoreEveryCell) {
+  const std::string text = suite_ + "/test.txt";
+  int lines = 0;
+  for (char ch : read_bytes(text)) lines += ch == '\n';
+  for (const char* cell : {"elman", "lstm", "gru"}) {
+    SCOPED_TRACE(cell);
+    const std::string out = dir_ + "/run-" + cell;
+    ASSERT_EQ(run("train", with(train_opts(suite_), {{"--out", out}, {"--cell", cell}})).status, 0);
+    const std::string pw = dir_ + "/pw-" + cell + ".tsv", sent = dir_ + "/sent-" + cell + ".txt";
+    const nlohmann::json e = one_json_object(
+        run("eval", {{"--model", out}, {"--text", text}, {"--per-word", pw}, {"--json", ""}}), "eval");
+    std::istringstream in(read_bytes(pw));
+    std::string word;
+    double ln = 0, lg = 0, sum = 0;
+    int64_t n = 0;
+    while (in >> word >> ln >> lg) {
+      EXPECT_LT(ln, 0.0);
+      EXPECT_NEAR(lg, ln / std::log(10.0), 1e-5);
+      sum += ln;
+      ++n;
+    }
+    EXPECT_EQ(n, e.value("tokens", -1));
+    EXPECT_NEAR(std::exp(-sum / n), e.value("perplexity", 0.0), 1e-3 * e.value("perplexity", 0.0));
+    ASSERT_EQ(run("eval", {{"--model", out}, {"--text", text}, {"--sentences", sent}}).status, 0);
+    std::istringstream sin(read_bytes(sent));
+    int scored = 0;
+    for (double v; sin >> v; ++scored) EXPECT_LT(v, 0.0);
+    EXPECT_EQ(scored, lines);
+    const Result a = run("sample", {{"--model", out}, {"--length", "12"}, {"--seed", "3"}, {"--top-k", "5"}});
+    const Result b = run("sample", {{"--model", out}, {"--length", "12"}, {"--seed", "3"}, {"--top-k", "5"}});
+    EXPECT_EQ(a.status, 0);
+    EXPECT_FALSE(a.out.empty());
+    EXPECT_EQ(a.out, b.out);
+  }
+}
+
+}  // namespace
+}  // namespace manylm
