@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Trains a manylm recipe with PyTorch on the CPU: the peer for manylm's quality and speed figures.
+
+    /usr/bin/python3 bench/peers/torch_lm.py RECIPE.json [--updates N] [--threads T] [--data DIR]
+
+Same model as pytorch/examples' word_language_model RNNModel (encoder → nn.RNN/LSTM/GRU → decoder,
+Zaremba dropout after the embedding, between layers and before the decoder), same data layout (B
+contiguous streams, bptt windows, hidden state carried and detached, reset each epoch), same objective
+(Σ over the steps of the mean over the lanes), same init (uniform ±init on every parameter), SGD with
+global-norm clipping and the recipe's step schedule (Adam when the recipe says so). Stops after
+--updates updates (default: the recipe's epochs), then prints one JSON object: validation perplexity
+(eval batch and bptt of the recipe), updates, tokens/s of the training steps, torch version.
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+
+
+def read_ids(path, index, tokens):
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        if tokens == "word":
+            out = []
+            for line in f:
+                out += [index.get(w, index["<unk>"]) for w in line.split()] + [index["<eos>"]]
+            return torch.tensor(out, dtype=torch.long)
+        return torch.tensor([index.get(c, index["<unk>"]) for c in f.read()], dtype=torch.long)
+
+
+def batchify(ids, b):
+    n = ids.size(0) // b
+    return ids[:n * b].view(b, n).t().contiguous()  # (L, B)
+
+
+class RNNModel(nn.Module):
+    def __init__(self, cfg, ntoken):
+        super().__init__()
+        p, E, H, L = cfg["dropout"], cfg["embed"], cfg["hidden"], cfg["layers"]
+        self.drop = nn.Dropout(p)
+        self.encoder = nn.Embedding(ntoken, E)
+        kind = cfg["cell"]
+        if kind == "lstm":
+            self.rnn = nn.LSTM(E, H, L, dropout=p if L > 1 else 0)
+        elif kind == "gru":
+            self.rnn = nn.GRU(E, H, L, dropout=p if L > 1 else 0)
+        else:
+            self.rnn = nn.RNN(E, H, L, nonlinearity=cfg["activation"], dropout=p if L > 1 else 0)
+        self.decoder = nn.Linear(H, ntoken)
+        if cfg.get("tied"):
+            self.decoder.weight = self.encoder.weight
+        self.kind, self.H, self.L = kind, H, L
+        for w in self.parameters():
+            nn.init.uniform_(w, -cfg["init"], cfg["init"])
+
+    def forward(self, x, h):
+        out, h = self.rnn(self.drop(self.encoder(x)), h)
+        return self.decoder(self.drop(out)), h
+
+    def zero_state(self, b):
+        z = torch.zeros(self.L, b, self.H)
+        return (z, z.clone()) if self.kind == "lstm" else z
+
+
+def detach(h):
+    return tuple(v.detach() for v in h) if isinstance(h, tuple) else h.detach()
+
+
+def evaluate(model, data, bptt):
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        h = model.zero_state(data.size(1))
+        for i in range(0, data.size(0) - 1, bptt):
+            n = min(bptt, data.size(0) - 1 - i)
+            out, h = model(data[i:i + n], h)
+            total += nn.functional.cross_entropy(out.view(-1, out.size(-1)), data[i + 1:i + 1 + n].reshape(-1),
+                                                 reduction="sum").item()
+            count += n * data.size(1)
+    model.train()
+    return math.exp(total / count)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("recipe")
+    ap.add_argument("--updates", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--data", default="")
+    a = ap.parse_args()
+    cfg = json.load(open(a.recipe))
+    defaults = {"dropout": 0.0, "tied": False, "activation": "tanh", "optimizer": "sgd", "decay": 1.0,
+                "decay-after": 0, "clip": 5.0, "eval-batch": 10, "tokens": "word", "seed": 1}
+    cfg = {**defaults, **cfg}
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(cfg["seed"])
+    root = a.data or ("data" if os.path.isdir("data") else "../shared/data")
+    train_path, valid_path = (os.path.join(root, cfg["corpus"], f) for f in ("train.txt", "valid.txt"))
+    counts = collections.Counter()
+    with open(train_path, encoding="utf-8-sig") as f:
+        for line in f:
+            counts.update(line.split() + ["<eos>"])
+    counts.setdefault("<unk>", 0)
+    index = {w: i for i, (w, _) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+    train = batchify(read_ids(train_path, index, cfg["tokens"]), cfg["batch"])
+    valid = batchify(read_ids(valid_path, index, cfg["tokens"]), cfg["eval-batch"])
+    model = RNNModel(cfg, len(index))
+    T = cfg["bptt"]
+    opt = (torch.optim.Adam(model.parameters(), lr=cfg["lr"]) if cfg["optimizer"] == "adam"
+           else torch.optim.SGD(model.parameters(), lr=cfg["lr"]))
+    updates, tokens, seconds = 0, 0, 0.0
+    limit = a.updates or 10 ** 12
+    for epoch in range(1, cfg["epochs"] + 1):
+        if cfg["schedule"] == "step":
+            for g in opt.param_groups:
+                g["lr"] = cfg["lr"] / cfg["decay"] ** max(0, epoch - cfg["decay-after"])
+        h = model.zero_state(cfg["batch"])
+        for i in range(0, train.size(0) - 1, T):
+            t0 = time.perf_counter()
+            n = min(T, train.size(0) - 1 - i)
+            h = detach(h)
+            opt.zero_grad()
+            out, h = model(train[i:i + n], h)
+            loss = nn.functional.cross_entropy(out.view(-1, out.size(-1)), train[i + 1:i + 1 + n].reshape(-1)) * n
+            loss.backward()
+            if cfg["clip"] > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+            opt.step()
+            seconds += time.perf_counter() - t0
+            tokens += n * cfg["batch"]
+            updates += 1
+            if updates >= limit:
+                break
+        if updates >= limit:
+            break
+    print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "updates": updates, "valid_ppl": evaluate(model, valid, T), "tokens_per_sec": tokens / seconds}))
+
+
+if __name__ == "__main__":
+    main()
