@@ -28,7 +28,8 @@ void dropout_forward(const DropoutSite& s, int64_t T, int64_t B, int64_t D, int6
   {
     // Random words for one row: whole Philox blocks covering [base, base + D), generated in a loop the
     // compiler vectorizes (independent counters), then compared and applied in a second simple loop.
-    std::vector<uint32_t> words(static_cast<size_t>(D + 8));
+    thread_local std::vector<uint32_t> words;  // per thread, reused across calls
+    if (words.size() < static_cast<size_t>(D + 8)) words.resize(static_cast<size_t>(D + 8));
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t t = r / B, lane = lane0 + r % B;

@@ -94,7 +94,8 @@ void colsum_add(float* dst, const float* src, int64_t rows, int64_t cols) {
 
 double sum_squares(const float* x, int64_t n) {
   int nt = num_threads();
-  std::vector<double> part(static_cast<size_t>(nt), 0.0);
+  thread_local std::vector<double> part;  // reused across calls: no allocation per step
+  part.assign(static_cast<size_t>(nt), 0.0);
 #pragma omp parallel num_threads(nt) if (n > kParallelMin)
   {
     int tid = omp_get_thread_num(), cnt = omp_get_num_threads();

@@ -17,7 +17,8 @@
 
 namespace manylm {
 
-Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) : T(T_), B(B_) {
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout)
+    : T(T_), B(B_), ix(param_index(s)) {
   std::vector<TensorSpec> t;
   t.push_back({"x0", {T, B, s.embed}});
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
@@ -109,7 +110,7 @@ DropoutSite site(const DropoutConfig& d, uint32_t k) { return {d.seed, d.step, k
 const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
                             int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
   Lap lap(times);
-  const ParamIndex ix = param_index(s);
+  const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden;
   const bool dr = active(drop);
   const int64_t lanes = dr && drop->lanes > 0 ? drop->lanes : B;
@@ -148,7 +149,7 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
 
 // logits (R, V) = A_top · decoder.weightᵀ + decoder.bias
 float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const float* top, int64_t R) {
-  const ParamIndex ix = param_index(s);
+  const ParamIndex& ix = ws.ix;
   float* Z = ws.acts[ws.logits].data;
   gemm(Trans::N, Trans::T, R, s.vocab, s.hidden, 1.0f, top, s.hidden, params[ix.decoder_w].data, s.hidden, 0.0f, Z,
        s.vocab);
@@ -172,7 +173,7 @@ double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, co
 void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
                     int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
   Lap lap(times);
-  const ParamIndex ix = param_index(s);
+  const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
   const bool dr = active(drop);
   // What layer l's output looked like to its consumer: the dropped copy, or A itself.

@@ -30,6 +30,7 @@ class Workspace {
  public:
   Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
   int64_t T, B;
+  ParamIndex ix;  // tensor indices, computed once (no allocation in the time loop)
   // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
   // | LSTM: C_l (T+1,B,H), G_l (T,B,4H) per layer, dG (T,B,4H), dC (B,H)
   // | GRU: G_l (T,B,3H), Gh_l (T,B,3H) per layer, dG, dGh (T,B,3H)

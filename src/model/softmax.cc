@@ -13,7 +13,8 @@
 namespace manylm {
 
 double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp) {
-  std::vector<double> row_loss(static_cast<size_t>(R));
+  thread_local std::vector<double> row_loss;  // reused across calls: no allocation per step
+  row_loss.resize(static_cast<size_t>(R));
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
     float* zr = z + r * V;
