@@ -94,8 +94,10 @@ void colsum_add(float* dst, const float* src, int64_t rows, int64_t cols) {
 
 double sum_squares(const float* x, int64_t n) {
   int nt = num_threads();
-  thread_local std::vector<double> part;  // reused across calls: no allocation per step
-  part.assign(static_cast<size_t>(nt), 0.0);
+  // Reused across calls; workers write through the caller's pointer, not their own thread_local copy.
+  thread_local std::vector<double> scratch;
+  scratch.assign(static_cast<size_t>(nt), 0.0);
+  double* part = scratch.data();
 #pragma omp parallel num_threads(nt) if (n > kParallelMin)
   {
     int tid = omp_get_thread_num(), cnt = omp_get_num_threads();
@@ -105,7 +107,7 @@ double sum_squares(const float* x, int64_t n) {
     part[static_cast<size_t>(tid)] = s;
   }
   double s = 0.0;
-  for (double p : part) s += p;
+  for (int t = 0; t < nt; ++t) s += part[t];
   return s;
 }
 

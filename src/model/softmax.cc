@@ -13,8 +13,11 @@
 namespace manylm {
 
 double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp) {
-  thread_local std::vector<double> row_loss;  // reused across calls: no allocation per step
-  row_loss.resize(static_cast<size_t>(R));
+  // Reused across calls (no allocation per step). Worker threads must see the caller's buffer, not their
+  // own thread_local one, hence the plain pointer.
+  thread_local std::vector<double> scratch;
+  scratch.resize(static_cast<size_t>(R));
+  double* row_loss = scratch.data();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
     float* zr = z + r * V;
@@ -41,7 +44,7 @@ double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad
     }
   }
   double total = 0.0;  // fixed order: deterministic for any thread count
-  for (double l : row_loss) total += l;
+  for (int64_t r = 0; r < R; ++r) total += row_loss[r];
   return total;
 }
 
