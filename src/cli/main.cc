@@ -2,7 +2,9 @@
 // one line and an exit status (2: bad input or usage, 1: internal failure).
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,9 +12,28 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "dist/comm.h"
+
+namespace {
+// Prints the error line and returns the exit status; under mpirun it ends the whole job (MPI_Abort),
+// since the other ranks would otherwise wait for this one forever. Ranks other than 0 first give rank 0
+// two seconds: when every rank hit the same bad input, rank 0's line is the only one printed.
+int report_error(const std::string& prefix, const std::string& what, int code) {
+  const manylm::Comm comm = manylm::Comm::world();
+  if (!comm.distributed()) {
+    fmt::print(stderr, "{}: {}\n", prefix, what);
+    return code;
+  }
+  if (!comm.root()) std::this_thread::sleep_for(std::chrono::seconds(2));
+  fmt::print(stderr, "{}{}: {}\n", prefix, comm.root() ? "" : fmt::format(" (rank {})", comm.rank()), what);
+  std::fflush(stderr);
+  manylm::MpiSession::abort_job(code);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace manylm;
+  MpiSession mpi(&argc, &argv);  // MPI only under mpirun: the same binary runs as one process without it
   CLI::App app{"manylm: recurrent neural network language models (Elman RNN, LSTM, GRU), trained fast on many-core CPUs"};
   app.name("manylm");
   app.require_subcommand(1);
@@ -44,21 +65,17 @@ int main(int argc, char** argv) {
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    fmt::print(stderr, "manylm: error: {}\n", e.what());
-    return 2;
+    return report_error("manylm: error", e.what(), 2);
   } catch (const UserError& e) {
-    fmt::print(stderr, "manylm: error: {}\n", e.what());
-    return 2;
+    return report_error("manylm: error", e.what(), 2);
   }
   for (auto* sub : app.get_subcommands()) {
     try {
       return runners.at(sub->get_name())();
     } catch (const UserError& e) {
-      fmt::print(stderr, "manylm: error: {}\n", e.what());
-      return 2;
+      return report_error("manylm: error", e.what(), 2);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "manylm: internal error: {}\n", e.what());
-      return 1;
+      return report_error("manylm: internal error", e.what(), 1);
     }
   }
   return 2;

@@ -165,7 +165,8 @@ double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, co
   const float* top = forward_hidden(s, params, ws, x, T, B, state, drop, times);
   Lap lap(times);
   float* Z = decode(s, params, ws, top, T * B);
-  const double loss = softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(B) : 0.0f, logp);
+  const int64_t lanes = ws.objective_lanes > 0 ? ws.objective_lanes : B;
+  const double loss = softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(lanes) : 0.0f, logp);
   lap(&PhaseTimes::output_fwd);
   return loss;
 }
@@ -187,6 +188,11 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   float* dX = ws.acts[ws.dX].data;  // (T, B, In)
   gemm(Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
   if (dr) dropout_backward(drop->p, ws.masks[L].data(), T * B * H, dA);
+  // Gradients in table order after `k` are final (the table ends with the decoder's tensors).
+  auto ready = [&](int k) {
+    if (ws.grads_ready) ws.grads_ready(grads.offset(static_cast<size_t>(k)));
+  };
+  ready(s.tied ? ix.decoder_b : ix.decoder_w);
   lap(&PhaseTimes::output_bwd);
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
@@ -208,9 +214,11 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
     }
     if (dr) dropout_backward(drop->p, ws.masks[l].data(), T * B * In, dX);
     if (l > 0) std::memcpy(dA, dX, T * B * H * sizeof(float));  // becomes dA of the layer below
+    ready(ix.w_ih[l]);
   }
   lap(&PhaseTimes::recurrent_bwd);
   embed_backward(grads[ix.encoder].data, E, x, T * B, dX);
+  ready(ix.encoder);
   lap(&PhaseTimes::embed_bwd);
 }
 

@@ -5,6 +5,7 @@
 // learning rate of 1 and clip 5 mean what they mean in the paper. Not training logic (train/).
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "core/arena.h"
 #include "model/shape.h"
@@ -31,6 +32,12 @@ class Workspace {
   Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
   int64_t T, B;
   ParamIndex ix;  // tensor indices, computed once (no allocation in the time loop)
+  // Data parallelism: the B of the objective's mean over lanes when this worker holds only some of
+  // the lanes (0: the window's own B), and a hook model_backward calls, after the output layer, after
+  // each recurrent layer and after the embedding, with the offset from which the gradient block is
+  // final (the all-reduce launches those buckets while backward goes on). Both are set by train/.
+  int64_t objective_lanes = 0;
+  std::function<void(size_t)> grads_ready;
   // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
   // | LSTM: C_l (T+1,B,H), G_l (T,B,4H) per layer, dG (T,B,4H), dC (B,H)
   // | GRU: G_l (T,B,3H), Gh_l (T,B,3H) per layer, dG, dGh (T,B,3H)

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/gemm.h"
 #include "data/corpus.h"
+#include "dist/compress.h"
 
 namespace manylm {
 
@@ -56,6 +57,11 @@ void Config::validate() const {
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
+  parse_compress(grad_compress);
+  positive_finite("bucket-mb", bucket_mb);
+  if (!std::isfinite(threshold_tau) || threshold_tau < 0) fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
+  if (!(threshold_density > 0 && threshold_density <= 1))
+    fail("--threshold-density: must be in (0, 1] (got {})", threshold_density);
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
 }
 

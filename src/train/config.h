@@ -42,6 +42,13 @@ struct Config {
   int threads = 0;               // 0: all cores
   std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)
   int64_t max_steps = 0;         // 0: no limit
+  // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
+  std::string grad_compress = "none";  // none | fp16 | int8 | dyn8 | threshold (dist/compress.h)
+  double bucket_mb = 4;                // gradient all-reduce bucket size, MiB of fp32
+  double threshold_tau = 0;            // threshold: fixed τ; 0: adaptive
+  double threshold_density = 0.01;     // threshold, adaptive τ: fraction of the gradient sent per step
+  bool deterministic = false;          // sum gradients in rank order: bitwise reproducible for any MPI algorithm
+  bool comm_thread = true;             // a progress thread drives MPI while backward computes
   double checkpoint_minutes = 10.0;
   int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends
   double progress_seconds = 10.0;

@@ -19,8 +19,10 @@ struct EvalResult {
 };
 
 // logp (optional) receives, for stream-major position b·L + p + 1, log p(token); its size is B·L.
+// Lanes [lane0, lane1) only (lane1 < 0: all B): data-parallel ranks each evaluate their own lanes and sum
+// the results; logp needs all lanes.
 EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
-                    const std::string& what, std::vector<float>* logp = nullptr);
+                    const std::string& what, std::vector<float>* logp = nullptr, int64_t lane0 = 0, int64_t lane1 = -1);
 
 }  // namespace manylm
 

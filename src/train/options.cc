@@ -55,6 +55,14 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
   g("--gemm", c.gemm, "GEMM backend: blas (OpenBLAS) or onednn (oneDNN matmul)")->group("Training");
   g("--max-steps", c.max_steps, "Stop after this many updates, saving a checkpoint (0: no limit)")->group("Training");
+  g("--grad-compress", c.grad_compress, "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback")->group("Distributed");
+  g("--bucket-mb", c.bucket_mb, "Gradient all-reduce bucket size in MiB (launched as soon as backward finishes it)")->group("Distributed");
+  g("--threshold-tau", c.threshold_tau, "threshold: fixed tau (0: adaptive, see --threshold-density)")->group("Distributed");
+  g("--threshold-density", c.threshold_density, "threshold with adaptive tau: fraction of gradient values sent per step")->group("Distributed");
+  app.add_flag("--deterministic", c.deterministic, "Sum gradients in rank order: bitwise reproducible whatever MPI's algorithm")
+      ->default_str(c.deterministic ? "true" : "false")
+      ->group("Distributed");
+  g("--comm-thread", c.comm_thread, "true: a progress thread drives the all-reduce during backward; false: polled between layers")->group("Distributed");
   g("--checkpoint-minutes", c.checkpoint_minutes, "Save a checkpoint every this many minutes")->group("Run");
   g("--checkpoint-steps", c.checkpoint_steps, "Also save every this many updates (0: off)")->group("Run");
   g("--progress-seconds", c.progress_seconds, "Seconds between progress lines when stderr is not a terminal")->group("Run");
@@ -78,6 +86,7 @@ std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std:
     if (opt->get_expected_min() == 0) j[name] = (v == "true");  // a flag: its value is in default_str
     else if (type == "INT" || type == "UINT") j[name] = std::stoll(v);
     else if (type == "FLOAT") j[name] = std::stod(v);
+    else if (type == "BOOLEAN") j[name] = (v == "true" || v == "1" || v == "on");
     else j[name] = v;
   }
   return j.dump(2) + "\n";

@@ -11,14 +11,15 @@
 
 namespace manylm {
 
-Progress::Progress(double every_seconds, std::string metrics_path)
-    : every_(every_seconds), metrics_(std::move(metrics_path)), tty_(::isatty(2) == 1) {
+Progress::Progress(double every_seconds, std::string metrics_path, bool silent)
+    : every_(every_seconds), metrics_(silent ? std::string() : std::move(metrics_path)), tty_(::isatty(2) == 1), silent_(silent) {
   last_print_ = last_record_ = std::chrono::steady_clock::now();
 }
 
 void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
                     double step_loss, int64_t step_tokens, double train_ppl, double tokens_per_sec,
                     double eta_seconds) {
+  if (silent_) return;
   interval_loss_ += step_loss;
   interval_tokens_ += step_tokens;
   auto now = std::chrono::steady_clock::now();
@@ -48,6 +49,7 @@ void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windo
 }
 
 void Progress::line(const std::string& text) {
+  if (silent_) return;
   if (live_) fmt::print(stderr, "\r\033[K");
   live_ = false;
   fmt::print(stderr, "{}\n", text);

@@ -10,7 +10,8 @@ namespace manylm {
 
 class Progress {
  public:
-  Progress(double every_seconds, std::string metrics_path);
+  // silent: prints and records nothing (data-parallel ranks other than 0).
+  Progress(double every_seconds, std::string metrics_path, bool silent = false);
   // Called after every step with that step's loss (nats) and tokens; prints and records only when due.
   // Records carry the perplexity since the previous record; the live line the epoch's so far.
   void step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
@@ -23,6 +24,7 @@ class Progress {
   double every_;
   std::string metrics_;
   bool tty_;
+  bool silent_;
   bool live_ = false;
   double interval_loss_ = 0;
   int64_t interval_tokens_ = 0;

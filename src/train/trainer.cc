@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,8 @@
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "dist/comm.h"
+#include "dist/reducer.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -67,12 +70,13 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
 
 double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
                   DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
-                  int64_t step, PhaseTimes* times) {
+                  int64_t step, PhaseTimes* times, GradReducer* reducer) {
   drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
   const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
-  model_backward(s, params, ws, x, len, B, grads, &drop, times);
+  model_backward(s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
   const auto t0 = Clock::now();
+  if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
   const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
   opt.update(params, grads, lr, step + 1, clip_factor(norm, clip));
   if (times) times->update += seconds_since(t0);
@@ -84,7 +88,7 @@ void install_stop_signals() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-TrainResult run_training(const Config& given) {
+TrainResult run_training(const Config& given, const Comm& comm) {
   const auto wall_start = Clock::now();
   Config c = given;
   RunPaths run;
@@ -93,69 +97,120 @@ TrainResult run_training(const Config& given) {
     if (!is_directory(run.dir)) fail("--resume: {} is not a directory", run.dir);
     check_resume_compatible(config_from_json_file(run.config()), c, run.config());
   } else {
-    run.dir = c.out.empty() ? default_run_dir(c) : c.out;
-    if (RunPaths{run.dir}.holds_run())
+    run.dir = comm.broadcast(c.out.empty() ? default_run_dir(c) : c.out);  // one clock decides the name
+    if (comm.root() && RunPaths{run.dir}.holds_run())
       fail("--out: {} already holds a run; continue it with --resume {} or choose another --out", run.dir, run.dir);
   }
   c.validate();
+  if (c.batch < comm.size())
+    fail("--batch: {} lanes cannot be split over {} ranks (each rank needs at least one lane)", c.batch, comm.size());
   set_threads(c.threads);
   set_gemm_backend(parse_gemm_backend(c.gemm));
   const TokenMode mode = parse_token_mode(c.tokens);
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
+  // This rank's lanes of the global batch (all of them with one rank).
+  const auto [lane0, lane1] = static_range(c.batch, comm.rank(), comm.size());
+  const int64_t B = lane1 - lane0;
 
-  // Everything that can fail on bad input happens before the run directory is touched.
+  // Everything that can fail on bad input happens before the run directory is touched. Rank 0 builds
+  // the vocabulary and the token cache; the others receive the one and map the other.
   const std::string train_path = c.train_path(), valid_path = c.valid_path(), test_path = c.test_path();
   for (const auto& p : {train_path, valid_path, test_path}) require_regular_file(p, "corpus");
-  Vocab vocab = c.resume.empty() ? build_vocab(train_path, mode, c.vocab_size, c.min_count)
-                                 : Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
+  Vocab vocab;
+  if (!c.resume.empty()) {
+    vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
+  } else {
+    std::string text;
+    if (comm.root()) text = build_vocab(train_path, mode, c.vocab_size, c.min_count).to_json();
+    vocab = Vocab::from_json(comm.broadcast(text), "vocabulary from rank 0");
+  }
   if (vocab.mode() != mode) fail("{}: vocabulary is in {} mode but --tokens is {}", run.vocab(), token_mode_name(vocab.mode()), c.tokens);
-  TokenIds train_ids = TokenIds::load(train_path, vocab, cache);
-  TokenIds valid_ids = TokenIds::load(valid_path, vocab, cache);
-  TokenIds test_ids = TokenIds::load(test_path, vocab, cache);
+  auto load_ids = [&](const std::string& path) {
+    if (!comm.root()) comm.barrier();  // wait until rank 0 has written the cache
+    TokenIds ids = TokenIds::load(path, vocab, cache);
+    if (comm.root()) comm.barrier();
+    return ids;
+  };
+  TokenIds train_ids = load_ids(train_path);
+  TokenIds valid_ids = load_ids(valid_path);
+  TokenIds test_ids = load_ids(test_path);
   if (train_ids.size() == 0) fail("{}: empty corpus: no tokens", train_path);
   Batcher batcher(train_ids.ids(), c.batch, c.bptt, train_path);
   Batcher(valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
   Batcher(test_ids.ids(), c.eval_batch, c.bptt, test_path);
 
   const ModelShape shape = c.model_shape(vocab.size());
-  Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
+  Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, B));
+  Arena all_hidden(state_table(shape, c.batch));  // every lane's carried state, as checkpoints hold it
   Optimizer optimizer(c, params.table());
-  std::vector<Arena*> state = {&hidden};
+  std::vector<Arena*> state = {&all_hidden};
   for (Arena* a : optimizer.state()) state.push_back(a);
   TrainState st;
   if (!c.resume.empty()) {
     st = load_checkpoint(run, params, state);
     st.finished = st.epoch >= c.epochs || st.sched.stop;  // a larger --epochs continues a finished run
-    truncate_metrics(run, st.step);
+    for (size_t k = 0; k < hidden.table().size(); ++k)  // this rank's lanes of the carried state
+      std::memcpy(hidden[k].data, all_hidden[k].data + lane0 * shape.hidden, hidden[k].numel() * sizeof(float));
+    comm.barrier();  // every rank has read the checkpoint before rank 0 touches the metrics
+    if (comm.root()) truncate_metrics(run, st.step);
   } else {
     init_uniform(params, c.seed, c.init);
     st.sched.lr = c.lr;
-    make_directories(run.dir);
-    write_file_atomic(run.config(), config_to_json(c));
-    write_file_atomic(run.vocab(), vocab.to_json());
+    if (comm.root()) {
+      make_directories(run.dir);
+      write_file_atomic(run.config(), config_to_json(c));
+      write_file_atomic(run.vocab(), vocab.to_json());
+    }
   }
   const std::string meta = nlohmann::json{{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens},
                                           {"vocab", vocab.size()}, {"embed", c.embed}, {"hidden", c.hidden},
                                           {"layers", c.layers}}.dump();
-  Progress progress(c.progress_seconds, run.metrics());
-  progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads, train {} tokens{}; run {}", c.cell,
+  Progress progress(c.progress_seconds, run.metrics(), !comm.root());
+  progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
                             c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
+                            comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!c.resume.empty()) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
 
-  Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
-  DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
+  Workspace ws(shape, c.bptt, B, c.dropout > 0);
+  ReduceOptions ro;
+  ro.codec = parse_compress(c.grad_compress);
+  ro.bucket_floats = std::max<int64_t>(1, static_cast<int64_t>(c.bucket_mb * (1 << 20) / sizeof(float)));
+  ro.tau = static_cast<float>(c.threshold_tau);
+  ro.density = c.threshold_density;
+  ro.deterministic = c.deterministic;
+  ro.progress_thread = c.comm_thread;
+  GradReducer reducer(comm, grads.flat(), ro);
+  if (comm.distributed()) {
+    ws.objective_lanes = c.batch;  // the mean over the global batch: rank gradients sum to the global one
+    ws.grads_ready = [&reducer](size_t from) { reducer.ready(from); };
+  }
+  DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, lane0, c.batch};
   std::vector<int32_t> x, y;
   auto last_ckpt = Clock::now();
-  auto save = [&] {
-    save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta, shape.tied);
+  auto save = [&] {  // collective: every rank calls it at the same step
+    for (size_t k = 0; k < hidden.table().size(); ++k)
+      comm.gather_rows(hidden[k].data, lane0, lane1, shape.hidden, all_hidden[k].data);
+    comm.check_same(params.flat(), "parameters");
+    if (comm.root())
+      save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta, shape.tied);
+    comm.barrier();
     last_ckpt = Clock::now();
+  };
+  // Evaluation splits the lanes over the ranks and sums.
+  auto eval = [&](const TokenIds& ids, const std::string& path) {
+    auto [e0, e1] = static_range(c.eval_batch, comm.rank(), comm.size());
+    EvalResult e = evaluate(shape, params, ids.ids(), c.eval_batch, c.bptt, path, nullptr, e0, e1);
+    double v[2] = {e.loss_sum, static_cast<double>(e.tokens)};
+    comm.sum(v);
+    return EvalResult{v[0], static_cast<int64_t>(v[1])};
   };
   TrainResult r;
   r.run_dir = run.dir;
   r.eval_batch = c.eval_batch;
   r.bptt = c.bptt;
   r.params = param_count(shape);
+  r.ranks = comm.size();
   bool stop_steps = c.max_steps > 0 && st.step >= c.max_steps;
   g_stop_signal.store(0);
   while (!st.finished && !stop_steps) {
@@ -163,9 +218,13 @@ TrainResult run_training(const Config& given) {
     const int64_t windows = batcher.windows();
     while (st.window < windows) {
       const auto t0 = Clock::now();
-      const int64_t len = batcher.window(st.window, 0, c.batch, x, y);
-      const double loss = train_step(shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len,
-                                     c.batch, c.clip, st.sched.lr, st.step);
+      const int64_t len = batcher.window(st.window, lane0, lane1, x, y);
+      double v[3] = {train_step(shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len, B, c.clip,
+                                st.sched.lr, st.step, nullptr, comm.distributed() ? &reducer : nullptr),
+                     static_cast<double>(g_stop_signal.load()),
+                     comm.root() && seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes ? 1.0 : 0.0};
+      comm.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
+      const double loss = v[0];
       st.step++;
       st.window++;
       st.epoch_loss += loss;
@@ -176,12 +235,13 @@ TrainResult run_training(const Config& given) {
       const double eta = static_cast<double>((windows - st.window) * c.bptt * c.batch) / std::max(tps, 1e-9);
       progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr, loss, len * c.batch,
                     std::exp(st.epoch_loss / st.epoch_tokens), tps, eta);
-      if (const int sig = g_stop_signal.load()) {
+      if (v[1] > 0) {
+        const int sig = std::max(1, g_stop_signal.load());
         save();
-        progress.line(fmt::format("manylm: signal {} at step {}: checkpoint saved in {}; continue with --resume {}",
-                                  sig, st.step, run.dir, run.dir));
+        progress.line(fmt::format("manylm: signal at step {}: checkpoint saved in {}; continue with --resume {}",
+                                  st.step, run.dir, run.dir));
         r.interrupted = true;
-        r.signal = sig;
+        r.signal = g_stop_signal.load() ? sig : SIGTERM;
         r.steps = st.step;
         return r;
       }
@@ -189,14 +249,12 @@ TrainResult run_training(const Config& given) {
         stop_steps = true;
         break;
       }
-      if ((c.checkpoint_steps > 0 && st.step % c.checkpoint_steps == 0) ||
-          seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes)
-        save();
+      if ((c.checkpoint_steps > 0 && st.step % c.checkpoint_steps == 0) || v[2] > 0) save();
     }
     if (stop_steps && st.window < windows) break;
     // End of epoch: validate, schedule, checkpoint.
     const double train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
-    const EvalResult v = evaluate(shape, params, valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
+    const EvalResult v = eval(valid_ids, valid_path);
     const double lr_used = st.sched.lr;
     schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
     progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
@@ -213,8 +271,8 @@ TrainResult run_training(const Config& given) {
   }
   if (stop_steps) save();
   // Results: perplexities of the final weights.
-  const EvalResult v = evaluate(shape, params, valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
-  const EvalResult t = evaluate(shape, params, test_ids.ids(), c.eval_batch, c.bptt, test_path);
+  const EvalResult v = eval(valid_ids, valid_path);
+  const EvalResult t = eval(test_ids, test_path);
   if (r.train_ppl == 0 && st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
   r.valid_ppl = v.perplexity();
   r.test_ppl = t.perplexity();
@@ -222,9 +280,25 @@ TrainResult run_training(const Config& given) {
   r.steps = st.step;
   r.tokens_per_sec = st.train_tokens / std::max(st.train_seconds, 1e-9);
   r.wall_seconds = seconds_since(wall_start);
+  if (const ReduceStats& rs = reducer.stats(); rs.steps > 0) {  // the mean rank
+    double v[5] = {rs.raw_bytes, rs.payload_bytes, rs.wire_bytes, rs.comm_seconds, rs.wait_seconds};
+    comm.sum(v);
+    const double n = static_cast<double>(rs.steps) * comm.size();
+    r.raw_bytes_per_step = v[0] / n;
+    r.payload_bytes_per_step = v[1] / n;
+    r.wire_bytes_per_step = v[2] / n;
+    r.comm_ms_per_step = 1e3 * v[3] / n;
+    r.wait_ms_per_step = 1e3 * v[4] / n;
+  }
   progress.record(nlohmann::json{{"type", "test"}, {"step", st.step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl}}.dump());
   progress.line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f} | {:.0f} tok/s | {:.1f} s",
                             r.steps, r.epochs, r.valid_ppl, r.test_ppl, r.tokens_per_sec, r.wall_seconds));
+  if (comm.distributed())
+    progress.line(fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
+                              "{:.1f} ms per step in flight, {:.1f} ms exposed",
+                              c.grad_compress, r.wire_bytes_per_step / 1e6,
+                              2.0 * (comm.size() - 1) / comm.size() * r.raw_bytes_per_step / std::max(r.wire_bytes_per_step, 1.0),
+                              r.comm_ms_per_step, r.wait_ms_per_step));
   return r;
 }
 

@@ -5,11 +5,14 @@
 #include <cstdint>
 #include <string>
 
+#include "dist/comm.h"
 #include "model/model.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 
 namespace manylm {
+
+class GradReducer;
 
 struct TrainResult {
   std::string run_dir;
@@ -20,18 +23,24 @@ struct TrainResult {
   int64_t params = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM (checkpoint saved)
   int signal = 0;
+  // Data parallelism (zero with one rank): ranks, and per-step means of the gradient reduction.
+  int ranks = 1;
+  double raw_bytes_per_step = 0, payload_bytes_per_step = 0, wire_bytes_per_step = 0;
+  double comm_ms_per_step = 0, wait_ms_per_step = 0;
 };
 
 // Runs (or resumes, if c.resume is set) a training run. UserError for bad input, before anything in
 // the run directory is written.
-TrainResult run_training(const Config& c);
+// Data parallel over `comm`'s ranks (default: MPI_COMM_WORLD, which is one rank without mpirun; Comm{} is
+// always one rank: tests use it to run a single-process reference inside an MPI job).
+TrainResult run_training(const Config& c, const Comm& comm = Comm::world());
 
 // One update on window (x, y) of `len` steps and B lanes: forward, backward, clip, optimizer. `grads`
 // must be zero on entry; the optimizer's loop leaves them zero again. `step` is the 0-based update number (it keys the dropout masks). Returns Σ loss in nats.
 // The training loop and `bench train` both call this, so the bench times the real step.
 double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
                   DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
-                  int64_t step, PhaseTimes* times = nullptr);
+                  int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);
 
 // SIGINT/SIGTERM set a flag that the step loop checks; the run saves a checkpoint and returns.
 void install_stop_signals();

@@ -1,0 +1,40 @@
+#!/bin/bash
+# rank_killed.sh BINARY SOURCE_DIR — a rank killed (SIGKILL) in the middle of a 2-rank run: the job must
+# end within 10 s with a message naming the rank, exit non-zero, and leave the last checkpoint intact
+# (it evaluates). Started by ctest.
+set -u
+bin=$1; src=$2
+data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
+if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 0; fi
+dir=$(mktemp -d /tmp/manylm-kill-XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$bin" train --data "$data" --cell lstm \
+  --hidden 32 --embed 32 --layers 1 --checkpoint-steps 5 --max-steps 1000000 --cache-dir "$dir/cache" \
+  --out "$dir/run" > "$dir/out.txt" 2> "$dir/err.txt" &
+job=$!
+for _ in $(seq 600); do [ -f "$dir/run/state.safetensors" ] && break; sleep 0.2; done
+[ -f "$dir/run/state.safetensors" ] || { echo "FAIL: no checkpoint after 120 s"; cat "$dir/err.txt"; kill $job; exit 1; }
+victim=""
+for p in $(pgrep -f "$dir/run"); do
+  if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then victim=$p; fi
+done
+[ -n "$victim" ] || { echo "FAIL: rank 1 not found"; kill $job; exit 1; }
+sleep 1
+kill -9 "$victim"
+t0=$(date +%s.%N)
+wait $job
+status=$?
+t1=$(date +%s.%N)
+took=$(echo "$t1 - $t0" | bc)
+echo "job ended $took s after rank 1 was killed, exit status $status"
+grep -i "rank 1" "$dir/err.txt" | head -3
+fail=0
+if [ "$status" -eq 0 ]; then echo "FAIL: the job exited 0"; fail=1; fi
+if [ "$(echo "$took > 10" | bc)" -eq 1 ]; then echo "FAIL: took more than 10 s"; fail=1; fi
+grep -qi "rank 1" "$dir/err.txt" || { echo "FAIL: no message naming rank 1"; cat "$dir/err.txt"; fail=1; }
+if ! "$bin" eval --model "$dir/run" --data "$data" --cache-dir "$dir/cache" --threads 1 --json > "$dir/eval.json"; then
+  echo "FAIL: the last checkpoint does not evaluate"; fail=1
+else
+  echo "checkpoint intact: $(cat "$dir/eval.json")"
+fi
+exit $fail
