@@ -17,6 +17,8 @@ struct BenchOptions {
   std::string recipe, data;
   int steps = 20;
   std::string backends = "blas,onednn";  // GEMM backends to compare
+  std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
+  std::string part = "all";                               // bench comm: sizes | step | all
 };
 std::vector<std::string> backend_list(const BenchOptions& o);
 
@@ -44,5 +46,6 @@ int bench_peak(const BenchOptions& o);
 int bench_gemm(const BenchOptions& o);
 int bench_rng(const BenchOptions& o);
 int bench_train(const BenchOptions& o);
+int bench_comm(const BenchOptions& o);
 
 }  // namespace manylm

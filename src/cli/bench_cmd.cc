@@ -92,7 +92,7 @@ void BenchTable::print(const BenchOptions& o) const {
 }
 
 Runner add_bench_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("bench", "Measure this machine and manylm's kernels (peak, gemm, rng, train)");
+  auto* sub = app.add_subcommand("bench", "Measure this machine and manylm's kernels (peak, gemm, rng, train, comm)");
   sub->require_subcommand(1);
   auto o = std::make_shared<BenchOptions>();
   auto common = [&](CLI::App* s) {
@@ -118,12 +118,20 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   train->add_option("--data", o->data, "Data directory");
   train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
-  return [o, peak, gemm, rng, train] {
+  auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
+  common(comm);
+  comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")->capture_default_str();
+  comm->add_option("--recipe", o->recipe, "Recipe whose training step is timed")->default_val("recipes/ptb-small.json");
+  comm->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
+  comm->add_option("--data", o->data, "Data directory");
+  comm->add_option("--part", o->part, "sizes (message sizes), step (the recipe's step) or all")->capture_default_str();
+  return [o, peak, gemm, rng, train, comm] {
     if (o->repeats <= 0) fail("--repeats: must be positive (got {})", o->repeats);
     if (peak->parsed()) return bench_peak(*o);
     if (gemm->parsed()) return bench_gemm(*o);
     if (rng->parsed()) return bench_rng(*o);
     if (train->parsed()) return bench_train(*o);
+    if (comm->parsed()) return bench_comm(*o);
     return 2;
   };
 }
