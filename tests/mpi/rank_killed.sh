@@ -1,13 +1,29 @@
 #!/bin/bash
-# rank_killed.sh BINARY SOURCE_DIR — a rank killed (SIGKILL) in the middle of a 2-rank run: the job must
-# end within 10 s with a message naming the rank, exit non-zero, and leave the last checkpoint intact
-# (it evaluates). Started by ctest.
+# rank_killed.sh BINARY SOURCE_DIR — (1) Ctrl-C on mpirun: every rank stops at the same step, rank 0
+# saves a checkpoint, and the run resumes on one rank. (2) A rank killed (SIGKILL) in the middle of a
+# 2-rank run: the job must end within 10 s with a message naming the rank, exit non-zero, and leave the
+# last checkpoint intact (it evaluates). Started by ctest.
 set -u
 bin=$1; src=$2
 data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
 if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 0; fi
 dir=$(mktemp -d /tmp/manylm-kill-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
+small="--data $data --cell lstm --hidden 32 --embed 32 --layers 1 --cache-dir $dir/cache --threads 1 --progress-seconds 1"
+mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$bin" train $small --max-steps 1000000 \
+  --out "$dir/int" > "$dir/int.out" 2> "$dir/int.err" &
+int=$!
+for _ in $(seq 600); do grep -q "step" "$dir/int.err" 2>/dev/null && break; sleep 0.2; done
+kill -INT $int
+wait $int
+echo "after SIGINT: exit status $?"
+grep "checkpoint saved" "$dir/int.err" || { echo "FAIL: no checkpoint after SIGINT"; cat "$dir/int.err"; exit 1; }
+step=$(grep -o "signal at step [0-9]*" "$dir/int.err" | grep -o "[0-9]*$")
+"$bin" train --resume "$dir/int" --max-steps $((step + 10)) --json > "$dir/resumed.json" 2> "$dir/resumed.err" ||
+  { echo "FAIL: the interrupted run does not resume on one rank"; cat "$dir/resumed.err"; exit 1; }
+grep -q "\"steps\":$((step + 10))" "$dir/resumed.json" || { echo "FAIL: resumed run: $(cat "$dir/resumed.json")"; exit 1; }
+echo "resumed on one rank from step $step to $((step + 10))"
+
 mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$bin" train --data "$data" --cell lstm \
   --hidden 32 --embed 32 --layers 1 --checkpoint-steps 5 --max-steps 1000000 --cache-dir "$dir/cache" \
   --out "$dir/run" > "$dir/out.txt" 2> "$dir/err.txt" &
