@@ -110,6 +110,13 @@ GradReducer::~GradReducer() {
   }
 }
 
+std::vector<std::pair<std::string, std::span<float>>> GradReducer::feedback_state() {
+  std::vector<std::pair<std::string, std::span<float>>> out;
+  if (!residual_.empty()) out.emplace_back("residual", residual_);
+  if (!owner_residual_.empty()) out.emplace_back("owner_residual", owner_residual_);
+  return out;
+}
+
 void GradReducer::launch(Bucket& b) {
   const int N = comm_.size(), me = comm_.rank();
   float* g = grads_.data() + b.begin;

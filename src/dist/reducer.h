@@ -22,6 +22,8 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -65,6 +67,9 @@ class GradReducer {
   // This rank's error-feedback residuals (empty for lossless paths); for tests and checks.
   std::span<const float> residual() const { return residual_; }
   std::span<const float> owner_residual() const { return owner_residual_; }
+  // The error-feedback state a checkpoint must hold for a bit-identical resume, by name (empty when
+  // the path is lossless). Writable: a resume fills it.
+  std::vector<std::pair<std::string, std::span<float>>> feedback_state();
 
  private:
   struct Bucket;
