@@ -2,6 +2,7 @@
 """Trains a manylm recipe with PyTorch on the CPU: the peer for manylm's quality and speed figures.
 
     /usr/bin/python3 bench/peers/torch_lm.py RECIPE.json [--updates N] [--threads T] [--data DIR]
+                                            [--time-steps N] [--autocast bf16]
 
 Same model as pytorch/examples' word_language_model RNNModel (encoder → nn.RNN/LSTM/GRU → decoder,
 Zaremba dropout after the embedding, between layers and before the decoder), same data layout (B
@@ -10,9 +11,13 @@ contiguous streams, bptt windows, hidden state carried and detached, reset each 
 global-norm clipping and the recipe's step schedule (Adam when the recipe says so). Stops after
 --updates updates (default: the recipe's epochs), then prints one JSON object: validation perplexity
 (eval batch and bptt of the recipe), updates, tokens/s of the training steps, torch version.
+--time-steps N: speed only: 3 warm-up steps, then N timed steps, no validation (what
+bench/peers/compare.py calls). --autocast bf16: the forward in torch.autocast("cpu", bfloat16), the
+fastest CPU setting current PyTorch offers for this model (fp32 master weights, as manylm's bf16).
 """
 import argparse
 import collections
+import contextlib
 import json
 import math
 import os
@@ -91,6 +96,8 @@ def main():
     ap.add_argument("--updates", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--data", default="")
+    ap.add_argument("--time-steps", type=int, default=0)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
     a = ap.parse_args()
     cfg = json.load(open(a.recipe))
     defaults = {"dropout": 0.0, "tied": False, "activation": "tanh", "optimizer": "sgd", "decay": 1.0,
@@ -114,7 +121,10 @@ def main():
     opt = (torch.optim.Adam(model.parameters(), lr=cfg["lr"]) if cfg["optimizer"] == "adam"
            else torch.optim.SGD(model.parameters(), lr=cfg["lr"]))
     updates, tokens, seconds = 0, 0, 0.0
-    limit = a.updates or 10 ** 12
+    warmup = 3 if a.time_steps else 0
+    limit = warmup + a.time_steps if a.time_steps else (a.updates or 10 ** 12)
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if a.autocast == "bf16"
+            else contextlib.nullcontext())
     for epoch in range(1, cfg["epochs"] + 1):
         if cfg["schedule"] == "step":
             for g in opt.param_groups:
@@ -125,21 +135,27 @@ def main():
             n = min(T, train.size(0) - 1 - i)
             h = detach(h)
             opt.zero_grad()
-            out, h = model(train[i:i + n], h)
-            loss = nn.functional.cross_entropy(out.view(-1, out.size(-1)), train[i + 1:i + 1 + n].reshape(-1)) * n
+            with cast:
+                out, h = model(train[i:i + n], h)
+                loss = nn.functional.cross_entropy(out.view(-1, out.size(-1)).float(),
+                                                   train[i + 1:i + 1 + n].reshape(-1)) * n
             loss.backward()
             if cfg["clip"] > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
             opt.step()
-            seconds += time.perf_counter() - t0
-            tokens += n * cfg["batch"]
+            h = tuple(v.float() for v in h) if isinstance(h, tuple) else h.float()
+            if updates >= warmup:
+                seconds += time.perf_counter() - t0
+                tokens += n * cfg["batch"]
             updates += 1
             if updates >= limit:
                 break
         if updates >= limit:
             break
+    valid_ppl = None if a.time_steps else evaluate(model, valid, T)
     print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "updates": updates, "valid_ppl": evaluate(model, valid, T), "tokens_per_sec": tokens / seconds}))
+                      "autocast": a.autocast, "updates": updates, "valid_ppl": valid_ppl,
+                      "tokens_per_sec": tokens / seconds, "ms_per_step": 1e3 * seconds / max(1, updates - warmup)}))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ struct GradReducer::Bucket {
   std::vector<size_t> off, len;  // dense: chunk j (owned by rank j) is [begin + off[j], + len[j])
   std::vector<uint8_t> send, recv, gsend, gather;
   std::vector<int> scounts, sdispls, rcounts, rdispls, gcounts, gdispls;
-  std::vector<float> acc;                                // (len[rank]) the owner's fp32 sum
+  std::vector<float> acc;                                // dense: (len[rank]) the owner's fp32 sum;
+                                                         // all-reduce: (end − begin) the result
+
   std::vector<uint32_t> msg, all;                        // threshold: mine, everyone's
   std::vector<int> words, wdispls;
   int my_words = 0;
@@ -44,14 +46,15 @@ struct GradReducer::Bucket {
 GradReducer::GradReducer(Comm comm, std::span<float> grads, const ReduceOptions& o)
     : comm_(comm), grads_(grads), o_(o) {
   if (!comm_.distributed()) return;
+  const int N = comm_.size(), me = comm_.rank();
   ch_ = std::make_unique<Channels>();
   MPI_Comm_dup(MPI_COMM_WORLD, &ch_->first);
   MPI_Comm_dup(MPI_COMM_WORLD, &ch_->second);
-  const int N = comm_.size(), me = comm_.rank();
   const Path path = o.codec == Compress::Threshold ? Path::Sparse
                     : (o.codec == Compress::None && !o.deterministic) ? Path::Allreduce
                                                                        : Path::Dense;
-  const size_t n = grads.size(), S = static_cast<size_t>(std::max<int64_t>(o.bucket_floats, kBlock));
+  // A bucket holds at least one codec block per rank, or some ranks would own no chunk of it.
+  const size_t n = grads.size(), S = static_cast<size_t>(std::max<int64_t>(o.bucket_floats, kBlock * N));
   for (size_t end = n; end > 0;) {
     auto b = std::make_unique<Bucket>();
     b->end = end;
@@ -84,6 +87,8 @@ GradReducer::GradReducer(Comm comm, std::span<float> grads, const ReduceOptions&
       b->recv.resize(static_cast<size_t>(rat));
       b->gsend.resize(static_cast<size_t>(mine));
       b->acc.resize(b->len[me]);
+    } else if (path == Path::Allreduce) {
+      b->acc.resize(b->end - b->begin);  // not in place: Open MPI's libnbc falls back to a binomial tree then
     } else if (path == Path::Sparse) {
       b->words.resize(static_cast<size_t>(N));
       b->wdispls.resize(static_cast<size_t>(N));
@@ -125,7 +130,7 @@ void GradReducer::launch(Bucket& b) {
   stats_.raw_bytes += 4.0 * static_cast<double>(L);
   switch (b.path) {
     case Path::Allreduce:
-      MPI_Iallreduce(MPI_IN_PLACE, g, static_cast<int>(L), MPI_FLOAT, MPI_SUM, ch_->first, &b.req);
+      MPI_Iallreduce(g, b.acc.data(), static_cast<int>(L), MPI_FLOAT, MPI_SUM, ch_->first, &b.req);
       stats_.payload_bytes += 4.0 * static_cast<double>(L);
       stats_.wire_bytes += 2.0 * (N - 1) / N * 4.0 * static_cast<double>(L);
       break;
@@ -159,6 +164,7 @@ bool GradReducer::advance(Bucket& b, bool may_start_second) {
   float* g = grads_.data() + b.begin;
   const int64_t L = static_cast<int64_t>(b.end - b.begin);
   if (b.path == Path::Allreduce) {
+    std::memcpy(g, b.acc.data(), static_cast<size_t>(L) * sizeof(float));
     b.stage = 3;
   } else if (b.path == Path::Dense && b.stage == 1) {  // the owner sums its chunk in rank order
     const int64_t n = static_cast<int64_t>(b.len[me]);

@@ -6,7 +6,8 @@
 // every rank holds the same sum over ranks.
 //
 // Paths per bucket:
-//   none:                  MPI_Iallreduce (MPI's algorithm and summation order);
+//   none:                  MPI_Iallreduce into a separate buffer (MPI's algorithm and summation order;
+//                          in place, Open MPI 4.1's libnbc would always take a binomial tree);
 //   none + deterministic,  compressed reduce-scatter: each rank encodes chunk j of the bucket for its
 //   fp16, int8, dyn8:      owner j (MPI_Ialltoallv); the owner decodes and sums in fp32 in rank order,
 //                          re-encodes its chunk, and MPI_Iallgatherv spreads it; every rank decodes the
