@@ -84,5 +84,79 @@ TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   set_gemm_backend(GemmBackend::Blas);
 }
 
+TEST(Bf16, RoundsToNearestEven) {
+  auto round = [](float x) {
+    uint16_t b;
+    to_bf16(&x, 1, &b);
+    return from_bf16(b);
+  };
+  EXPECT_EQ(round(1.0f), 1.0f);
+  EXPECT_EQ(round(1.0f + 1.0f / 256), 1.0f);                      // halfway: to even (down)
+  EXPECT_EQ(round(1.0f + 3.0f / 256), 1.0f + 4.0f / 256);         // halfway: to even (up)
+  EXPECT_EQ(round(1.0f + 1.0f / 256 + 1e-6f), 1.0f + 2.0f / 256);  // above halfway: up
+  EXPECT_EQ(round(-3.0f), -3.0f);
+  EXPECT_TRUE(std::isinf(round(INFINITY)));
+  EXPECT_TRUE(std::isnan(round(NAN)));
+  CounterRng r{5, 5};
+  for (int i = 0; i < 100000; ++i) {  // within half an ulp of bf16 (8 significant bits)
+    const float x = (r.uniform(i) - 0.5f) * std::ldexp(1.0f, i % 60 - 30);
+    ASSERT_LE(std::abs(round(x) - x), std::abs(x) * (1.0f / 256) + 1e-38f) << x;
+  }
+}
+
+// bf16 products are exact products of the bf16-rounded operands, accumulated in fp32: compare with the
+// reference on rounded operands in double, across transposes, leading dimensions, alpha and beta.
+TEST(Bf16, GemmIsTheProductOfRoundedOperands) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
+  set_gemm_backend(GemmBackend::OneDnn);
+  ASSERT_TRUE(set_gemm_precision(Precision::Bf16));
+  CounterRng r{3, 3};
+  auto rounded = [](std::vector<float> v) {
+    std::vector<uint16_t> b(v.size());
+    to_bf16(v.data(), static_cast<int64_t>(v.size()), b.data());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = from_bf16(b[i]);
+    return v;
+  };
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
+    for (Trans ta : {Trans::N, Trans::T})
+      for (Trans tb : {Trans::N, Trans::T}) {
+        const int64_t lda = (ta == Trans::N ? K : M) + 3, ldb = (tb == Trans::N ? N : K) + 1, ldc = N + 2;
+        std::vector<float> A((ta == Trans::N ? M : K) * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc);
+        for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+        for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
+        for (size_t i = 0; i < C.size(); ++i) C[i] = r.uniform(i + 7777777) - 0.5f;
+        const std::vector<float> Ar = rounded(A), Br = rounded(B);
+        const std::vector<double> Ad(Ar.begin(), Ar.end()), Bd(Br.begin(), Br.end());
+        std::vector<double> Cd(C.begin(), C.end());
+        gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
+        gemm_reference<double>(ta, tb, M, N, K, 0.7, Ad.data(), lda, Bd.data(), ldb, 0.3, Cd.data(), ldc);
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], Cd[i * ldc + j], 2e-6 * std::sqrt(double(K)) + 1e-6);
+      }
+  }
+  set_gemm_precision(Precision::Fp32);
+  set_gemm_backend(GemmBackend::Blas);
+}
+
+// The parameter block is read from its bf16 copy until gemm_constants_changed() says it moved on.
+TEST(Bf16, ConstantsCopyIsRemadeOnlyWhenTold) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
+  set_gemm_backend(GemmBackend::OneDnn);
+  ASSERT_TRUE(set_gemm_precision(Precision::Bf16));
+  std::vector<float> W(64 * 32, 0.5f), x(4 * 32, 1.0f), y(4 * 64);
+  set_gemm_constants(W.data(), W.size());
+  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  EXPECT_EQ(y[0], 16.0f);
+  std::fill(W.begin(), W.end(), 0.25f);  // an update the seam has not been told about
+  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  EXPECT_EQ(y[0], 16.0f) << "the copy is not being used";
+  gemm_constants_changed();
+  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  EXPECT_EQ(y[0], 8.0f);
+  set_gemm_constants(nullptr, 0);
+  set_gemm_precision(Precision::Fp32);
+  set_gemm_backend(GemmBackend::Blas);
+}
+
 }  // namespace
 }  // namespace manylm

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/io.h"
 #include "core/safetensors.h"
 #include "train/checkpoint.h"
@@ -152,6 +153,23 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
   ASSERT_EQ(0, std::system(resume.c_str()));
   EXPECT_NE(read_file(out + "/result.json", "result").find("\"steps\":" + std::to_string(std::stoll(step) + 3)),
             std::string::npos);
+}
+
+// bf16 products (fp32 accumulation and master weights) train like fp32: same perplexities within 3 %
+// after 3 epochs of an LSTM, but not the same bits (so bf16 was really used).
+TEST_F(Train, Bf16TrainsLikeFp32) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
+  Corpus corpus(2000);
+  Config a = corpus.config("fp32");
+  a.cell = "lstm";
+  a.gemm = "onednn";
+  Config b = a;
+  b.out = corpus.dir + "/bf16";
+  b.precision = "bf16";
+  const TrainResult ra = run_training(a), rb = run_training(b);
+  EXPECT_NEAR(rb.valid_ppl, ra.valid_ppl, 0.03 * ra.valid_ppl);
+  EXPECT_NE(rb.valid_ppl, ra.valid_ppl);
+  EXPECT_EQ(gemm_precision(), Precision::Fp32) << "a bf16 run must leave the seam as it found it";
 }
 
 TEST(Schedule, StepDecayFollowsZaremba) {

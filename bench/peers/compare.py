@@ -42,29 +42,32 @@ def main():
         "pytorch-current-fp32": [venv_python, torch_lm, a.recipe],
         "pytorch-current-bf16-autocast": [venv_python, torch_lm, a.recipe, "--autocast", "bf16"],
     }
-    results = {name: [] for name in ["manylm-fp32", *peers]}
+    results = {name: [] for name in ["manylm-fp32", "manylm-bf16", *peers]}
     versions = {}
     for r in range(a.repeats):
         m = run_json([a.manylm, "bench", "train", "--recipe", a.recipe, "--threads-list", str(a.threads), "--repeats", "1",
-                      "--steps", str(a.steps), "--backend-list", "onednn", "--json"])
-        row = m["rows"][0]
-        results["manylm-fp32"].append(float(row["tokens_per_s"]))
-        versions["manylm-fp32"] = f'{m["cpu"]}, {row["pct_peak"]} % of FP32 peak'
+                      "--steps", str(a.steps), "--backend-list", "onednn", "--precision-list", "fp32,bf16", "--json"])
+        for row in m["rows"]:
+            name = "manylm-" + row["precision"]
+            results[name].append(float(row["tokens_per_s"]))
+            versions[name] = f'{m["cpu"]}, {row["pct_peak"]} % of its {row["precision"]} peak'
         for name, cmd in peers.items():
             p = run_json(cmd + ["--time-steps", str(a.steps), "--threads", str(a.threads)])
             results[name].append(p["tokens_per_sec"])
             versions[name] = "torch " + p["torch"]
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items()), file=sys.stderr)
+    results = {k: v for k, v in results.items() if v}  # manylm-bf16 needs AVX512_BF16
     med = {k: statistics.median(v) for k, v in results.items()}
     if a.json:
         print(json.dumps({"recipe": a.recipe, "threads": a.threads, "repeats": a.repeats, "steps": a.steps,
                           "tokens_per_sec": med, "runs": results, "versions": versions}))
         return
     print(f"{a.recipe}, {a.threads} threads, median of {a.repeats} alternating repeats of {a.steps} steps\n")
-    print("| system | tokens/s | manylm FP32 ÷ this | runs |")
-    print("| --- | ---: | ---: | --- |")
+    best = "manylm-bf16" if "manylm-bf16" in med else "manylm-fp32"
+    print(f"| system | tokens/s | manylm FP32 ÷ this | {best} ÷ this | runs |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for k, v in med.items():
-        print(f"| {k} ({versions[k]}) | {v:,.0f} | {med['manylm-fp32'] / v:.2f}× | "
+        print(f"| {k} ({versions[k]}) | {v:,.0f} | {med['manylm-fp32'] / v:.2f}× | {med[best] / v:.2f}× | "
               + ", ".join(f"{x:.0f}" for x in results[k]) + " |")
 
 

@@ -3,15 +3,18 @@
 
 It projects time per step and parallel efficiency, in weak scaling (every node keeps its per-node
 batch), for each gradient scheme manylm has (none = fp32, fp16, int8, dyn8, threshold) and for the
-collective algorithms each scheme can run on. It follows what src/dist/reducer.cc does: the flat
-gradient is cut into buckets of --bucket-floats values and each bucket is reduced on its own, so
-latency terms are paid once per bucket; the dense codecs cut a bucket into chunks of whole
-4096-value blocks, one chunk per rank, so a bucket with fewer blocks than ranks leaves some ranks
-without a chunk and loads the others more.
+collective algorithms each scheme can run on. It follows what src/dist/reducer.cc does (commit
+e00d3bc): the flat gradient is cut into buckets of max(--bucket-floats, 4096 N) values, so every rank
+owns at least one 4096-value block of each bucket on the dense path, and each bucket is reduced on
+its own, so latency terms are paid once per bucket. fp32 calls MPI_Iallreduce with a separate receive
+buffer and copies the result back; Open MPI 4.1's libnbc then takes its default algorithm
+(libnbc_iallreduce below), Rabenseifner for manylm's buckets at N >= 4.
 
 Inputs are measured figures (per-step compute, codec ns per element) taken on the project's 2-core
 machine and a network given by alpha (latency per message), beta (bandwidth per link) and gamma
-(fp32 add per element). docs/SCALING.md explains the equations and where every input comes from.
+(fp32 add per element). The share of communication hidden behind backward defaults to 0, the value
+measured on that machine; every table also gives s = 1, the upper bound. docs/SCALING.md explains the
+equations and where every input comes from.
 
 Not a simulator: no link contention, no congestion in the network, no stragglers, no OS noise; the
 collectives are the textbook alpha-beta costs of the algorithms named. Standard library only.
@@ -40,8 +43,8 @@ RECIPES = {
 }
 FLOPS_REFERENCE = "ptb-medium"  # the measured recipe an unmeasured one is scaled from
 
-# Codec cost, ns per gradient value, one core (`manylm bench comm`, codec part): encode (with error
-# feedback), decode, decode-and-add.
+# Codec cost, ns per gradient value, one core: encode (with error feedback), decode, decode-and-add.
+# From a timing loop over 4M values on one core while the other core was busy: upper bounds.
 CODEC_NS = {
     "none": (0.35, 0.13, 0.18),
     "fp16": (0.35, 0.09, 0.09),
@@ -52,6 +55,8 @@ THRESHOLD_ENCODE_NS = 0.85          # per gradient value (adaptive tau: sample, 
 THRESHOLD_DECODE_ADD_NS_AT_1PCT = 0.03  # per gradient value, one message at density 1%
 
 BLOCK = 4096  # values per scale (int8, dyn8) and the chunk granularity of the dense path
+COPY_PER_GAMMA = 8 / 12  # fp32 path's copy of the result back (8 bytes per value) against gamma's 12
+LIBNBC_SMALL_BYTES = 65536  # libnbc's MPI_Iallreduce takes the binomial tree below this (and below 4 ranks)
 
 
 def count_params(r):
@@ -89,13 +94,31 @@ def log2_ceil(n):
     return (n - 1).bit_length()
 
 
+def bucket_size(bucket_floats, N):
+    """Values per bucket: reducer.cc takes max(--bucket-mb worth of floats, one codec block per rank)."""
+    return max(bucket_floats, BLOCK * N)
+
+
+def libnbc_iallreduce(N, L, in_place=False):
+    """Open MPI 4.1 libnbc's default MPI_Iallreduce algorithm for L fp32 values on N ranks (commutative
+    op): binomial below 4 ranks, under 64 KiB, or in place; else Rabenseifner when L >= the largest
+    power of two <= N; else ring. manylm calls it out of place since e00d3bc."""
+    if in_place or N < 4 or 4 * L < LIBNBC_SMALL_BYTES:
+        return "binomial"
+    return "rabenseifner" if L >= 1 << (N.bit_length() - 1) else "ring"
+
+
 # ---- collective costs, per bucket: (latency s, critical-path wire bytes, cpu s) -------------------
 
 def allreduce_fp32(alg, N, L, net):
-    """MPI_Iallreduce of L fp32 values. gamma: the reduction's fp32 add per value."""
+    """MPI_Iallreduce of L fp32 values. gamma: the reduction's fp32 add per value. Ring and Rabenseifner
+    run out of place (manylm since e00d3bc; the ring through the MCA override), so the copy of the L
+    values back into the gradient is added. Binomial is what in-place calls got before e00d3bc (no copy)
+    and what libnbc still takes below 4 ranks (out of place since e00d3bc: copy)."""
     a, g, S = net["alpha"], net["gamma"], 4.0 * L
+    copy = COPY_PER_GAMMA * L * g
     if alg == "ring":
-        return 2 * (N - 1) * a, 2 * (N - 1) / N * S, (N - 1) / N * L * g
+        return 2 * (N - 1) * a, 2 * (N - 1) / N * S, (N - 1) / N * L * g + copy
     if alg == "rabenseifner":
         # Open MPI (libnbc redscat_allgather, coll/base likewise): fold to p2 = 2^floor(log2 N) ranks
         # by a half-vector exchange, a reduction of the half and a send of the half back (2 messages,
@@ -104,7 +127,7 @@ def allreduce_fp32(alg, N, L, net):
         p2 = 1 << (N.bit_length() - 1)
         lat = 2 * math.log2(p2) * a
         wire = 2 * (p2 - 1) / p2 * S
-        cpu = (p2 - 1) / p2 * L * g
+        cpu = (p2 - 1) / p2 * L * g + copy
         if N != p2:
             lat += 3 * a
             wire += 2 * S
@@ -113,7 +136,7 @@ def allreduce_fp32(alg, N, L, net):
     if alg == "binomial":
         # reduce up a binomial tree, broadcast down it, full vector at every hop
         k = log2_ceil(N)
-        return 2 * k * a, 2 * k * S, k * L * g
+        return 2 * k * a, 2 * k * S, k * L * g + (copy if N < 4 else 0.0)
     raise ValueError(alg)
 
 
@@ -158,25 +181,33 @@ def buckets(n, size):
     return out
 
 
+def fp32_today(alg):
+    """Marker (N, bucket lengths) -> True where libnbc's default takes alg for every bucket."""
+    return lambda N, bl: N > 1 and all(libnbc_iallreduce(N, L) == alg for L in bl)
+
+
 def schemes(densities):
-    """(key, scheme label, collective label, manylm-today marker, cost function(N, L, net, args))."""
+    """(key, scheme label, collective label, manylm-today marker (N, bucket lengths) -> bool,
+    cost function (N, L, net, args))."""
+    always = lambda N, bl: True  # noqa: E731
+    never = lambda N, bl: False  # noqa: E731
     rows = [
-        ("none/ring", "fp32 (none)", "ring all-reduce", False,
+        ("none/ring", "fp32 (none)", "ring all-reduce", fp32_today("ring"),
          lambda N, L, net, A: allreduce_fp32("ring", N, L, net)),
-        ("none/rab", "fp32 (none)", "Rabenseifner all-reduce", False,
+        ("none/rab", "fp32 (none)", "Rabenseifner all-reduce", fp32_today("rabenseifner"),
          lambda N, L, net, A: allreduce_fp32("rabenseifner", N, L, net)),
-        ("none/binomial", "fp32 (none)", "binomial reduce+bcast", True,
-         lambda N, L, net, A: allreduce_fp32("binomial", N, L, net)),
+        ("none/binomial", "fp32 (none)", "binomial reduce+bcast (N < 4; in place before e00d3bc)",
+         fp32_today("binomial"), lambda N, L, net, A: allreduce_fp32("binomial", N, L, net)),
     ]
     for codec, label in (("none", "fp32 --deterministic"), ("fp16", "fp16"), ("int8", "int8"),
                          ("dyn8", "dyn8")):
-        for ag, aglabel, today in (("linear", "a2a + linear all-gather", True),
-                                   ("rd", "a2a + rec.-doubling all-gather", False)):
+        for ag, aglabel, today in (("linear", "a2a + linear all-gather", always),
+                                   ("rd", "a2a + rec.-doubling all-gather", never)):
             rows.append((f"{'none-det' if codec == 'none' else codec}/{ag}", label, aglabel, today,
                          (lambda c, g: lambda N, L, net, A: dense_path(c, g, N, L, net, A.codec_ns[c]))(codec, ag)))
     for d in densities:
-        for ag, aglabel, today in (("linear", "linear all-gather", True),
-                                   ("rd", "rec.-doubling all-gather", False)):
+        for ag, aglabel, today in (("linear", "linear all-gather", always),
+                                   ("rd", "rec.-doubling all-gather", never)):
             rows.append((f"threshold-{d:g}/{ag}", f"threshold d={d * 100:g}%", aglabel, today,
                          (lambda dd, g: lambda N, L, net, A: threshold_path(g, N, L, dd, net, A.threshold_ns))(d, ag)))
     return rows
@@ -194,7 +225,8 @@ def reduction(fn, N, bucket_lengths, net, A):
 
 def exposed(t_comm, t_bwd, share):
     """Communication time the step waits for. share = fraction of t_comm hidden behind backward
-    (0: none, 1: all of it that fits in backward); never less than what does not fit in backward."""
+    (0: none, as measured on the project's machine; 1: all of it that fits in backward, the upper
+    bound); never less than what does not fit in backward."""
     return max(t_comm - t_bwd, (1.0 - share) * t_comm, 0.0)
 
 
@@ -213,7 +245,7 @@ def model(A):
     t_comp = comp_ms * A.compute_scale * 1e-3
     t_bwd = A.bwd_share * t_comp
     net = dict(alpha=A.alpha * 1e-6, beta=A.beta * 1e9, gamma=A.gamma * A.codec_scale * 1e-9)
-    bl = buckets(n, A.bucket_floats)
+    bls = {N: buckets(n, bucket_size(A.bucket_floats, N)) for N in A.nodes}
     embed_share = r["vocab"] * r["embed"] / n
     out = dict(
         inputs=dict(recipe=A.recipe, params=n, params_formula=count_params(r), tokens_per_step_per_node=tokens,
@@ -221,11 +253,14 @@ def model(A):
                     compute_source=comp_src, compute_scale=A.compute_scale, compute_ms=t_comp * 1e3,
                     backward_ms=t_bwd * 1e3, alpha_us=A.alpha, beta_GBps=A.beta, gamma_ns=A.gamma,
                     codec_scale=A.codec_scale,
-                    hidden_share=A.hidden_share, bucket_floats=A.bucket_floats, buckets=len(bl),
+                    hidden_share=A.hidden_share, bucket_floats=A.bucket_floats,
+                    buckets={str(N): dict(count=len(bls[N]), values=bucket_size(A.bucket_floats, N))
+                             for N in A.nodes},
                     embedding_share=embed_share, codec_ns=A.codec_ns, threshold_ns=A.threshold_ns,
                     nodes=A.nodes, densities=A.densities),
         rows=[])
     for N in A.nodes:
+        bl = bls[N]
         for key, scheme, coll, today, fn in schemes(A.densities):
             lat, wire, cpu = reduction(fn, N, bl, net, A)
             t_wire = wire / net["beta"]
@@ -235,7 +270,7 @@ def model(A):
                 x = exposed(t_comm, t_bwd, s)
                 e[name] = dict(exposed_ms=x * 1e3, step_ms=(t_comp + x) * 1e3, efficiency=t_comp / (t_comp + x),
                                tokens_per_s=N * tokens / (t_comp + x))
-            out["rows"].append(dict(nodes=N, key=key, scheme=scheme, collective=coll, manylm_today=today,
+            out["rows"].append(dict(nodes=N, key=key, scheme=scheme, collective=coll, manylm_today=today(N, bl),
                                     latency_ms=lat * 1e3, wire_ms=t_wire * 1e3, cpu_ms=cpu * 1e3,
                                     comm_ms=t_comm * 1e3, wire_MB_per_node=wire / 1e6, overlap=e))
     # threshold crossover against fp32 ring and int8 (both in bytes and in time)
@@ -243,6 +278,8 @@ def model(A):
     for N in A.nodes:
         if N == 1:
             continue
+        bl = bls[N]
+
         def tot(fn):
             lat, wire, cpu = reduction(fn, N, bl, net, A)
             return lat + wire / net["beta"] + cpu, wire
@@ -283,46 +320,61 @@ def pct(x):
 def print_markdown(m, summary_only):
     i = m["inputs"]
     s = i["hidden_share"]
+    extra = 0 < s < 1  # an assumed share besides the measured 0 and the bound 1
+    nodes = list(i["nodes"])
+    bk = i["buckets"]
+    sizes = []
+    for N in nodes:
+        b = bk[str(N)]
+        txt = f"{b['count']} x {b['values']:,}"
+        if not sizes or sizes[-1][1] != txt:
+            sizes.append(([N], txt))
+        else:
+            sizes[-1][0].append(N)
+    bucket_txt = "; ".join(f"N={','.join(str(N) for N in Ns)}: {t}" for Ns, t in sizes)
     print(f"## {i['recipe']}: {i['params']:,} parameters, {i['tokens_per_step_per_node']} tokens per step per node")
     print()
     print(f"compute {i['compute_ms']:.1f} ms/step per node ({i['compute_source']}"
           + (f", x{i['compute_scale']:g}" if i["compute_scale"] != 1 else "") + f"), backward {i['backward_ms']:.1f} ms; "
           f"alpha {i['alpha_us']:g} us, beta {i['beta_GBps']:g} GB/s, gamma {i['gamma_ns']:g} ns/value"
           + (f"; codec and gamma x{i['codec_scale']:g}" if i["codec_scale"] != 1 else "") + "; "
-          f"{i['buckets']} buckets of {i['bucket_floats']:,} values; measured hidden share s = {s:g}; "
+          f"buckets of max({i['bucket_floats']:,}, 4096 N) values ({bucket_txt}); "
           f"embedding (reduced last) = {100 * i['embedding_share']:.0f}% of the gradient.")
     print()
-    nodes = [N for N in i["nodes"]]
     keys = []
     for r in m["rows"]:
         if r["key"] not in [k for k, _ in keys]:
             keys.append((r["key"], r))
-    for mode, title in (("share", f"{s:g} of communication hidden behind backward"),
-                        ("none", "no overlap (reduction after backward)")):
-        print(f"### Parallel efficiency (%), weak scaling, {title}")
-        print()
-        hdr = ["scheme", "collective"] + [f"N={N}" for N in nodes]
-        rows = []
-        for key, r0 in keys:
-            cells = [r0["scheme"], r0["collective"] + (" *" if r0["manylm_today"] else "")]
-            for N in nodes:
-                r = next(x for x in m["rows"] if x["nodes"] == N and x["key"] == key)
-                cells.append(pct(r["overlap"][mode]["efficiency"]))
-            rows.append(cells)
-        print(md(hdr, rows))
-        print()
-    print("\\* what manylm runs today with Open MPI 4.1 defaults (MPI_Iallreduce in place is binomial in libnbc; "
-          "MPI_Iallgatherv and MPI_Ialltoallv are linear).")
+    modes = [("none", "0"), ("full", "1")] + ([("share", f"{s:g}")] if extra else [])
+    print("### Parallel efficiency (%), weak scaling: s = 0, no overlap, as measured on the project's machine; "
+          "s = 1, all of the reduction that fits in backward hidden (upper bound)"
+          + (f"; s = {s:g} assumed, not measured" if extra else "") + "." + (" N = 1 is 100 by definition." if 1 in nodes else ""))
+    print()
+    multi = [N for N in nodes if N > 1]
+    hdr = ["scheme", "collective"] + [f"N={N} s={t}" for N in multi for _, t in modes]
+    rows = []
+    for key, r0 in keys:
+        mark = any(x["manylm_today"] for x in m["rows"] if x["key"] == key and x["nodes"] > 1)
+        cells = [r0["scheme"], r0["collective"] + (" *" if mark else "")]
+        for N in multi:
+            r = next(x for x in m["rows"] if x["nodes"] == N and x["key"] == key)
+            cells += [pct(r["overlap"][mode]["efficiency"]) for mode, _ in modes]
+        rows.append(cells)
+    print(md(hdr, rows))
+    print()
+    print("\\* what manylm runs today with Open MPI 4.1 defaults: fp32 MPI_Iallreduce out of place, libnbc's "
+          "default (Rabenseifner for 4 MiB buckets at N >= 4, binomial below 4 ranks); MPI_Ialltoallv and "
+          "MPI_Iallgatherv linear.")
     print()
     if summary_only:
         return
     for N in nodes:
         if N == 1:
             continue
-        print(f"### N = {N} nodes (global batch {N}x per-node batch)")
+        print(f"### N = {N} nodes (global batch {N}x per-node batch, {bk[str(N)]['count']} buckets)")
         print()
         hdr = ["scheme", "collective", "latency ms", "wire ms", "CPU ms", "comm ms", "wire MB/node",
-               "E % no overlap", f"E % s={s:g}", "E % full", f"step ms s={s:g}"]
+               "E % s=0", "E % s=1"] + ([f"E % s={s:g} (assumed)"] if extra else []) + ["step ms s=0", "step ms s=1"]
         rows = []
         for r in m["rows"]:
             if r["nodes"] != N:
@@ -330,8 +382,9 @@ def print_markdown(m, summary_only):
             o = r["overlap"]
             rows.append([r["scheme"], r["collective"] + (" *" if r["manylm_today"] else ""), f1(r["latency_ms"]),
                          f1(r["wire_ms"]), f1(r["cpu_ms"]), f1(r["comm_ms"]), f1(r["wire_MB_per_node"]),
-                         pct(o["none"]["efficiency"]), pct(o["share"]["efficiency"]), pct(o["full"]["efficiency"]),
-                         f1(o["share"]["step_ms"])])
+                         pct(o["none"]["efficiency"]), pct(o["full"]["efficiency"])]
+                        + ([pct(o["share"]["efficiency"])] if extra else [])
+                        + [f1(o["none"]["step_ms"]), f1(o["full"]["step_ms"])])
         print(md(hdr, rows))
         print()
     if m["crossover"]:
@@ -361,12 +414,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--recipe", choices=sorted(RECIPES), default="ptb-medium")
-    p.add_argument("--nodes", default="1,8,64,576", help="node counts, comma-separated")
+    p.add_argument("--nodes", default="8,64,576", help="node counts, comma-separated")
     p.add_argument("--alpha", type=float, default=1.5, help="latency per message, microseconds (FDR56 MPI)")
     p.add_argument("--beta", type=float, default=6.8, help="link bandwidth, GB/s (56 Gb/s x 64/66 / 8)")
     p.add_argument("--gamma", type=float, default=0.25, help="fp32 add inside MPI's reduction, ns per value")
-    p.add_argument("--hidden-share", type=float, default=0.5,
-                   help="share of communication hidden behind backward, as `bench comm` reports it")
+    p.add_argument("--hidden-share", type=float, default=0.0,
+                   help="share of communication hidden behind backward, as `bench comm` reports it (0: measured "
+                        "on the project's machine; s = 0 and s = 1 are always printed, another value adds columns)")
     p.add_argument("--bwd-share", type=float, default=2 / 3, help="backward's share of a step's compute")
     p.add_argument("--compute-ms", type=float, default=0.0, help="compute per step per node, ms (0: the recipe's)")
     p.add_argument("--compute-scale", type=float, default=1.0,
@@ -374,7 +428,8 @@ def main(argv=None):
     p.add_argument("--codec-scale", type=float, default=1.0,
                    help="multiply codec ns and gamma (e.g. for cores slower than the project's machine)")
     p.add_argument("--params", type=int, default=0, help="gradient values (0: the recipe's)")
-    p.add_argument("--bucket-floats", type=int, default=1 << 20, help="values per bucket (--bucket-mb 4)")
+    p.add_argument("--bucket-floats", type=int, default=1 << 20,
+                   help="values per bucket (--bucket-mb 4); manylm raises it to 4096 N at N ranks")
     p.add_argument("--densities", default="0.01,0.001", help="threshold densities, comma-separated")
     p.add_argument("--codec-ns", dest="codec_overrides", action="append", default=[], metavar="CODEC=ENC,DEC,DEC_ADD",
                    help="override a dense codec's ns per value, e.g. int8=0.36,0.06,0.09 (repeatable)")

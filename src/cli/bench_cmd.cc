@@ -118,6 +118,7 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   train->add_option("--data", o->data, "Data directory");
   train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
+  train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
   auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);
   comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")->capture_default_str();

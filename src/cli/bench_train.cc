@@ -1,10 +1,12 @@
 // bench_train.cc — `manylm bench train --recipe R`: the real training step (train_step, the function the
-// trainer calls) on the recipe's model and data: tokens/s, GFLOP/s, % of the FP32 peak measured in the
+// trainer calls) on the recipe's model and data: tokens/s, GFLOP/s, % of the FP32 (or, with
+// --precision-list bf16, the bf16 dot-product) peak measured in the
 // same run, and time per phase (embedding, recurrent forward, output+softmax, output backward,
 // recurrent backward, embedding backward, clip+update), medians over --repeats.
 #include <fmt/format.h>
 
 #include <chrono>
+#include <sstream>
 
 #include "cli/bench.h"
 #include "core/gemm.h"
@@ -34,15 +36,31 @@ int bench_train(const BenchOptions& o) {
   const ModelShape shape = c.model_shape(vocab.size());
   const double flops = step_flops(shape, c.bptt, c.batch);
   BenchTable t("bench train " + o.recipe,
-               {"backend", "threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
+               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
                 "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
+  std::vector<std::string> precisions;
+  {
+    std::stringstream in(o.precisions);
+    for (std::string p; std::getline(in, p, ',');) {
+      parse_precision(p);
+      precisions.push_back(p);
+    }
+  }
   for (const std::string& backend : backend_list(o))
+  for (const std::string& precision : precisions)
   for (int th : thread_list(o)) {
+    if (precision == "bf16" && backend != "onednn") continue;
     set_gemm_backend(parse_gemm_backend(backend));
+    if (!set_gemm_precision(parse_precision(precision))) {
+      fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
+      continue;
+    }
     set_threads(th);
-    const double peak = measure_fp32_peak(th, 0.3).gflops;
+    // % of the peak of the precision measured: FP32 FMA, or bf16 dot products.
+    const double peak = precision == "bf16" ? measure_bf16_peak(th, 0.3).gflops : measure_fp32_peak(th, 0.3).gflops;
     Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
     init_uniform(params, c.seed, c.init);
+    set_gemm_constants(params.data(), params.size());
     Optimizer opt(c, params.table());
     Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
     const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
@@ -70,7 +88,9 @@ int bench_train(const BenchOptions& o) {
       for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
       return fmt::format("{:.2f}", median(v));
     };
-    t.add({backend, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
+    set_gemm_constants(nullptr, 0);
+    set_gemm_precision(Precision::Fp32);
+    t.add({backend, precision, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
            fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak), fmt::format("{:.2f}", s * 1e3), ms(&PhaseTimes::embed),
            ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
            ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});

@@ -2,6 +2,9 @@
 // on this machine). Primitive creation costs milliseconds, so each distinct call signature
 // (transposes, M, N, K, leading dimensions, alpha, beta, thread count) creates its primitive once and caches it; a call
 // only rebinds the data pointers. Row-major strides express the transposes; beta ≠ 0 is a sum post-op.
+// Bf16: operands are rounded to bfloat16 into scratch buffers (the parameter block into a copy that is
+// remade only after gemm_constants_changed()), then oneDNN's bf16 matmul (brgemm, AVX512_BF16)
+// accumulates in fp32 into the fp32 result.
 // Not thread-safe across concurrent callers: manylm calls gemm() from one thread at a time.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -9,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "core/gemm.h"
 
@@ -17,7 +21,7 @@ namespace manylm {
 namespace {
 
 // A primitive is planned for the thread count current at its creation, so the count is part of the key.
-using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>;
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, bool>;
 
 struct Prim {
   dnnl::matmul matmul;
@@ -28,6 +32,11 @@ struct OneDnn {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<Key, std::unique_ptr<Prim>> cache;
+  // bf16: the parameter block's copy, and scratch for the other operands
+  const float* const_base = nullptr;
+  size_t const_n = 0;
+  bool const_fresh = false;
+  std::vector<uint16_t> const_bf16, scratch_a, scratch_b;
 };
 
 OneDnn& onednn() {
@@ -35,18 +44,15 @@ OneDnn& onednn() {
   return d;
 }
 
-}  // namespace
-
-void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, int64_t lda, int64_t ldb,
+               float beta, int64_t ldc, bool bf16) {
   using dnnl::memory;
-  OneDnn& d = onednn();
-  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, omp_get_max_threads()};
+  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, omp_get_max_threads(), bf16};
   auto it = d.cache.find(key);
   if (it == d.cache.end()) {
-    const auto f32 = memory::data_type::f32;
-    memory::desc a_md({M, K}, f32, ta == Trans::N ? memory::dims{lda, 1} : memory::dims{1, lda});
-    memory::desc b_md({K, N}, f32, tb == Trans::N ? memory::dims{ldb, 1} : memory::dims{1, ldb});
+    const auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
+    memory::desc a_md({M, K}, in, ta == Trans::N ? memory::dims{lda, 1} : memory::dims{1, lda});
+    memory::desc b_md({K, N}, in, tb == Trans::N ? memory::dims{ldb, 1} : memory::dims{1, ldb});
     memory::desc c_md({M, N}, f32, memory::dims{ldc, 1});
     dnnl::primitive_attr attr;
     if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
@@ -60,12 +66,75 @@ void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alph
                                          memory(b_md, d.engine, nullptr), memory(c_md, d.engine, nullptr)});
     it = d.cache.emplace(key, std::move(p)).first;
   }
-  Prim& p = *it->second;
-  p.a.set_data_handle(const_cast<float*>(A));
-  p.b.set_data_handle(const_cast<float*>(B));
+  return *it->second;
+}
+
+void run(OneDnn& d, Prim& p, const void* A, const void* B, float* C) {
+  p.a.set_data_handle(const_cast<void*>(A));
+  p.b.set_data_handle(const_cast<void*>(B));
   p.c.set_data_handle(C);
   p.matmul.execute(d.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
   d.stream.wait();
+}
+
+// The bf16 operand for a stored (rows, cols) matrix with leading dimension ld: from the parameter
+// block's copy when it lies inside it, else rounded into `scratch` with the same layout.
+const uint16_t* bf16_operand(OneDnn& d, const float* X, int64_t rows, int64_t cols, int64_t ld,
+                             std::vector<uint16_t>& scratch) {
+  if (d.const_base && X >= d.const_base && X < d.const_base + d.const_n) {
+    if (!d.const_fresh) {
+      d.const_bf16.resize(d.const_n);
+      to_bf16(d.const_base, static_cast<int64_t>(d.const_n), d.const_bf16.data());
+      d.const_fresh = true;
+    }
+    return d.const_bf16.data() + (X - d.const_base);
+  }
+  const size_t need = static_cast<size_t>((rows - 1) * ld + cols);
+  if (scratch.size() < need) scratch.resize(need);
+  if (ld == cols) {
+    to_bf16(X, rows * cols, scratch.data());
+  } else {
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+    for (int64_t r = 0; r < rows; ++r) to_bf16(X + r * ld, cols, scratch.data() + r * ld);
+  }
+  return scratch.data();
+}
+
+}  // namespace
+
+void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  OneDnn& d = onednn();
+  run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, false), A, B, C);
+}
+
+void gemm_onednn_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  OneDnn& d = onednn();
+  const uint16_t* a = ta == Trans::N ? bf16_operand(d, A, M, K, lda, d.scratch_a) : bf16_operand(d, A, K, M, lda, d.scratch_a);
+  const uint16_t* b = tb == Trans::N ? bf16_operand(d, B, K, N, ldb, d.scratch_b) : bf16_operand(d, B, N, K, ldb, d.scratch_b);
+  run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, true), a, b, C);
+}
+
+void set_gemm_constants(const float* base, size_t n) {
+  OneDnn& d = onednn();
+  d.const_base = base;
+  d.const_n = base ? n : 0;
+  d.const_fresh = false;
+}
+
+void gemm_constants_changed() { onednn().const_fresh = false; }
+
+void to_bf16(const float* x, int64_t n, uint16_t* out) {
+  // Round to nearest even on the bit pattern; a NaN keeps a quiet NaN. The loop vectorizes.
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    __builtin_memcpy(&u, x + i, 4);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : r);
+  }
 }
 
 }  // namespace manylm

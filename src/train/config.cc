@@ -46,6 +46,8 @@ void Config::validate() const {
   positive_finite("eps", eps);
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
   parse_gemm_backend(gemm);
+  if (parse_precision(precision) == Precision::Bf16 && gemm != "onednn")
+    fail("--precision bf16: needs --gemm onednn (got --gemm {})", gemm);
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);

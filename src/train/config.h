@@ -41,6 +41,7 @@ struct Config {
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
   std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)
+  std::string precision = "fp32";  // products: fp32 | bf16 (bf16 operands, fp32 accumulation, fp32 master weights)
   int64_t max_steps = 0;         // 0: no limit
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
   std::string grad_compress = "none";  // none | fp16 | int8 | dyn8 | threshold (dist/compress.h)

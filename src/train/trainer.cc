@@ -80,6 +80,7 @@ double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidde
   if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
   const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
   opt.update(params, grads, lr, step + 1, clip_factor(norm, clip));
+  gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
   if (times) times->update += seconds_since(t0);
   return loss;
 }
@@ -107,6 +108,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     fail("--batch: {} lanes cannot be split over {} ranks (each rank needs at least one lane)", c.batch, comm.size());
   set_threads(c.threads);
   set_gemm_backend(parse_gemm_backend(c.gemm));
+  const bool bf16 = parse_precision(c.precision) == Precision::Bf16;
+  const bool bf16_ok = set_gemm_precision(bf16 ? Precision::Bf16 : Precision::Fp32);
   const TokenMode mode = parse_token_mode(c.tokens);
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
   // This rank's lanes of the global batch (all of them with one rank).
@@ -172,6 +175,15 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                             comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!c.resume.empty()) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
+  if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
+  else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
+  struct ConstantsScope {  // bf16: the parameter block is read from its bf16 copy
+    explicit ConstantsScope(const Arena& p) { set_gemm_constants(p.data(), p.size()); }
+    ~ConstantsScope() {
+      set_gemm_constants(nullptr, 0);
+      set_gemm_precision(Precision::Fp32);
+    }
+  } constants_scope(params);
 
   Workspace ws(shape, c.bptt, B, c.dropout > 0);
   ReduceOptions ro;
