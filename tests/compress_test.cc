@@ -3,6 +3,8 @@
 // over all 256 codes, error feedback conserving the sum over many steps for every lossy scheme, edge values,
 // rejection of non-finite input, the same bytes for any thread count, and threshold messages by hand.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <omp.h>
 
 #include <bit>
@@ -61,20 +63,7 @@ float block_scale(const std::vector<float>& v, int64_t b) {
   return s;
 }
 
-// The UserError message `f` throws; a test failure (and "") if it throws nothing or something else.
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected a UserError, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected a UserError, nothing was thrown";
-  return "";
-}
+using test_util::user_error;
 
 // dyn8 band of a magnitude a in (1e-6, 1]: E with a in [10^-(E+1), 10^-E]; its F = 6 − E fraction bits.
 int dyn8_band(double a) {

@@ -4,6 +4,8 @@
 // --min-count, JSON round trip), the token-id cache (hits, stale and damaged entries, oov counting) and
 // the Batcher's exact windows. Not the command line (cli_test.cc).
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 
 #include <cstdint>
@@ -62,20 +64,7 @@ std::vector<std::string> read_all(const std::string& path, TokenMode mode, int64
   return out;
 }
 
-// The UserError message `f` throws; a test failure (and "") if it throws nothing or something else.
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected a UserError, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected a UserError, nothing was thrown";
-  return "";
-}
+using test_util::user_error;
 
 void expect_mentions(const std::string& msg, std::initializer_list<std::string> needles) {
   for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' missing from: " << msg;

@@ -3,6 +3,8 @@
 // checkpoint that resumes, the schedules, the optimizers against their formulas, and the safetensors
 // file round trip.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -23,11 +25,7 @@
 namespace manylm {
 namespace {
 
-std::string ptb_path(const std::string& f) {
-  for (std::string d : {std::string(MANYLM_SOURCE_DIR) + "/data", std::string(MANYLM_SOURCE_DIR) + "/../shared/data"})
-    if (path_exists(d + "/ptb/" + f)) return d + "/ptb/" + f;
-  return "";
-}
+using test_util::ptb_path;
 
 // A temporary directory with the first `lines` lines of PTB's train/valid/test.
 struct Corpus {
@@ -35,12 +33,7 @@ struct Corpus {
   explicit Corpus(int lines) {
     char tmpl[] = "/tmp/manylm-train-test-XXXXXX";
     dir = mkdtemp(tmpl);
-    for (std::string f : {"train.txt", "valid.txt", "test.txt"}) {
-      std::ifstream in(ptb_path(f));
-      std::ofstream out(dir + "/" + f);
-      std::string line;
-      for (int i = 0; i < (f == "train.txt" ? lines : lines / 4) && std::getline(in, line); ++i) out << line << "\n";
-    }
+    test_util::write_ptb_slice(dir, lines, lines / 4);
   }
   ~Corpus() { std::system(("rm -rf " + dir).c_str()); }
   Config config(const std::string& out) const {

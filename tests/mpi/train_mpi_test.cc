@@ -4,6 +4,8 @@
 // bitwise reproducible; a checkpoint written by N ranks resumes on one rank and continues the same run;
 // every codec trains (loss falls).
 #include <gtest/gtest.h>
+
+#include "../test_util.h"
 #include <mpi.h>
 #include <unistd.h>
 
@@ -19,11 +21,7 @@
 namespace manylm {
 namespace {
 
-std::string ptb_path(const std::string& f) {
-  for (std::string d : {std::string(MANYLM_SOURCE_DIR) + "/data", std::string(MANYLM_SOURCE_DIR) + "/../shared/data"})
-    if (path_exists(d + "/ptb/" + f)) return d + "/ptb/" + f;
-  return "";
-}
+using test_util::ptb_path;
 
 // A directory every rank sees (rank 0 makes it) with the first lines of PTB.
 struct Corpus {
@@ -34,12 +32,7 @@ struct Corpus {
     if (comm.root()) {
       char tmpl[] = "/tmp/manylm-mpi-test-XXXXXX";
       d = mkdtemp(tmpl);
-      for (std::string f : {"train.txt", "valid.txt", "test.txt"}) {
-        std::ifstream in(ptb_path(f));
-        std::ofstream out(d + "/" + f);
-        std::string line;
-        for (int i = 0; i < (f == "train.txt" ? 3000 : 400) && std::getline(in, line); ++i) out << line << "\n";
-      }
+      test_util::write_ptb_slice(d, 3000, 400);
     }
     dir = comm.broadcast(d);
   }

@@ -1,0 +1,46 @@
+// test_util.h — helpers shared by the test files: the UserError message a call throws, and slices of
+// the real Penn Treebank written to a directory. Not a fixture library.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "core/error.h"
+#include "core/io.h"
+
+namespace manylm::test_util {
+
+// The UserError message `f` throws; a test failure (and "") if it throws nothing or something else.
+template <typename F>
+std::string user_error(F&& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected a UserError, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected a UserError, nothing was thrown";
+  return "";
+}
+
+// PTB's file `f` in ./data or ../shared/data of the source tree; "" when absent (tests then skip).
+inline std::string ptb_path(const std::string& f) {
+  for (std::string d : {std::string(MANYLM_SOURCE_DIR) + "/data", std::string(MANYLM_SOURCE_DIR) + "/../shared/data"})
+    if (path_exists(d + "/ptb/" + f)) return d + "/ptb/" + f;
+  return "";
+}
+
+// Writes the first `train_lines` lines of PTB's train.txt and `other_lines` of valid.txt and test.txt to dir.
+inline void write_ptb_slice(const std::string& dir, int train_lines, int other_lines) {
+  for (std::string f : {"train.txt", "valid.txt", "test.txt"}) {
+    std::ifstream in(ptb_path(f));
+    std::ofstream out(dir + "/" + f);
+    std::string line;
+    for (int i = 0; i < (f == "train.txt" ? train_lines : other_lines) && std::getline(in, line); ++i) out << line << "\n";
+  }
+}
+
+}  // namespace manylm::test_util
