@@ -225,21 +225,28 @@ void GradReducer::worker() {
     if (stop_) return;
     size_t upto = released_;
     lk.unlock();
-    for (;;) {
-      const bool moved = poll(upto);
-      if (completed_ == upto) {
-        lk.lock();
-        done_ = completed_;
-        if (released_ == upto) break;  // keep the lock; wait for the next release
-        upto = released_;
-        lk.unlock();
-        continue;
+    try {
+      for (;;) {
+        const bool moved = poll(upto);
+        if (completed_ == upto) {
+          lk.lock();
+          done_ = completed_;
+          if (released_ == upto) break;  // keep the lock; wait for the next release
+          upto = released_;
+          lk.unlock();
+          continue;
+        }
+        if (!moved) {
+          std::this_thread::sleep_for(std::chrono::microseconds(20));
+          std::lock_guard g(mu_);
+          upto = released_;
+        }
       }
-      if (!moved) {
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
-        std::lock_guard g(mu_);
-        upto = released_;
-      }
+    } catch (...) {  // hand it to the trainer's thread, which ends the job with its message
+      if (!lk.owns_lock()) lk.lock();
+      error_ = std::current_exception();
+      done_ = buckets_.size();
+      stop_ = true;
     }
     cv_.notify_all();
   }
@@ -273,6 +280,7 @@ void GradReducer::finish() {
   if (o_.progress_thread) {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return done_ == all; });
+    if (error_) std::rethrow_exception(error_);
     released_ = done_ = 0;
   } else {
     drive(all);

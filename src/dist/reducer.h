@@ -19,6 +19,7 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -99,6 +100,7 @@ class GradReducer {
   std::condition_variable cv_;
   size_t released_ = 0, done_ = 0;
   bool stop_ = false;
+  std::exception_ptr error_;  // a codec's UserError (non-finite gradient) in the thread, rethrown by finish()
 };
 
 }  // namespace manylm

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "dist/reducer.h"
 
@@ -128,6 +129,23 @@ TEST(Mpi, FixedThresholdSendsOnlyTauMultiples) {
     const float want = (i % 3 == 0) ? 0.25f * comm.size() : 0.0f;  // 0.3 ≥ τ is sent as τ; −0.1 waits
     ASSERT_FLOAT_EQ(g[i], want) << i;
     ASSERT_NEAR(red.residual()[i], (i % 3 == 0) ? 0.05f : (i % 3 == 1 ? -0.1f : 0.0f), 1e-6) << i;
+  }
+}
+
+// A non-finite gradient reaching a codec inside the progress thread comes back to the trainer's thread
+// as the codec's UserError (here every rank has it, so no rank waits for another).
+TEST(Mpi, NonFiniteGradientIsAUserErrorFromFinish) {
+  const Comm comm = Comm::world();
+  std::vector<float> g(3 * kBlock, 1e-3f);
+  g[kBlock + 5] = std::nanf("");
+  ReduceOptions o;
+  o.codec = Compress::Int8;
+  GradReducer red(comm, g, o);
+  try {
+    red.finish();
+    ADD_FAILURE() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
   }
 }
 
