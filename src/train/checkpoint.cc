@@ -80,6 +80,30 @@ TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector
   return TrainState::from_json(it->second, run.state());
 }
 
+void save_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag) {
+  std::vector<SafeTensor> t;
+  std::map<std::string, const SafeTensor*> named;
+  t.reserve(state.size());
+  for (const auto& [name, span] : state) {
+    t.push_back({{static_cast<int64_t>(span.size())}, std::vector<float>(span.begin(), span.end())});
+    named[name] = &t.back();
+  }
+  write_file_atomic(path, encode_safetensors(named, {{"manylm.step", std::to_string(step)}, {"manylm.reduction", tag}}));
+}
+
+bool load_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag) {
+  if (!path_exists(path)) return false;
+  const SafeTensorsFile f = load_safetensors(path);
+  auto meta = [&](const char* k) { return f.metadata.count(k) ? f.metadata.at(k) : std::string(); };
+  if (meta("manylm.step") != std::to_string(step) || meta("manylm.reduction") != tag) return false;
+  for (const auto& [name, span] : state) {
+    auto it = f.tensors.find(name);
+    if (it == f.tensors.end() || it->second.values.size() != span.size()) return false;
+    std::copy(it->second.values.begin(), it->second.values.end(), span.begin());
+  }
+  return true;
+}
+
 void truncate_metrics(const RunPaths& run, int64_t step) {
   if (!path_exists(run.metrics())) return;
   std::istringstream in(read_file(run.metrics(), "metrics"));

@@ -9,7 +9,10 @@
 // same step, so a crash between the two renames is detected on resume. Not the training loop.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/arena.h"
 #include "train/schedule.h"
@@ -37,6 +40,7 @@ struct RunPaths {
   std::string model() const { return dir + "/model.safetensors"; }
   std::string state() const { return dir + "/state.safetensors"; }
   std::string metrics() const { return dir + "/metrics.jsonl"; }
+  std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
   bool holds_run() const;  // any of the files above exists
 };
 
@@ -45,6 +49,13 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
                      const TrainState& st, const std::string& model_meta_json, bool tied);
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
+
+// A data-parallel rank's error-feedback residuals (dist/reducer.h), one file per rank beside the
+// checkpoint, recording the step and a tag (rank count and scheme). Loading returns false, having
+// filled nothing reliable, when the file is absent or was written at another step or for another tag.
+using NamedSpans = std::vector<std::pair<std::string, std::span<float>>>;
+void save_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag);
+bool load_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag);
 
 // Keeps only the metrics lines whose "step" is <= step, without "test" records (used when resuming). Atomic.
 void truncate_metrics(const RunPaths& run, int64_t step);

@@ -16,7 +16,6 @@
 #include "core/io.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
-#include "core/safetensors.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "dist/comm.h"
@@ -199,27 +198,15 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     ws.grads_ready = [&reducer](size_t from) { reducer.ready(from); };
   }
   // Error feedback of a lossy --grad-compress: each rank's residuals in its own file, so that a resume on
-  // the same number of ranks is bit-identical; on another rank count they restart at zero.
-  const std::string residual_path = fmt::format("{}/residual.rank{}.safetensors", run.dir, comm.rank());
-  const std::string residual_meta = fmt::format("{} ranks, {}", comm.size(), c.grad_compress);
-  auto feedback = reducer.feedback_state();
-  if (!c.resume.empty() && comm.distributed()) {
-    int64_t restored[1] = {0};
-    if (!feedback.empty() && path_exists(residual_path)) {
-      const SafeTensorsFile f = load_safetensors(residual_path);
-      bool ok = f.metadata.count("manylm.step") && f.metadata.at("manylm.step") == std::to_string(st.step) &&
-                f.metadata.count("manylm.reduction") && f.metadata.at("manylm.reduction") == residual_meta;
-      for (auto& [name, span] : feedback) {
-        auto it = f.tensors.find(name);
-        ok = ok && it != f.tensors.end() && it->second.values.size() == span.size();
-        if (ok) std::copy(it->second.values.begin(), it->second.values.end(), span.begin());
-      }
-      restored[0] = ok;
-    }
+  // the same number of ranks is bit-identical; on another rank count (or scheme) they restart at zero.
+  const NamedSpans feedback = reducer.feedback_state();
+  const std::string residual_tag = fmt::format("{} ranks, {}", comm.size(), c.grad_compress);
+  if (!c.resume.empty() && !feedback.empty()) {
+    int64_t restored[1] = {load_residuals(run.residuals(comm.rank()), feedback, st.step, residual_tag)};
     comm.sum(restored);
-    if (!feedback.empty() && restored[0] != comm.size()) {  // all or none
-      for (auto& [name, span] : feedback) std::fill(span.begin(), span.end(), 0.0f);
-      progress.line(fmt::format("note: gradient residuals restart at zero (saved for another rank count, scheme or step)"));
+    if (restored[0] != comm.size()) {  // all ranks or none
+      for (const auto& [name, span] : feedback) std::fill(span.begin(), span.end(), 0.0f);
+      progress.line("note: gradient residuals restart at zero (saved for another rank count, scheme or step)");
     }
   }
   DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, lane0, c.batch};
@@ -229,17 +216,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     for (size_t k = 0; k < hidden.table().size(); ++k)
       comm.gather_rows(hidden[k].data, lane0, lane1, shape.hidden, all_hidden[k].data);
     comm.check_same(params.flat(), "parameters");
-    if (!feedback.empty()) {
-      std::vector<SafeTensor> t;
-      std::map<std::string, const SafeTensor*> named;
-      t.reserve(feedback.size());
-      for (auto& [name, span] : feedback) {
-        t.push_back({{static_cast<int64_t>(span.size())}, std::vector<float>(span.begin(), span.end())});
-        named[name] = &t.back();
-      }
-      write_file_atomic(residual_path, encode_safetensors(named, {{"manylm.step", std::to_string(st.step)},
-                                                                   {"manylm.reduction", residual_meta}}));
-    }
+    if (!feedback.empty()) save_residuals(run.residuals(comm.rank()), feedback, st.step, residual_tag);
     if (comm.root())
       save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta, shape.tied);
     comm.barrier();
