@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "train/config.h"
 
 namespace manylm::test_util {
 
@@ -41,6 +42,17 @@ inline void write_ptb_slice(const std::string& dir, int train_lines, int other_l
     std::string line;
     for (int i = 0; i < (f == "train.txt" ? train_lines : other_lines) && std::getline(in, line); ++i) out << line << "\n";
   }
+}
+
+// A Config reading the slice written to dir, caching its ids there, writing its run to dir/out.
+inline Config slice_config(const std::string& dir, const std::string& out) {
+  Config c;
+  c.train = dir + "/train.txt";
+  c.valid = dir + "/valid.txt";
+  c.test = dir + "/test.txt";
+  c.cache_dir = dir + "/cache";
+  c.out = dir + "/" + out;
+  return c;
 }
 
 }  // namespace manylm::test_util

@@ -37,12 +37,7 @@ struct Corpus {
   }
   ~Corpus() { std::system(("rm -rf " + dir).c_str()); }
   Config config(const std::string& out) const {
-    Config c;
-    c.train = dir + "/train.txt";
-    c.valid = dir + "/valid.txt";
-    c.test = dir + "/test.txt";
-    c.cache_dir = dir + "/cache";
-    c.out = dir + "/" + out;
+    Config c = test_util::slice_config(dir, out);
     c.hidden = c.embed = 16;
     c.layers = 2;
     c.batch = 4;

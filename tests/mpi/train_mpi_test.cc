@@ -41,12 +41,7 @@ struct Corpus {
     if (Comm::world().root()) std::system(("rm -rf " + dir).c_str());
   }
   Config config(const std::string& out) const {
-    Config c;
-    c.train = dir + "/train.txt";
-    c.valid = dir + "/valid.txt";
-    c.test = dir + "/test.txt";
-    c.cache_dir = dir + "/cache";
-    c.out = dir + "/" + out;
+    Config c = test_util::slice_config(dir, out);
     c.cell = "lstm";
     c.hidden = c.embed = 24;
     c.layers = 2;
