@@ -4,10 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <omp.h>
 #include <vector>
 
 #include "core/gemm.h"
+#include "core/io.h"
 #include "core/kernels.h"
+#include "core/packed_gemm.h"
 #include "core/rng.h"
 #include "core/vmath.h"
 
@@ -82,6 +88,79 @@ TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   }
   }
   set_gemm_backend(GemmBackend::Blas);
+}
+
+// Auto: the first call of a signature measures the variants and writes the plan; later calls (and a later
+// process, here a fresh load of the file) reuse the choice; the result is the chosen variant's product; a
+// damaged plan is ignored with a warning and rewritten.
+TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
+  const std::string path = testing::TempDir() + "manylm-gemm-plan-test.json";
+  std::remove(path.c_str());
+  set_gemm_plan_path(path);
+  set_gemm_backend(GemmBackend::Auto);
+  CounterRng r{6, 6};
+  const int64_t M = 20, N = 96, K = 40;
+  std::vector<float> A(M * K), B(N * K), C(M * N), R(M * N);
+  for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+  for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 1000) - 0.5f;
+  for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = r.uniform(i + 9000) - 0.5f;
+  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
+  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, C.data(), N);  // beta 1: C restored between trials
+  gemm_reference<float>(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, R.data(), N);
+  for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], R[i], 1e-4);
+  const std::string choice = gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f);
+  EXPECT_NE(choice, "");
+  ASSERT_TRUE(path_exists(path));
+  const std::string saved = read_file(path, "plan");
+  EXPECT_NE(saved.find(choice), std::string::npos);
+  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);  // another signature (beta 0)
+  set_gemm_plan_path(path);  // as a new process would: read back from disk
+  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), choice);
+  EXPECT_NE(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 0.0f), "");
+  write_file_atomic(path, "{ not json");
+  set_gemm_plan_path(path);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
+  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find(path), std::string::npos) << err;
+  EXPECT_NE(read_file(path, "plan").find("manylm-gemm-plan-1"), std::string::npos);
+  set_gemm_backend(GemmBackend::Blas);
+  std::remove(path.c_str());
+}
+
+// manylm's packed kernel for the recurrent products: every row-tile height, partial panels, both packings,
+// beta 0 (C never read: NaN inside) and 1, panel ranges split over the threads as the time loop does.
+TEST(PackedGemm, MatchesReferenceForEveryTileAndPanelRange) {
+  CounterRng r{4, 4};
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 1}, {5, 17, 3}, {6, 33, 64}, {7, 2600, 650},
+                         {20, 650, 2600}, {33, 40, 13}, {13, 31, 7}})
+    for (Trans tb : {Trans::N, Trans::T})
+      for (float beta : {0.0f, 1.0f}) {
+        SCOPED_TRACE(testing::Message() << M << "x" << N << "x" << K << (tb == Trans::N ? " N" : " T") << " beta " << beta);
+        const int64_t lda = K + 3, ldb = (tb == Trans::N ? N : K) + 2, ldc = N + 5;
+        std::vector<float> A(M * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), R(M * ldc);
+        for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+        for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
+        for (size_t i = 0; i < C.size(); ++i) C[i] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : r.uniform(i + 555) - 0.5f;
+        for (size_t i = 0; i < C.size(); ++i) R[i] = beta == 0.0f ? 0.0f : C[i];
+        const std::vector<float> C0 = C;
+        gemm_reference<float>(Trans::N, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
+        PackedB W;
+        W.pack(tb, B.data(), ldb, K, N);
+        ASSERT_EQ(W.panels(), (N + 15) / 16);
+#pragma omp parallel num_threads(2)
+        {
+          const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+          const int64_t half = W.panels() / 2, p0 = nt == 1 ? 0 : (tid == 0 ? 0 : half), p1 = nt == 1 || tid == 1 ? W.panels() : half;
+          gemm_packed(M, A.data(), lda, W, p0, p1, beta, C.data(), ldc);
+        }
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], R[i * ldc + j], 2e-6 * K) << i << "," << j;
+          for (int64_t j = N; j < ldc; ++j)  // beyond N: untouched (NaN stays NaN)
+            ASSERT_EQ(std::memcmp(&C[i * ldc + j], &C0[i * ldc + j], 4), 0) << i << "," << j;
+        }
+      }
 }
 
 TEST(Bf16, RoundsToNearestEven) {

@@ -18,6 +18,7 @@ struct BenchOptions {
   int steps = 20;
   std::string backends = "blas,onednn";  // GEMM backends to compare
   std::string precisions = "fp32";  // bench train: fp32, bf16
+  bool gemm_profile = false;        // bench train: per-signature GEMM table
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all
 };

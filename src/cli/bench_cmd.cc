@@ -40,10 +40,14 @@ std::vector<std::string> backend_list(const BenchOptions& o) {
   std::vector<std::string> out;
   std::stringstream in(o.backends);
   for (std::string item; std::getline(in, item, ',');) {
-    parse_gemm_backend(item);  // UserError on an unknown name
+    std::string why;
+    if (!gemm_backend_available(parse_gemm_backend(item), &why)) {  // UserError on an unknown name
+      fmt::print(stderr, "bench: backend {} skipped: {}\n", item, why);
+      continue;
+    }
     out.push_back(item);
   }
-  if (out.empty()) fail("--backend-list: empty list");
+  if (out.empty()) fail("--backend-list: no usable backend in '{}'", o.backends);
   return out;
 }
 
@@ -109,7 +113,7 @@ Runner add_bench_command(CLI::App& app) {
   gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
   gemm->add_option("--bptt", o->bptt, "Steps per window (T)")->capture_default_str();
   gemm->add_option("--vocab", o->vocab, "Vocabulary size (V)")->capture_default_str();
-  gemm->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
+  gemm->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
   auto* rng = sub->add_subcommand("rng", "Dropout mask generation: ns per element and share of a training step");
   common(rng);
   auto* train = sub->add_subcommand("train", "Training step of a recipe: tokens/s, GFLOP/s, % of peak, time per phase");
@@ -117,8 +121,9 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--recipe", o->recipe, "Recipe JSON file (as for train --config)")->required();
   train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   train->add_option("--data", o->data, "Data directory");
-  train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn)")->capture_default_str();
+  train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
   train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
+  train->add_flag("--gemm-profile", o->gemm_profile, "Also print each GEMM signature's calls, time and % of peak per step");
   auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);
   comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")->capture_default_str();

@@ -38,6 +38,8 @@ int bench_train(const BenchOptions& o) {
   BenchTable t("bench train " + o.recipe,
                {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
                 "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
+  BenchTable prof("bench train --gemm-profile " + o.recipe,
+                  {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
   std::vector<std::string> precisions;
   {
     std::stringstream in(o.precisions);
@@ -83,6 +85,22 @@ int bench_train(const BenchOptions& o) {
       phases.push_back(p);
     }
     const double s = median(secs);
+    if (o.gemm_profile) {  // one more repeat with every gemm() call timed (costs a clock read per call)
+      gemm_profile(true);
+      run(o.steps, nullptr);
+      const auto entries = gemm_profile_entries();
+      gemm_profile(false);
+      double total = 0;
+      for (const auto& e : entries) total += e.seconds;
+      for (const auto& e : entries) {
+        const double gf = 2.0 * e.M * e.N * e.K * e.calls * 1e-9;
+        prof.add({backend, precision, std::to_string(th), e.signature, fmt::format("{:.1f}", double(e.calls) / o.steps),
+                  fmt::format("{:.2f}", e.seconds / o.steps * 1e3), fmt::format("{:.1f}", 100 * e.seconds / (s * o.steps)),
+                  fmt::format("{:.1f}", gf / e.seconds), fmt::format("{:.1f}", 100 * gf / e.seconds / peak), e.variant});
+      }
+      prof.add({backend, precision, std::to_string(th), "all GEMMs", "", fmt::format("{:.2f}", total / o.steps * 1e3),
+                fmt::format("{:.1f}", 100 * total / (s * o.steps)), "", "", ""});
+    }
     auto ms = [&](double PhaseTimes::*f) {
       std::vector<double> v;
       for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
@@ -96,6 +114,7 @@ int bench_train(const BenchOptions& o) {
            ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});
   }
   t.print(o);
+  if (o.gemm_profile) prof.print(o);
   return 0;
 }
 

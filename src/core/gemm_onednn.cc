@@ -5,12 +5,14 @@
 // Bf16: operands are rounded to bfloat16 into scratch buffers (the parameter block into a copy that is
 // remade only after gemm_constants_changed()), then oneDNN's bf16 matmul (brgemm, AVX512_BF16)
 // accumulates in fp32 into the fp32 result.
-// Not thread-safe across concurrent callers: manylm calls gemm() from one thread at a time.
+// Called inside a parallel region (manylm's split scheduling), each thread gets primitives planned for one
+// thread, its own memory objects and its own stream; the cache itself is locked.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -20,8 +22,9 @@ namespace manylm {
 
 namespace {
 
-// A primitive is planned for the thread count current at its creation, so the count is part of the key.
-using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, bool>;
+// A primitive is planned for the thread count current at its creation, so the count is part of the key;
+// inside a parallel region the calling thread's number is too (its memory objects are its own).
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int, bool, int>;
 
 struct Prim {
   dnnl::matmul matmul;
@@ -31,6 +34,7 @@ struct Prim {
 struct OneDnn {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  std::mutex mu;  // guards cache
   std::map<Key, std::unique_ptr<Prim>> cache;
   // bf16: the parameter block's copy, and scratch for the other operands
   const float* const_base = nullptr;
@@ -47,9 +51,14 @@ OneDnn& onednn() {
 Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, int64_t lda, int64_t ldb,
                float beta, int64_t ldc, bool bf16) {
   using dnnl::memory;
-  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, omp_get_max_threads(), bf16};
+  const bool inner = omp_in_parallel();
+  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta,
+                inner ? 1 : omp_get_max_threads(), bf16, inner ? omp_get_thread_num() : -1};
+  std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it == d.cache.end()) {
+    const int outer_threads = omp_get_max_threads();
+    if (inner) omp_set_num_threads(1);  // plan for the calling thread alone
     const auto f32 = memory::data_type::f32, in = bf16 ? memory::data_type::bf16 : f32;
     memory::desc a_md({M, K}, in, ta == Trans::N ? memory::dims{lda, 1} : memory::dims{1, lda});
     memory::desc b_md({K, N}, in, tb == Trans::N ? memory::dims{ldb, 1} : memory::dims{1, ldb});
@@ -65,6 +74,7 @@ Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, 
     auto p = std::make_unique<Prim>(Prim{dnnl::matmul(pd), memory(a_md, d.engine, nullptr),
                                          memory(b_md, d.engine, nullptr), memory(c_md, d.engine, nullptr)});
     it = d.cache.emplace(key, std::move(p)).first;
+    if (inner) omp_set_num_threads(outer_threads);
   }
   return *it->second;
 }
@@ -73,8 +83,14 @@ void run(OneDnn& d, Prim& p, const void* A, const void* B, float* C) {
   p.a.set_data_handle(const_cast<void*>(A));
   p.b.set_data_handle(const_cast<void*>(B));
   p.c.set_data_handle(C);
-  p.matmul.execute(d.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
-  d.stream.wait();
+  thread_local std::unique_ptr<dnnl::stream> own;  // a worker thread's stream, made on its first call
+  dnnl::stream* s = &d.stream;
+  if (omp_in_parallel()) {
+    if (!own) own = std::make_unique<dnnl::stream>(d.engine);
+    s = own.get();
+  }
+  p.matmul.execute(*s, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
+  s->wait();
 }
 
 // The bf16 operand for a stored (rows, cols) matrix with leading dimension ld: from the parameter

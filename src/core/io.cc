@@ -1,6 +1,8 @@
 // io.cc — see io.h.
 #include "core/io.h"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -135,6 +137,13 @@ uint64_t hash_file(const std::string& path) {
   }
   ::close(fd);
   return h;
+}
+
+std::string default_cache_dir() {
+  if (const char* c = std::getenv("MANYLM_CACHE"); c && *c) return c;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/manylm";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/manylm";
+  return "/tmp/manylm-cache";
 }
 
 }  // namespace manylm

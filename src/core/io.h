@@ -15,6 +15,10 @@ std::string read_file(const std::string& path, std::string_view what);
 // Writes `bytes` to `path` atomically: `path.tmp.PID`, fsync, rename, fsync of the directory.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// Where manylm keeps caches (token ids, the GEMM plan): $MANYLM_CACHE, $XDG_CACHE_HOME/manylm,
+// ~/.cache/manylm, else /tmp/manylm-cache.
+std::string default_cache_dir();
+
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
 void make_directories(const std::string& path);  // mkdir -p; UserError on failure

@@ -89,11 +89,5 @@ std::string resolve_data_dir(const std::string& given) {
   fail("--data: no data directory given, and neither ./data nor ../shared/data exists");
 }
 
-std::string default_cache_dir() {
-  if (const char* c = std::getenv("MANYLM_CACHE"); c && *c) return c;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/manylm";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/manylm";
-  return "/tmp/manylm-cache";
-}
 
 }  // namespace manylm

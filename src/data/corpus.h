@@ -34,7 +34,5 @@ class TokenIds {
 
 // Resolves the data directory: the given one, else ./data, else ../shared/data.
 std::string resolve_data_dir(const std::string& given);
-// Default cache directory: $MANYLM_CACHE, $XDG_CACHE_HOME/manylm, $HOME/.cache/manylm, /tmp/manylm-cache.
-std::string default_cache_dir();
 
 }  // namespace manylm

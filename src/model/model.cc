@@ -128,7 +128,8 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
       case Cell::Lstm: {
         float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
         std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
-        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data);
+        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data,
+                     use_packed_recurrent() ? &ws.packed : nullptr);
         std::memcpy(state[s.layers + l].data, C + T * B * H, B * H * sizeof(float));
         break;
       }
@@ -205,7 +206,7 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
       case Cell::Elman: elman_backward(s.activation, T, B, In, H, in, w, S, dA, g, dX); break;
       case Cell::Lstm:
         lstm_backward(T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
-                      ws.acts[ws.dC].data, g, dX);
+                      ws.acts[ws.dC].data, g, dX, use_packed_recurrent() ? &ws.packed : nullptr);
         break;
       case Cell::Gru:
         gru_backward(T, B, In, H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, dA, ws.acts[ws.dG].data,

@@ -45,7 +45,7 @@ void Config::validate() const {
   if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
   positive_finite("eps", eps);
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
-  parse_gemm_backend(gemm);
+  if (std::string why; !gemm_backend_available(parse_gemm_backend(gemm), &why)) fail("--gemm {}: {}", gemm, why);
   if (parse_precision(precision) == Precision::Bf16 && gemm != "onednn")
     fail("--precision bf16: needs --gemm onednn (got --gemm {})", gemm);
   positive_finite("lr", lr);

@@ -53,7 +53,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
   g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
-  g("--gemm", c.gemm, "GEMM backend: blas (OpenBLAS) or onednn (oneDNN matmul)")->group("Training");
+  g("--gemm", c.gemm, "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured here; plan cached on disk)")->group("Training");
   g("--precision", c.precision, "Matrix products in fp32, or bf16 (bfloat16 operands, fp32 accumulation and master weights; needs AVX512_BF16)")->group("Training");
   g("--max-steps", c.max_steps, "Stop after this many updates, saving a checkpoint (0: no limit)")->group("Training");
   g("--grad-compress", c.grad_compress, "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback")->group("Distributed");

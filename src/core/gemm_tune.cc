@@ -1,0 +1,208 @@
+// gemm_tune.cc — the Auto backend of the GEMM seam: for each call signature (transposes, M, N, K, leading
+// dimensions, alpha ≠ 1, beta, thread count) the variant that ran fastest on this machine, chosen by
+// measurement the first time the signature is met and kept in a plan file (JSON, one entry per CPU model,
+// thread count and signature), so later runs reuse the choice and give the same numbers.
+//
+// A variant is a backend (onednn, blas, libxsmm, blis) with one of two thread partitions: `team` — the
+// library parallelizes the product itself — or `split` — manylm's scheduling: the team divides C's columns
+// (rows when C is narrow) statically, in multiples of 16, and each thread runs the backend alone on its
+// slice. Measurement runs on the call's own operands; C is saved first and restored before every trial,
+// so the call's result is exactly what the chosen variant computes. Called from inside a parallel region,
+// Auto runs oneDNN on the calling thread (no tuning there: the threads would race).
+// Not thread-safe across concurrent callers outside parallel regions, like the rest of the seam.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/gemm.h"
+#include "core/io.h"
+#include "core/machine.h"
+#include "core/parallel.h"
+
+namespace manylm {
+
+namespace {
+
+struct Variant {
+  GemmBackend backend;
+  bool split;
+};
+
+std::string variant_name(const Variant& v) { return fmt::format("{}/{}", gemm_backend_name(v.backend), v.split ? "split" : "team"); }
+
+bool parse_variant(const std::string& s, Variant* v) {
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string b = s.substr(0, slash), part = s.substr(slash + 1);
+  if (part != "team" && part != "split") return false;
+  for (GemmBackend cand : {GemmBackend::OneDnn, GemmBackend::Blas, GemmBackend::Libxsmm, GemmBackend::Blis})
+    if (b == gemm_backend_name(cand)) {
+      *v = {cand, part == "split"};
+      return true;
+    }
+  return false;
+}
+
+struct Plan {
+  bool loaded = false;
+  std::string path;
+  nlohmann::json file = nlohmann::json::object();  // everything on disk, other machines' entries included
+  std::map<std::string, Variant> choice;           // this machine's, by key
+};
+
+Plan& plan() {
+  static Plan p;
+  return p;
+}
+
+std::string machine_prefix() { return fmt::format("{}|{} threads|", cpu_model(), num_threads()); }
+
+std::string signature(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc,
+                      float alpha, float beta) {
+  return fmt::format("{}{} {}x{}x{} ld {},{},{} alpha {} beta {}", ta == Trans::N ? 'N' : 'T', tb == Trans::N ? 'N' : 'T', M, N,
+                     K, lda, ldb, ldc, alpha, beta);
+}
+
+void load(Plan& p) {
+  if (p.loaded) return;
+  p.loaded = true;
+  if (p.path.empty()) p.path = default_cache_dir() + "/gemm-plan.json";
+  if (!path_exists(p.path)) return;
+  try {
+    p.file = nlohmann::json::parse(read_file(p.path, "GEMM plan"));
+    if (!p.file.is_object() || p.file.value("format", "") != "manylm-gemm-plan-1") throw std::runtime_error("not a manylm GEMM plan");
+    const std::string prefix = machine_prefix();
+    for (const auto& [key, e] : p.file["entries"].items()) {
+      Variant v;
+      if (key.rfind(prefix, 0) == 0 && parse_variant(e.value("choice", ""), &v) && gemm_backend_available(v.backend))
+        p.choice[key] = v;
+    }
+  } catch (const std::exception& e) {
+    // A cache: a damaged one is measured again and rewritten, never trusted.
+    fmt::print(stderr, "warning: {}: ignoring the GEMM plan ({}); shapes will be measured again\n", p.path, e.what());
+    p.file = nlohmann::json::object();
+    p.choice.clear();
+  }
+}
+
+void save(Plan& p) {
+  p.file["format"] = "manylm-gemm-plan-1";
+  try {
+    make_directories(p.path.substr(0, p.path.find_last_of('/')));
+    write_file_atomic(p.path, p.file.dump(1) + "\n");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "warning: {}: cannot save the GEMM plan ({}); it stays in memory\n", p.path, e.what());
+  }
+}
+
+void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!v.split) {
+    gemm_with(v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    if (N >= 16 * nt) {  // columns, in whole vectors of 16
+      auto [p0, p1] = static_range((N + 15) / 16, tid, nt);
+      const int64_t n0 = p0 * 16, n1 = std::min<int64_t>(N, p1 * 16);
+      const float* Bs = tb == Trans::N ? B + n0 : B + n0 * ldb;
+      if (n1 > n0) gemm_with(v.backend, ta, tb, M, n1 - n0, K, alpha, A, lda, Bs, ldb, beta, C + n0, ldc);
+    } else {  // rows
+      auto [m0, m1] = static_range(M, tid, nt);
+      const float* As = ta == Trans::N ? A + m0 * lda : A + m0;
+      if (m1 > m0) gemm_with(v.backend, ta, tb, m1 - m0, N, K, alpha, As, lda, B, ldb, beta, C + m0 * ldc, ldc);
+    }
+  }
+}
+
+Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  std::vector<Variant> cands;
+  for (GemmBackend b : {GemmBackend::OneDnn, GemmBackend::Blas, GemmBackend::Libxsmm, GemmBackend::Blis}) {
+    if (!gemm_backend_available(b)) continue;
+    cands.push_back({b, false});
+    if (num_threads() > 1) cands.push_back({b, true});
+  }
+  std::vector<float> saved(static_cast<size_t>(M * N));
+  auto keep = [&] {
+    for (int64_t i = 0; i < M; ++i) std::copy(C + i * ldc, C + i * ldc + N, saved.begin() + i * N);
+  };
+  auto restore = [&] {
+    for (int64_t i = 0; i < M; ++i) std::copy(saved.begin() + i * N, saved.begin() + (i + 1) * N, C + i * ldc);
+  };
+  if (beta != 0.0f) keep();
+  nlohmann::json times = nlohmann::json::object();
+  Variant best = cands.front();
+  double best_s = 1e30;
+  for (const Variant& v : cands) {
+    double fastest = 1e30;
+    for (int r = 0; r < 6; ++r) {  // the first run plans/JITs and warms caches; then the fastest of up to 5
+      if (beta != 0.0f) restore();
+      const auto t0 = std::chrono::steady_clock::now();
+      run_variant(v, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (r > 0) fastest = std::min(fastest, s);
+      if (r >= 2 && fastest > 0.05) break;  // large products: two timed runs are plenty
+    }
+    times[variant_name(v)] = std::round(fastest * 1e7) / 10;  // µs, one decimal
+    if (fastest < best_s) best_s = fastest, best = v;
+  }
+  if (beta != 0.0f) restore();
+  p.file["entries"][key] = {{"choice", variant_name(best)}, {"us", times}};
+  if (std::getenv("MANYLM_GEMM_VERBOSE"))
+    fmt::print(stderr, "gemm: {} → {} ({:.1f} µs; {})\n", key, variant_name(best), best_s * 1e6, times.dump());
+  save(p);
+  return best;
+}
+
+}  // namespace
+
+void set_gemm_plan_path(const std::string& path) {
+  Plan& p = plan();
+  p = Plan{};
+  p.path = path;
+}
+
+std::string gemm_plan_path() {
+  Plan& p = plan();
+  load(p);
+  return p.path;
+}
+
+std::string gemm_auto_choice(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                             int64_t ldc, float alpha, float beta) {
+  Plan& p = plan();
+  load(p);
+  auto it = p.choice.find(machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
+  return it == p.choice.end() ? "" : variant_name(it->second);
+}
+
+void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (omp_in_parallel()) {
+    gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  Plan& p = plan();
+  load(p);
+  const std::string key = machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+  auto it = p.choice.find(key);
+  if (it == p.choice.end()) {
+    const Variant v = tune(p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    it = p.choice.emplace(key, v).first;
+  }
+  run_variant(it->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace manylm
