@@ -1,5 +1,7 @@
-// parallel.h — the one threading abstraction: an OpenMP team sized once by --threads, shared with the
-// BLAS backend. Kernels receive row ranges from static partitions, so results do not depend on timing.
+// parallel.h — the one threading abstraction: an OpenMP team sized once by --threads, shared with every
+// GEMM backend (all use the same OpenMP runtime), its threads pinned one per CPU (thread i on the i-th CPU
+// the process may use; GOMP keeps the same threads for every parallel region, so the team persists).
+// Kernels receive row ranges from static partitions, so results do not depend on timing.
 // Not a task scheduler.
 #pragma once
 #include <cstdint>
@@ -7,9 +9,15 @@
 
 namespace manylm {
 
-// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads). Returns n used.
+// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads) and pins them,
+// unless MANYLM_PIN=0, OMP_PROC_BIND/GOMP_CPU_AFFINITY is set (the user binds), the process may use fewer
+// than n CPUs, or several ranks share this node unbound (OMPI_COMM_WORLD_LOCAL_SIZE). Returns n used.
 int set_threads(int n);
 int num_threads();
+enum class PinState { Off, NotPossible, Pinned };
+PinState pin_state();
+// A helper thread (the MPI progress thread) gives up the pinning it inherited: any CPU of the process.
+void unpin_current_thread();
 
 // Static contiguous partition of [0, n) for thread `tid` of `nt`.
 inline std::pair<int64_t, int64_t> static_range(int64_t n, int tid, int nt) {

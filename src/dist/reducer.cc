@@ -219,6 +219,7 @@ void GradReducer::drive(size_t upto) {
 
 void GradReducer::worker() {
   omp_set_num_threads(1);  // codecs called from here must not start a second OpenMP team
+  unpin_current_thread();  // not on compute thread 0's CPU: wherever the OS finds room
   std::unique_lock lk(mu_);
   for (;;) {
     cv_.wait(lk, [&] { return stop_ || released_ > done_; });
