@@ -118,6 +118,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--manylm", default=os.path.join(ROOT, "build", "manylm"))
+    ap.add_argument("--manylm-gemm", default="auto", help="manylm's FP32 GEMM backend (bf16 always uses onednn)")
     ap.add_argument("--onednn-lstm", default=os.path.join(ROOT, "build", "onednn_lstm_peer"))
     ap.add_argument("--peers", default=",".join(PEER_GROUPS), help="comma list of " + ", ".join(PEER_GROUPS))
     ap.add_argument("--plot", metavar="PNG", help="bar chart of the median tokens/s (gnuplot)")
@@ -168,9 +169,12 @@ def main():
     cpu = cpu_name()
     for r in range(a.repeats):
         m = run_json([a.manylm, "bench", "train", "--recipe", a.recipe, "--threads-list", str(a.threads), "--repeats", "1",
-                      "--steps", str(a.steps), "--backend-list", "onednn", "--precision-list", "fp32,bf16", "--json"])
+                      "--steps", str(a.steps), "--backend-list", ",".join(dict.fromkeys([a.manylm_gemm, "onednn"])),
+                      "--precision-list", "fp32,bf16", "--json"])
         raw["manylm"].append(m)
         for row in m["rows"]:  # no bf16 row where the CPU has no AVX512_BF16
+            if row["precision"] == "fp32" and row["backend"] != a.manylm_gemm:
+                continue
             name = "manylm-" + row["precision"]
             results[name].append(float(row["tokens_per_s"]))
             rec[name].append((float(row["rec_fwd_ms"]), float(row["rec_bwd_ms"])))

@@ -3,6 +3,8 @@
 #pragma once
 #include <omp.h>
 
+#include "core/parallel.h"
+
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@ struct BenchOptions {
   std::string backends = "blas,onednn";  // GEMM backends to compare
   std::string precisions = "fp32";  // bench train: fp32, bf16
   bool gemm_profile = false;        // bench train: per-signature GEMM table
+  bool allow_engine = false;        // bench gemm: backend "manylm" (the trainer's engine) is allowed
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all
 };
@@ -36,7 +39,7 @@ class BenchTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-inline int omp_procs() { return omp_get_num_procs(); }
+inline int omp_procs() { return cpu_count(); }  // the process's CPUs, not the (pinned) calling thread's
 std::vector<int> parse_int_list(const std::string& s, const char* opt);
 inline std::vector<int> thread_list(const BenchOptions& o) {
   if (!o.threads.empty()) return parse_int_list(o.threads, "threads-list");

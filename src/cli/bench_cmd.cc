@@ -41,6 +41,10 @@ std::vector<std::string> backend_list(const BenchOptions& o) {
   std::stringstream in(o.backends);
   for (std::string item; std::getline(in, item, ',');) {
     std::string why;
+    if (item == "manylm" && o.allow_engine) {  // bench gemm: the trainer's engine (Auto + packed recurrent kernel)
+      out.push_back(item);
+      continue;
+    }
     if (!gemm_backend_available(parse_gemm_backend(item), &why)) {  // UserError on an unknown name
       fmt::print(stderr, "bench: backend {} skipped: {}\n", item, why);
       continue;
@@ -113,7 +117,9 @@ Runner add_bench_command(CLI::App& app) {
   gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
   gemm->add_option("--bptt", o->bptt, "Steps per window (T)")->capture_default_str();
   gemm->add_option("--vocab", o->vocab, "Vocabulary size (V)")->capture_default_str();
-  gemm->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
+  gemm->add_option("--backend-list", o->backends,
+                   "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto; manylm: the trainer's engine)")
+      ->capture_default_str();
   auto* rng = sub->add_subcommand("rng", "Dropout mask generation: ns per element and share of a training step");
   common(rng);
   auto* train = sub->add_subcommand("train", "Training step of a recipe: tokens/s, GFLOP/s, % of peak, time per phase");
@@ -134,7 +140,11 @@ Runner add_bench_command(CLI::App& app) {
   return [o, peak, gemm, rng, train, comm] {
     if (o->repeats <= 0) fail("--repeats: must be positive (got {})", o->repeats);
     if (peak->parsed()) return bench_peak(*o);
-    if (gemm->parsed()) return bench_gemm(*o);
+    if (gemm->parsed()) {
+      if (gemm->count("--backend-list") == 0) o->backends = "blas,onednn,blis,libxsmm,auto,manylm";
+      o->allow_engine = true;
+      return bench_gemm(*o);
+    }
     if (rng->parsed()) return bench_rng(*o);
     if (train->parsed()) return bench_train(*o);
     if (comm->parsed()) return bench_comm(*o);

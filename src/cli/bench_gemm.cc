@@ -3,8 +3,11 @@
 //  (b) the chain of GEMMs of one training step of a 2-layer Elman RNN and LSTM (forward, backward-data,
 //      backward-weights, output layer over the vocabulary), exactly the calls the model makes;
 //  (c) the per-step recurrent products against the one time-batched input projection.
-// GFLOP/s and % of the FP32 peak measured in the same run, for each thread count.
+// GFLOP/s and % of the FP32 peak measured in the same run, for each thread count and backend. Backend
+// `manylm` is the trainer's engine: Auto for the seam's products, and each layer's per-step recurrent
+// products through the packed kernel in one parallel region (pack once, a barrier per step).
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <chrono>
 #include <cmath>
@@ -13,6 +16,7 @@
 #include "cli/bench.h"
 #include "core/gemm.h"
 #include "core/machine.h"
+#include "core/packed_gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -23,6 +27,7 @@ namespace {
 struct Call {
   Trans ta, tb;
   int64_t M, N, K;
+  bool recurrent = false;  // a per-step product of the time loop (same weight for the whole run of them)
 };
 
 double flops(const std::vector<Call>& chain) {
@@ -37,13 +42,13 @@ std::vector<Call> step_chain(int64_t gates, int64_t L, int64_t T, int64_t B, int
   std::vector<Call> c;
   for (int64_t l = 0; l < L; ++l) {
     c.push_back({Trans::N, Trans::T, T * B, G, H});                          // input projection, all steps
-    for (int64_t t = 0; t < T; ++t) c.push_back({Trans::N, Trans::T, B, G, H});  // recurrent, per step
+    for (int64_t t = 0; t < T; ++t) c.push_back({Trans::N, Trans::T, B, G, H, true});  // recurrent, per step
   }
   c.push_back({Trans::N, Trans::T, T * B, V, H});  // output layer
   c.push_back({Trans::T, Trans::N, V, H, T * B});  // d decoder.weight
   c.push_back({Trans::N, Trans::N, T * B, H, V});  // d top activations
   for (int64_t l = L - 1; l >= 0; --l) {
-    for (int64_t t = T - 1; t > 0; --t) c.push_back({Trans::N, Trans::N, B, H, G});  // recurrent backward
+    for (int64_t t = T - 1; t > 0; --t) c.push_back({Trans::N, Trans::N, B, H, G, true});  // recurrent backward
     c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_hh
     c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_ih
     c.push_back({Trans::N, Trans::N, T * B, H, G});                                   // d inputs
@@ -68,11 +73,28 @@ struct Buffers {
   }
 };
 
-double run_chain(const std::vector<Call>& chain, Buffers& buf) {
+double run_chain(const std::vector<Call>& chain, Buffers& buf, PackedB* packed) {
   const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& k : chain) {
+  for (size_t i = 0; i < chain.size();) {
+    const Call& k = chain[i];
     const int64_t lda = k.ta == Trans::N ? k.K : k.M, ldb = k.tb == Trans::N ? k.N : k.K;
-    gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(), k.N);
+    if (!packed || !k.recurrent || k.ta != Trans::N) {
+      gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(), k.N);
+      ++i;
+      continue;
+    }
+    size_t run = i;  // the layer's run of per-step products, as lstm.cc does it
+    while (run < chain.size() && chain[run].recurrent) ++run;
+    packed->pack(k.tb, buf.b.data(), ldb, k.K, k.N);
+#pragma omp parallel
+    {
+      const auto [p0, p1] = static_range(packed->panels(), omp_get_thread_num(), omp_get_num_threads());
+      for (size_t t = i; t < run; ++t) {
+        gemm_packed(k.M, buf.a.data(), lda, *packed, p0, p1, 0.0f, buf.c.data(), k.N);
+#pragma omp barrier
+      }
+    }
+    i = run;
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -101,16 +123,18 @@ int bench_gemm(const BenchOptions& o) {
   BenchTable t("bench gemm", {"backend", "chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
   for (const std::string& backend : backend_list(o))
   for (int th : thread_list(o)) {
-    set_gemm_backend(parse_gemm_backend(backend));
+    const bool engine = backend == "manylm";
+    set_gemm_backend(engine ? GemmBackend::Auto : parse_gemm_backend(backend));
     check_backend();
+    PackedB packed;
     set_threads(th);
     const double peak = measure_fp32_peak(th, 0.3).gflops;
     auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
                        const std::vector<Call>& chain) {
       Buffers buf(chain);
-      run_chain(chain, buf);  // warm-up: page faults, library start-up
+      run_chain(chain, buf, engine ? &packed : nullptr);  // warm-up: page faults, library start-up, Auto's choice
       std::vector<double> s;
-      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(chain, buf));
+      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(chain, buf, engine ? &packed : nullptr));
       const double sec = median(s), gf = flops(chain) * 1e-9;
       t.add({backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th), fmt::format("{:.2f}", gf),
              fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec), fmt::format("{:.1f}", 100 * gf / sec / peak)});
@@ -122,7 +146,7 @@ int bench_gemm(const BenchOptions& o) {
           const std::string cell = gates == 1 ? "elman" : "lstm";
           measure("train-step", cell, B, H, step_chain(gates, 2, o.bptt, B, H, o.vocab));
           measure("recurrent-per-step", cell, B, H,
-                  std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H}));
+                  std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H, true}));
           measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
         }
   }

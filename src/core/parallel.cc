@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -43,8 +44,10 @@ PinState g_pin = PinState::Off;
 
 }  // namespace
 
+int cpu_count() { return CPU_COUNT(&process_mask()); }
+
 int set_threads(int n) {
-  if (n <= 0) n = omp_get_num_procs();
+  if (n <= 0) n = cpu_count();
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
   const std::vector<int> cpus = allowed_cpus();
@@ -54,7 +57,7 @@ int set_threads(int n) {
   const bool user_binds = std::getenv("OMP_PROC_BIND") || std::getenv("GOMP_CPU_AFFINITY");
   if (env_int("MANYLM_PIN", 1) == 0 || user_binds) {
     g_pin = PinState::Off;
-  } else if (static_cast<int>(cpus.size()) < n || (local_ranks > 1 && static_cast<int>(cpus.size()) == omp_get_num_procs())) {
+  } else if (static_cast<int>(cpus.size()) < n || (local_ranks > 1 && static_cast<int>(cpus.size()) == static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)))) {
     g_pin = PinState::NotPossible;
   } else {
 #pragma omp parallel num_threads(n)

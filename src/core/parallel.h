@@ -14,6 +14,9 @@ namespace manylm {
 // than n CPUs, or several ranks share this node unbound (OMPI_COMM_WORLD_LOCAL_SIZE). Returns n used.
 int set_threads(int n);
 int num_threads();
+// CPUs this process may use (its affinity when manylm first asked; omp_get_num_procs() would answer for the
+// calling thread, which is pinned to one CPU after set_threads).
+int cpu_count();
 enum class PinState { Off, NotPossible, Pinned };
 PinState pin_state();
 // A helper thread (the MPI progress thread) gives up the pinning it inherited: any CPU of the process.
