@@ -66,6 +66,25 @@ TEST(Kernels, ColsumAndBias) {
   EXPECT_EQ(m[5 * C + 3], static_cast<float>((5 * C + 3) % 13) - 6 - 3);
 }
 
+// The gradient norm behind clipping: float blocks summed in double, against a plain double sum, for odd
+// lengths, 1 and 2 threads, and a spread of magnitudes.
+TEST(Kernels, SumSquaresMatchesDoubleSum) {
+  CounterRng r{8, 8};
+  for (int64_t n : {int64_t{1}, int64_t{1023}, int64_t{1025}, int64_t{100003}, int64_t{3000001}}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    double want = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      x[i] = (r.uniform(i) - 0.5f) * std::exp2(static_cast<float>(i % 17) - 8.0f);
+      want += double(x[i]) * double(x[i]);
+    }
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      EXPECT_NEAR(sum_squares(x.data(), n), want, 1e-6 * want) << n << " elements, " << threads << " threads";
+    }
+  }
+  omp_set_num_threads(1);
+}
+
 TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {
