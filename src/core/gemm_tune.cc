@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -52,11 +53,15 @@ bool parse_variant(const std::string& s, Variant* v) {
   return false;
 }
 
+// The signature as numbers: the in-memory lookup of every call, without formatting a string.
+using Sig = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>;
+
 struct Plan {
   bool loaded = false;
   std::string path;
   nlohmann::json file = nlohmann::json::object();  // everything on disk, other machines' entries included
   std::map<std::string, Variant> choice;           // this machine's, by key
+  std::map<Sig, Variant> fast;                     // choices already looked up in this process
 };
 
 Plan& plan() {
@@ -64,7 +69,10 @@ Plan& plan() {
   return p;
 }
 
-std::string machine_prefix() { return fmt::format("{}|{} threads|", cpu_model(), num_threads()); }
+std::string machine_prefix() {
+  static const std::string cpu = cpu_model();  // read /proc/cpuinfo once
+  return fmt::format("{}|{} threads|", cpu, num_threads());
+}
 
 std::string signature(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc,
                       float alpha, float beta) {
@@ -196,13 +204,18 @@ void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
   Plan& p = plan();
   load(p);
-  const std::string key = machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
-  auto it = p.choice.find(key);
-  if (it == p.choice.end()) {
-    const Variant v = tune(p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    it = p.choice.emplace(key, v).first;
+  const Sig sig{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, num_threads()};
+  auto fast = p.fast.find(sig);
+  if (fast == p.fast.end()) {
+    const std::string key = machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+    auto it = p.choice.find(key);
+    if (it == p.choice.end()) {
+      const Variant v = tune(p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      it = p.choice.emplace(key, v).first;
+    }
+    fast = p.fast.emplace(sig, it->second).first;
   }
-  run_variant(it->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  run_variant(fast->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace manylm
