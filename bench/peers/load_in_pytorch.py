@@ -22,31 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-
-class RNNModel(nn.Module):
-    """pytorch/examples word_language_model/model.py RNNModel, same attribute names."""
-
-    def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, tie_weights=False, nonlinearity="tanh"):
-        super().__init__()
-        self.encoder = nn.Embedding(ntoken, ninp)
-        if rnn_type == "LSTM":
-            self.rnn = nn.LSTM(ninp, nhid, nlayers)
-        elif rnn_type == "GRU":
-            self.rnn = nn.GRU(ninp, nhid, nlayers)
-        else:
-            self.rnn = nn.RNN(ninp, nhid, nlayers, nonlinearity=nonlinearity)
-        self.decoder = nn.Linear(nhid, ntoken)
-        if tie_weights:
-            self.decoder.weight = self.encoder.weight
-        self.rnn_type, self.nhid, self.nlayers = rnn_type, nhid, nlayers
-
-    def forward(self, x, hidden):
-        out, hidden = self.rnn(self.encoder(x), hidden)
-        return self.decoder(out), hidden
-
-    def init_hidden(self, bsz):
-        z = torch.zeros(self.nlayers, bsz, self.nhid)
-        return (z, z.clone()) if self.rnn_type == "LSTM" else z
+from rnn_model import RNNModel
 
 
 def read_safetensors(path):
@@ -87,9 +63,7 @@ def main():
                                     cfg["corpus"], "test.txt"))
     if cfg["cell"] == "elman" and cfg["activation"] == "sigmoid":
         sys.exit("torch.nn.RNN has no sigmoid nonlinearity: this run cannot be loaded into RNNModel")
-    rnn_type = {"lstm": "LSTM", "gru": "GRU", "elman": "RNN"}[cfg["cell"]]
-    model = RNNModel(rnn_type, len(vocab["words"]), cfg["embed"], cfg["hidden"], cfg["layers"],
-                     tie_weights=cfg.get("tied", False), nonlinearity=cfg["activation"])
+    model = RNNModel.from_config({**cfg, "dropout": 0.0}, len(vocab["words"]))
     model.load_state_dict(read_safetensors(os.path.join(run, "model.safetensors")), strict=True)
     model.eval()
 

@@ -26,6 +26,8 @@ import time
 import torch
 import torch.nn as nn
 
+from rnn_model import RNNModel
+
 
 def read_ids(path, index, tokens):
     with open(path, encoding="utf-8-sig", newline=None) as f:
@@ -42,35 +44,6 @@ def batchify(ids, b):
     return ids[:n * b].view(b, n).t().contiguous()  # (L, B)
 
 
-class RNNModel(nn.Module):
-    def __init__(self, cfg, ntoken):
-        super().__init__()
-        p, E, H, L = cfg["dropout"], cfg["embed"], cfg["hidden"], cfg["layers"]
-        self.drop = nn.Dropout(p)
-        self.encoder = nn.Embedding(ntoken, E)
-        kind = cfg["cell"]
-        if kind == "lstm":
-            self.rnn = nn.LSTM(E, H, L, dropout=p if L > 1 else 0)
-        elif kind == "gru":
-            self.rnn = nn.GRU(E, H, L, dropout=p if L > 1 else 0)
-        else:
-            self.rnn = nn.RNN(E, H, L, nonlinearity=cfg["activation"], dropout=p if L > 1 else 0)
-        self.decoder = nn.Linear(H, ntoken)
-        if cfg.get("tied"):
-            self.decoder.weight = self.encoder.weight
-        self.kind, self.H, self.L = kind, H, L
-        for w in self.parameters():
-            nn.init.uniform_(w, -cfg["init"], cfg["init"])
-
-    def forward(self, x, h):
-        out, h = self.rnn(self.drop(self.encoder(x)), h)
-        return self.decoder(self.drop(out)), h
-
-    def zero_state(self, b):
-        z = torch.zeros(self.L, b, self.H)
-        return (z, z.clone()) if self.kind == "lstm" else z
-
-
 def detach(h):
     return tuple(v.detach() for v in h) if isinstance(h, tuple) else h.detach()
 
@@ -79,7 +52,7 @@ def evaluate(model, data, bptt):
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        h = model.zero_state(data.size(1))
+        h = model.init_hidden(data.size(1))
         for i in range(0, data.size(0) - 1, bptt):
             n = min(bptt, data.size(0) - 1 - i)
             out, h = model(data[i:i + n], h)
@@ -116,7 +89,9 @@ def main():
     index = {w: i for i, (w, _) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
     train = batchify(read_ids(train_path, index, cfg["tokens"]), cfg["batch"])
     valid = batchify(read_ids(valid_path, index, cfg["tokens"]), cfg["eval-batch"])
-    model = RNNModel(cfg, len(index))
+    model = RNNModel.from_config(cfg, len(index))
+    for w in model.parameters():
+        nn.init.uniform_(w, -cfg["init"], cfg["init"])
     T = cfg["bptt"]
     opt = (torch.optim.Adam(model.parameters(), lr=cfg["lr"]) if cfg["optimizer"] == "adam"
            else torch.optim.SGD(model.parameters(), lr=cfg["lr"]))
@@ -129,7 +104,7 @@ def main():
         if cfg["schedule"] == "step":
             for g in opt.param_groups:
                 g["lr"] = cfg["lr"] / cfg["decay"] ** max(0, epoch - cfg["decay-after"])
-        h = model.zero_state(cfg["batch"])
+        h = model.init_hidden(cfg["batch"])
         for i in range(0, train.size(0) - 1, T):
             t0 = time.perf_counter()
             n = min(T, train.size(0) - 1 - i)

@@ -13,33 +13,18 @@ Objective, as manylm's: sum over the T steps of the mean over the B lanes of the
 File format (little endian): b"MLMGOLD1", u32 count, then per tensor: u32 name length, name bytes,
 u32 ndim, i64 dims[ndim], f32 data (i32 for names starting with "int:").
 """
+import os
 import struct
 import sys
 
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "peers"))
+from rnn_model import RNNModel  # noqa: E402
+
 V, E, H, L, T, B, STEPS = 17, 6, 5, 2, 4, 3, 5
 LR, CLIP = 0.5, 0.8
-
-
-class RNNModel(nn.Module):
-    """pytorch/examples word_language_model's RNNModel, without dropout."""
-
-    def __init__(self, cell, act):
-        super().__init__()
-        self.encoder = nn.Embedding(V, E)
-        if cell == "lstm":
-            self.rnn = nn.LSTM(E, H, L)
-        elif cell == "gru":
-            self.rnn = nn.GRU(E, H, L)
-        else:
-            self.rnn = nn.RNN(E, H, L, nonlinearity=act)
-        self.decoder = nn.Linear(H, V)
-
-    def forward(self, x, h):
-        out, h = self.rnn(self.encoder(x), h)
-        return self.decoder(out), h
 
 
 def objective(logits, y):
@@ -67,7 +52,7 @@ def main(outdir):
              "lstm": ("lstm", "tanh", 1111), "gru": ("gru", "tanh", 2222)}
     for name, (cell, act, seed) in cases.items():
         g = torch.Generator().manual_seed(seed)
-        model = RNNModel(cell, act)
+        model = RNNModel(cell, V, E, H, L, nonlinearity=act)
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(torch.rand(p.shape, generator=g) * 0.6 - 0.3)
