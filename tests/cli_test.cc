@@ -543,5 +543,57 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The bench commands on tiny shapes: one JSON object each, every row's figures finite and positive.
+
+double num(const nlohmann::json& row, const char* key) {
+  const std::string v = row.value(key, "");
+  return v.empty() ? NAN : std::stod(v);
+}
+
+std::vector<nlohmann::json> bench_rows(const Result& r) {
+  const nlohmann::json j = one_json_object(r, "bench");
+  EXPECT_TRUE(j.contains("rows") && j["rows"].is_array() && !j["rows"].empty()) << r.out;
+  if (!j.contains("rows") || !j["rows"].is_array()) return {};
+  return j["rows"].get<std::vector<nlohmann::json>>();
+}
+
+TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
+  const Opts one = {{"--threads-list", "1"}, {"--repeats", "1"}, {"--json", ""}};
+  for (const auto& row : bench_rows(run("bench peak", one))) {
+    EXPECT_GT(num(row, "fp32_gflops"), 1.0);
+    EXPECT_GT(num(row, "triad_gbs"), 0.1);
+    // The best library GEMM: a positive fraction of the FMA peak (it may pass 100 % only by noise).
+    EXPECT_GT(num(row, "gemm_ceiling_gflops"), 1.0);
+    EXPECT_GT(num(row, "gemm_ceiling_pct"), 1.0);
+    EXPECT_LT(num(row, "gemm_ceiling_pct"), 200.0);
+    EXPECT_NE(std::string("blas onednn blis libxsmm").find(row.value("gemm_ceiling_backend", "?")), std::string::npos);
+  }
+  const auto gemm = bench_rows(run("bench gemm", with(one, {{"--batch-list", "4"}, {"--hidden-list", "8"}, {"--bptt", "3"},
+                                                            {"--vocab", "50"}, {"--backend-list", "blas,manylm"}})));
+  std::map<std::string, int> chains;
+  for (const auto& row : gemm) {
+    ++chains[row.value("backend", "") + "/" + row.value("chain", "")];
+    EXPECT_GT(num(row, "gflops"), 0.0) << row.dump();
+    EXPECT_GT(num(row, "pct_peak"), 0.0) << row.dump();
+  }
+  for (const char* b : {"blas", "manylm"})
+    for (const char* c : {"one-shape", "train-step", "recurrent-per-step", "input-time-batched"})
+      EXPECT_GT(chains[std::string(b) + "/" + c], 0) << b << " " << c;
+  for (const auto& row : bench_rows(run("bench rng", one))) EXPECT_GT(num(row, "ns_per_element"), 0.0) << row.dump();
+  const std::string recipe = write("recipe.json", nlohmann::json{{"train", suite_ + "/train.txt"},
+                                                                 {"valid", suite_ + "/valid.txt"},
+                                                                 {"test", suite_ + "/test.txt"},
+                                                                 {"cell", "lstm"}, {"hidden", 8}, {"embed", 8},
+                                                                 {"batch", 2}, {"bptt", 5}, {"dropout", 0.5},
+                                                                 {"cache-dir", dir_ + "/cache"}}
+                                                      .dump());
+  for (const auto& row : bench_rows(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "2"},
+                                                                  {"--backend-list", "blas"}})))) {
+    EXPECT_GT(num(row, "tokens_per_s"), 0.0) << row.dump();
+    EXPECT_GT(num(row, "step_ms"), 0.0) << row.dump();
+  }
+}
+
 }  // namespace
 }  // namespace manylm
