@@ -1,8 +1,11 @@
 // rng_test.cc — Philox4x32-10 against Random123's own implementation (Debian's librandom123-dev) and
-// its published known-answer vectors, and the uniform mapping.
+// its published known-answer vectors, the many-blocks kernel against one block at a time, and the
+// uniform mapping.
 #include <gtest/gtest.h>
 
 #include <Random123/philox.h>
+
+#include <vector>
 
 #include "core/rng.h"
 
@@ -27,6 +30,21 @@ TEST(Philox, MatchesRandom123) {
     auto got = philox4x32_10({c[0], c[1], c[2], c[3]}, {k[0], k[1]});
     for (int j = 0; j < 4; ++j) ASSERT_EQ(got[j], want[j]) << i;
   }
+}
+
+TEST(Philox, BlocksAtOnceMatchOneByOne) {
+  // Every count from 0 to 37 blocks (the AVX2 kernel's groups of eight and the scalar rest), at offsets
+  // where the low counter word wraps inside a group, for seeds and streams with both halves set.
+  std::vector<uint32_t> got(4 * 40 + 1);
+  for (const CounterRng r : {CounterRng{1, 0}, CounterRng{0x123456789abcdefull, 0xfedcba9876543210ull}})
+    for (const uint64_t b0 : {uint64_t{0}, uint64_t{13}, uint64_t{0xFFFFFFFFull - 5}, uint64_t{0x1FFFFFFF0ull}})
+      for (uint64_t nb = 0; nb <= 37; ++nb) {
+        got.assign(got.size(), 0xA5A5A5A5u);
+        philox_blocks(r, b0, nb, got.data());
+        for (uint64_t k = 0; k < nb; ++k)
+          for (int j = 0; j < 4; ++j) ASSERT_EQ(got[4 * k + j], r.block(b0 + k)[j]) << b0 << " " << nb << " " << k;
+        ASSERT_EQ(got[4 * nb], 0xA5A5A5A5u) << "wrote past the end";
+      }
 }
 
 TEST(Philox, UniformIsInUnitIntervalWithTheRightMean) {
