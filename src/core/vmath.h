@@ -13,7 +13,9 @@ namespace manylm {
 inline float exp_fast(float x) {
   x = x < -87.0f ? -87.0f : x;
   x = x > 88.5f ? 88.5f : x;
-  const float n = __builtin_roundevenf(x * 1.44269504088896341f);
+  // rint, not roundeven: the same under the default rounding mode (manylm never changes it), and GCC has a
+  // vector form of rint on AVX2 (vroundps) but none of roundeven, which left every loop over exp scalar.
+  const float n = __builtin_rintf(x * 1.44269504088896341f);
   float r = x - n * 0.693145751953125f;  // ln2 split in two for exact reduction
   r = r - n * 1.42860682030941723212e-6f;
   float p = 1.0f / 720;
