@@ -37,7 +37,7 @@ inline void mulhilo(__m256i m, __m256i x, __m256i* hi, __m256i* lo) {
 
 void philox_blocks(const CounterRng& rng, uint64_t b0, uint64_t nb, uint32_t* out) {
 #if defined(__AVX2__) && !defined(__AVX512F__)
-  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  constexpr uint32_t M0 = kPhiloxM0, M1 = kPhiloxM1, W0 = kPhiloxW0, W1 = kPhiloxW1;
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(M0)), m1 = _mm256_set1_epi32(static_cast<int>(M1));
   __m256i k0[10], k1[10];
   for (int r = 0; r < 10; ++r) {

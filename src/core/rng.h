@@ -10,8 +10,12 @@ namespace manylm {
 
 using Philox4 = std::array<uint32_t, 4>;
 
+// Philox4x32's multipliers and Weyl key increments (Salmon et al., Random123).
+inline constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+inline constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
+
 inline Philox4 philox4x32_10(Philox4 ctr, std::array<uint32_t, 2> key) {
-  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  constexpr uint32_t M0 = kPhiloxM0, M1 = kPhiloxM1, W0 = kPhiloxW0, W1 = kPhiloxW1;
   for (int r = 0; r < 10; ++r) {
     if (r > 0) {
       key[0] += W0;
