@@ -1,7 +1,7 @@
 // packed_gemm.h — manylm's own kernel for the recurrent products, the seed's first bottleneck: at every
 // time step a skinny product C(B rows) += A(B, K) · W with the same weight W, T times per window and in
 // both directions. W is packed once per window into panels of 16 columns with K contiguous (aligned, zero
-// padded), so the micro-kernel streams each panel from L2 for all row tiles; the caller's persistent
+// padded), and K is blocked so that a slice of a panel stays in L1 for all row tiles; the caller's persistent
 // team splits the panels statically and calls gemm_packed from inside its own parallel region — no
 // library call, no fork/join and no re-planning inside the time loop.
 // Row-major, like gemm.h. Not a general GEMM: alpha is 1 and beta is 0 or 1.
