@@ -13,8 +13,9 @@ namespace manylm {
 inline float exp_fast(float x) {
   x = x < -87.0f ? -87.0f : x;
   x = x > 88.5f ? 88.5f : x;
-  // rint, not roundeven: the same under the default rounding mode (manylm never changes it), and GCC has a
-  // vector form of rint on AVX2 (vroundps) but none of roundeven, which left every loop over exp scalar.
+  // rint, not roundeven: the same under the default rounding mode (manylm never changes it); GCC 12 turns
+  // rint into vroundps on AVX2, while a loop over roundeven alone stays scalar there. (What kept the loops
+  // over exp scalar was -ftrapping-math: see CMakeLists.txt.)
   const float n = __builtin_rintf(x * 1.44269504088896341f);
   float r = x - n * 0.693145751953125f;  // ln2 split in two for exact reduction
   r = r - n * 1.42860682030941723212e-6f;
