@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
@@ -110,6 +111,23 @@ TEST_P(Resume, IsBitIdentical) {
     expect_bit_identical(full.out + "/state.safetensors", part.out + "/state.safetensors");
     EXPECT_EQ(rr.test_ppl, rf.test_ppl);
     EXPECT_EQ(rr.valid_ppl, rf.valid_ppl);
+    // Time accounting survives the resume: each epoch's training seconds (the epoch cut by the stop included)
+    // add up to the run's total, which is more than the resumed process spent on its own steps.
+    std::ifstream metrics(RunPaths{part.out}.metrics());
+    double epochs_sum = 0, total = 0;
+    int valid_records = 0;
+    for (std::string line; std::getline(metrics, line);) {
+      const auto j = nlohmann::json::parse(line);
+      if (j.at("type") != "valid") continue;
+      ++valid_records;
+      EXPECT_GT(j.at("epoch_train_seconds").get<double>(), 0.0);
+      epochs_sum += j.at("epoch_train_seconds").get<double>();
+      total = j.at("train_seconds").get<double>();
+    }
+    EXPECT_EQ(valid_records, full.epochs);
+    EXPECT_NEAR(epochs_sum, total, 1e-9 * total);
+    EXPECT_NEAR(rr.train_seconds, total, 1e-9 * total);
+    EXPECT_GT(rr.train_seconds, rp.train_seconds);
   }
 }
 

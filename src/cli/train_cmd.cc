@@ -24,7 +24,7 @@ Runner add_train_command(CLI::App& app) {
       nlohmann::json j = {{"command", "train"},     {"run_dir", r.run_dir},       {"train_ppl", r.train_ppl},
                           {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},     {"epochs", r.epochs},
                           {"steps", r.steps},         {"tokens_per_sec", r.tokens_per_sec},
-                          {"wall_seconds", r.wall_seconds}, {"eval_batch", r.eval_batch}, {"bptt", r.bptt},
+                          {"wall_seconds", r.wall_seconds}, {"train_seconds", r.train_seconds}, {"eval_batch", r.eval_batch}, {"bptt", r.bptt},
                           {"parameters", r.params},   {"interrupted", r.interrupted}, {"ranks", r.ranks}};
       if (r.ranks > 1)
         j["gradients"] = {{"compress", cfg->grad_compress},           {"raw_bytes_per_step", r.raw_bytes_per_step},

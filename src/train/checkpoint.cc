@@ -22,6 +22,7 @@ std::string TrainState::to_json() const {
             {"stop", sched.stop},
             {"epoch_loss", epoch_loss},
             {"epoch_tokens", epoch_tokens},
+            {"epoch_seconds", epoch_seconds},
             {"train_seconds", train_seconds},
             {"train_tokens", train_tokens},
             {"finished", finished}};
@@ -43,6 +44,7 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     s.sched.stop = j.at("stop");
     s.epoch_loss = j.at("epoch_loss");
     s.epoch_tokens = j.at("epoch_tokens");
+    s.epoch_seconds = j.value("epoch_seconds", 0.0);  // absent in checkpoints written before it was kept
     s.train_seconds = j.at("train_seconds");
     s.train_tokens = j.at("train_tokens");
     s.finished = j.at("finished");

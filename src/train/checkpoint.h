@@ -26,6 +26,7 @@ struct TrainState {
   ScheduleState sched;
   double epoch_loss = 0;  // Σ nats over this epoch's windows so far
   int64_t epoch_tokens = 0;
+  double epoch_seconds = 0;  // wall time spent in this epoch's training steps so far (across resumes)
   double train_seconds = 0;  // wall time spent in training steps so far
   int64_t train_tokens = 0;  // tokens trained on so far
   bool finished = false;

@@ -257,9 +257,15 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   r.ranks = comm.size();
   bool stop_steps = c.max_steps > 0 && st.step >= c.max_steps;
   g_stop_signal.store(0);
+  // Speeds shown are this process's, over the current epoch: the checkpointed totals also hold the time of
+  // earlier sessions (and whatever else shared the machine then), which would hide the present rate.
+  double run_seconds = 0, epoch_seconds = 0;
+  int64_t run_tokens = 0, epoch_tokens = 0;
   while (!st.finished && !stop_steps) {
     if (st.window == 0) hidden.zero();  // each epoch starts from a zero state (Zaremba et al.)
     const int64_t windows = batcher.windows();
+    epoch_seconds = 0;
+    epoch_tokens = 0;
     while (st.window < windows) {
       const auto t0 = Clock::now();
       const int64_t len = batcher.window(st.window, lane0, lane1, x, y);
@@ -273,9 +279,15 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       st.window++;
       st.epoch_loss += loss;
       st.epoch_tokens += len * c.batch;
+      const double dt = seconds_since(t0);
       st.train_tokens += len * c.batch;
-      st.train_seconds += seconds_since(t0);
-      const double tps = st.train_tokens / std::max(st.train_seconds, 1e-9);
+      st.train_seconds += dt;
+      st.epoch_seconds += dt;
+      run_tokens += len * c.batch;
+      run_seconds += dt;
+      epoch_tokens += len * c.batch;
+      epoch_seconds += dt;
+      const double tps = epoch_tokens / std::max(epoch_seconds, 1e-9);
       const double eta = static_cast<double>((windows - st.window) * c.bptt * c.batch) / std::max(tps, 1e-9);
       progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr, loss, len * c.batch,
                     std::exp(st.epoch_loss / st.epoch_tokens), tps, eta);
@@ -287,6 +299,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
         r.interrupted = true;
         r.signal = g_stop_signal.load() ? sig : SIGTERM;
         r.steps = st.step;
+        r.epochs = st.epoch;
+        r.tokens_per_sec = run_tokens / std::max(run_seconds, 1e-9);
+        r.train_seconds = st.train_seconds;
+        r.wall_seconds = seconds_since(wall_start);
         return r;
       }
       if (c.max_steps > 0 && st.step >= c.max_steps) {
@@ -302,14 +318,16 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     const double lr_used = st.sched.lr;
     schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
     progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
-                              lr_used, train_ppl, v.perplexity(), st.train_tokens / st.train_seconds));
+                              lr_used, train_ppl, v.perplexity(), epoch_tokens / std::max(epoch_seconds, 1e-9)));
     progress.record(nlohmann::json{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
-                                   {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()}}.dump());
+                                   {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()},
+                                   {"epoch_train_seconds", st.epoch_seconds}, {"train_seconds", st.train_seconds}}.dump());
     r.train_ppl = train_ppl;
     st.epoch++;
     st.window = 0;
     st.epoch_loss = 0;
     st.epoch_tokens = 0;
+    st.epoch_seconds = 0;
     if (st.epoch >= c.epochs || st.sched.stop) st.finished = true;
     save();
   }
@@ -322,7 +340,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   r.test_ppl = t.perplexity();
   r.epochs = st.epoch;
   r.steps = st.step;
-  r.tokens_per_sec = st.train_tokens / std::max(st.train_seconds, 1e-9);
+  r.tokens_per_sec = run_tokens > 0 ? run_tokens / run_seconds : st.train_tokens / std::max(st.train_seconds, 1e-9);
+  r.train_seconds = st.train_seconds;
   r.wall_seconds = seconds_since(wall_start);
   if (const ReduceStats& rs = reducer.stats(); rs.steps > 0) {  // the mean rank
     double v[5] = {rs.raw_bytes, rs.payload_bytes, rs.wire_bytes, rs.comm_seconds, rs.wait_seconds};

@@ -18,7 +18,9 @@ struct TrainResult {
   std::string run_dir;
   double train_ppl = 0, valid_ppl = 0, test_ppl = 0;
   int64_t epochs = 0, steps = 0;
-  double tokens_per_sec = 0, wall_seconds = 0;
+  double tokens_per_sec = 0;  // over this process's training steps (not earlier sessions of a resumed run)
+  double wall_seconds = 0;    // this process, start to finish
+  double train_seconds = 0;   // time in training steps over the whole run, resumes included
   int64_t eval_batch = 0, bptt = 0;
   int64_t params = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM (checkpoint saved)
