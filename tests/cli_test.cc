@@ -499,6 +499,28 @@ TEST_F(CliRun, ResumeReadsTheRunsOptionsAndContinuesBitIdentically) {
   EXPECT_EQ(read_bytes(parts + "/model.safetensors"), read_bytes(whole + "/model.safetensors"));
 }
 
+// A run made with relative paths (the default ./data search, a relative --out) continues and is scored
+// from another working directory: config.json records the data directory it used as an absolute path.
+TEST_F(CliRun, ResumeAndEvalWorkFromAnotherDirectory) {
+  const std::string work = dir_ + "/work", elsewhere = dir_ + "/elsewhere";
+  fs::create_directories(work + "/data/mini");
+  fs::create_directories(elsewhere);
+  for (const char* f : {"train.txt", "valid.txt", "test.txt"}) fs::copy(suite_ + "/" + f, work + "/data/mini/" + f);
+  Opts o = with(train_opts(suite_), {{"--corpus", "mini"}, {"--out", "r"}, {"--max-steps", "10"}, {"--json", ""}});
+  o.erase(std::remove_if(o.begin(), o.end(), [](const auto& kv) { return kv.first == "--train" || kv.first == "--valid" || kv.first == "--test"; }), o.end());
+  EXPECT_EQ(one_json_object(run_in(work, "train", o), "train").value("steps", 0), 10);
+  const auto config = nlohmann::json::parse(read_bytes(work + "/r/config.json"));
+  EXPECT_EQ(config.value("data", ""), fs::canonical(work + "/data").string());
+  const nlohmann::json resumed =
+      one_json_object(run_in(elsewhere, "train", {{"--resume", work + "/r"}, {"--max-steps", "14"}, {"--json", ""}}), "train");
+  EXPECT_EQ(resumed.value("steps", 0), 14);
+  const Result e = run_in(elsewhere, "eval", {{"--model", work + "/r"}, {"--json", ""}});
+  EXPECT_EQ(e.status, 0) << e.err;
+  const nlohmann::json ej = one_json_object(e, "eval");
+  EXPECT_EQ(ej.value("text", ""), fs::canonical(work + "/data/mini/test.txt").string());
+  EXPECT_GT(ej.value("perplexity", 0.0), 1.0);
+}
+
 }  // namespace
 }  // namespace manylm
 

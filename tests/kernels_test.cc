@@ -132,6 +132,8 @@ TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
   ASSERT_TRUE(path_exists(path));
   const std::string saved = read_file(path, "plan");
   EXPECT_NE(saved.find(choice), std::string::npos);
+  for (const char* b : {"onednn/team", "blas/team", "libxsmm/team"})  // every variant was timed
+    EXPECT_NE(saved.find(std::string("\"") + b + "\":"), std::string::npos) << b;
   gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);  // another signature (beta 0)
   set_gemm_plan_path(path);  // as a new process would: read back from disk
   EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), choice);

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -44,6 +45,17 @@ std::string default_run_dir(const Config& c) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
   return fmt::format("runs/{}-{}", c.cell, buf);
+}
+
+// The config as the run directory records it: the data directory actually used (default search included)
+// and explicit corpus files as absolute paths, so that --resume and eval work from any directory; on
+// another machine --data (or --train/--valid/--test) on the command line overrides them.
+Config with_absolute_data_paths(Config c) {
+  auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
+  if (c.train.empty() || c.valid.empty() || c.test.empty()) c.data = absolute(resolve_data_dir(c.data));
+  for (std::string* f : {&c.train, &c.valid, &c.test})
+    if (!f->empty()) *f = absolute(*f);
+  return c;
 }
 
 // Settings that define the trajectory of a run: --resume must not change them.
@@ -180,7 +192,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     st.sched.lr = c.lr;
     if (comm.root()) {
       make_directories(run.dir);
-      write_file_atomic(run.config(), config_to_json(c));
+      write_file_atomic(run.config(), config_to_json(with_absolute_data_paths(c)));
       write_file_atomic(run.vocab(), vocab.to_json());
     }
   }
