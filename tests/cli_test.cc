@@ -611,9 +611,11 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
                                                                  {"cache-dir", dir_ + "/cache"}}
                                                       .dump());
   for (const auto& row : bench_rows(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "2"},
-                                                                  {"--backend-list", "blas"}})))) {
+                                                                  {"--backend-list", "blas"}, {"--ceiling", ""}})))) {
     EXPECT_GT(num(row, "tokens_per_s"), 0.0) << row.dump();
     EXPECT_GT(num(row, "step_ms"), 0.0) << row.dump();
+    EXPECT_GT(num(row, "ceiling_pct_peak"), 0.0) << row.dump();
+    EXPECT_GT(num(row, "pct_of_ceiling"), 0.0) << row.dump();
   }
 }
 

@@ -21,6 +21,7 @@ struct BenchOptions {
   std::string backends = "blas,onednn";  // GEMM backends to compare
   std::string precisions = "fp32";  // bench train: fp32, bf16
   bool gemm_profile = false;        // bench train: per-signature GEMM table
+  bool ceiling = false;             // bench train: also measure the GEMM ceiling, and the step as % of it
   bool allow_engine = false;        // bench gemm: backend "manylm" (the trainer's engine) is allowed
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all
@@ -46,6 +47,15 @@ inline std::vector<int> thread_list(const BenchOptions& o) {
   return omp_procs() > 1 ? std::vector<int>{1, omp_procs()} : std::vector<int>{1};
 }
 double median(std::vector<double> v);
+
+// The GEMM ceiling: the fastest that any GEMM library here runs one large, well-shaped FP32 product
+// (1536³, every available backend, median of max(3, repeats) each) on the current team — what a training
+// step made of GEMMs can hope for on this machine, as opposed to what its FMA units can do.
+struct GemmCeiling {
+  double gflops = 0;
+  std::string backend = "n/a";
+};
+GemmCeiling measure_gemm_ceiling(int repeats);
 
 int bench_peak(const BenchOptions& o);
 int bench_gemm(const BenchOptions& o);

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
+#include <vector>
 
 #include "cli/bench.h"
 #include "cli/commands.h"
@@ -59,6 +61,30 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+GemmCeiling measure_gemm_ceiling(int repeats) {
+  constexpr int64_t n = 1536;
+  std::vector<float> a(n * n), b(n * n), c(n * n);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto* v : {&a, &b})
+    for (float& x : *v) x = u(rng);
+  GemmCeiling best;
+  for (GemmBackend be : {GemmBackend::Blas, GemmBackend::OneDnn, GemmBackend::Blis, GemmBackend::Libxsmm}) {
+    if (!gemm_backend_available(be, nullptr)) continue;
+    auto once = [&] {
+      const auto t0 = std::chrono::steady_clock::now();
+      gemm_with(be, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    once();  // warm-up: library threads, JIT, pages
+    std::vector<double> g;
+    for (int r = 0; r < std::max(3, repeats); ++r) g.push_back(2.0 * n * n * n / once() / 1e9);
+    const double m = median(g);
+    if (m > best.gflops) best = {m, gemm_backend_name(be)};
+  }
+  return best;
 }
 
 void BenchTable::print(const BenchOptions& o) const {
@@ -130,6 +156,7 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
   train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
   train->add_flag("--gemm-profile", o->gemm_profile, "Also print each GEMM signature's calls, time and % of peak per step");
+  train->add_flag("--ceiling", o->ceiling, "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
   auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);
   comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")->capture_default_str();

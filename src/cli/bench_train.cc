@@ -1,7 +1,7 @@
 // bench_train.cc — `manylm bench train --recipe R`: the real training step (train_step, the function the
 // trainer calls) on the recipe's model and data: tokens/s, GFLOP/s, % of the FP32 (or, with
 // --precision-list bf16, the bf16 dot-product) peak measured in the
-// same run, and time per phase (embedding, recurrent forward, output+softmax, output backward,
+// same run (with --ceiling, also of the GEMM ceiling), and time per phase (embedding, recurrent forward, output+softmax, output backward,
 // recurrent backward, embedding backward, clip+update), medians over --repeats.
 #include <fmt/format.h>
 
@@ -36,7 +36,7 @@ int bench_train(const BenchOptions& o) {
   const ModelShape shape = c.model_shape(vocab.size());
   const double flops = step_flops(shape, c.bptt, c.batch);
   BenchTable t("bench train " + o.recipe,
-               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
+               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak", "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
                 "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
   BenchTable prof("bench train --gemm-profile " + o.recipe,
                   {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
@@ -60,6 +60,8 @@ int bench_train(const BenchOptions& o) {
     set_threads(th);
     // % of the peak of the precision measured: FP32 FMA, or bf16 dot products.
     const double peak = precision == "bf16" ? measure_bf16_peak(th, 0.3).gflops : measure_fp32_peak(th, 0.3).gflops;
+    // The GEMM ceiling (FP32 only): how near the step comes to the best any library does on an ideal shape.
+    const double ceiling = o.ceiling && precision == "fp32" ? measure_gemm_ceiling(3).gflops : 0.0;
     Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
     init_uniform(params, c.seed, c.init);
     set_gemm_constants(params.data(), params.size());
@@ -109,7 +111,10 @@ int bench_train(const BenchOptions& o) {
     set_gemm_constants(nullptr, 0);
     set_gemm_precision(Precision::Fp32);
     t.add({backend, precision, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
-           fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak), fmt::format("{:.2f}", s * 1e3), ms(&PhaseTimes::embed),
+           fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak),
+           ceiling > 0 ? fmt::format("{:.1f}", 100 * ceiling / peak) : "n/a",
+           ceiling > 0 ? fmt::format("{:.1f}", 100 * flops / s * 1e-9 / ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
+           ms(&PhaseTimes::embed),
            ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
            ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});
   }
