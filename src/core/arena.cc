@@ -1,8 +1,8 @@
 // arena.cc — see arena.h.
 #include "core/arena.h"
 
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <utility>
@@ -21,7 +21,7 @@ Arena::Arena(std::vector<TensorSpec> table) : table_(std::move(table)) {
   size_t bytes = std::max<size_t>(size_, kAlignFloats) * sizeof(float);
   data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
   if (!data_) throw std::bad_alloc();
-  std::memset(data_, 0, bytes);
+  zero();
 }
 
 Arena::~Arena() { std::free(data_); }
@@ -57,6 +57,15 @@ TensorView Arena::get(const std::string& name) const {
   return (*this)[k];
 }
 
-void Arena::zero() { std::memset(data_, 0, size_ * sizeof(float)); }
+// Zeroed by the team with the static partition of the element-wise kernels (kernels.cc, optimizer.cc):
+// the first touch of a fresh block places each thread's share of parameters, gradients, moments and
+// activations on that thread's NUMA node of a multi-socket machine, where the bandwidth-bound passes
+// (clip norm, update, element-wise ops) then read it.
+void Arena::zero() {
+  const int64_t n = static_cast<int64_t>(std::max<size_t>(size_, kAlignFloats));
+  float* d = data_;
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
+}
 
 }  // namespace manylm
