@@ -18,7 +18,7 @@ Progress::Progress(double every_seconds, std::string metrics_path, bool silent)
 
 void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
                     double step_loss, int64_t step_tokens, double train_ppl, double tokens_per_sec,
-                    double eta_seconds) {
+                    double eta_seconds, double run_eta_seconds) {
   if (silent_) return;
   interval_loss_ += step_loss;
   interval_tokens_ += step_tokens;
@@ -36,9 +36,12 @@ void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windo
   }
   if (tty_ ? since_print < 0.25 : since_print < every_) return;
   last_print_ = now;
-  const int64_t eta = static_cast<int64_t>(eta_seconds);
+  const int64_t eta = static_cast<int64_t>(eta_seconds), run_eta = static_cast<int64_t>(run_eta_seconds / 60);
   std::string s = fmt::format("epoch {}/{} {:5.1f}% | step {} | lr {:.4g} | {:.0f} tok/s | train ppl {:.2f} | epoch ETA {}:{:02d}",
                               epoch + 1, epochs, pct, step, lr, tokens_per_sec, train_ppl, eta / 60, eta % 60);
+  // The whole run's remaining training at this rate (validation not counted; newbob may stop it sooner).
+  if (run_eta_seconds > eta_seconds + 1)
+    s += run_eta >= 60 ? fmt::format(" | run ETA {}h{:02d}m", run_eta / 60, run_eta % 60) : fmt::format(" | run ETA {}m", run_eta);
   if (tty_) {
     fmt::print(stderr, "\r\033[K{}", s);
     live_ = true;
