@@ -301,9 +301,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       epoch_seconds += dt;
       const double tps = epoch_tokens / std::max(epoch_seconds, 1e-9);
       const double per_window = static_cast<double>(c.bptt * c.batch) / std::max(tps, 1e-9);
-      const double eta = static_cast<double>(windows - st.window) * per_window;
-      int64_t left = (windows - st.window) + std::max<int64_t>(0, c.epochs - st.epoch - 1) * windows;
-      if (c.max_steps > 0) left = std::min(left, c.max_steps - st.step);
+      int64_t epoch_left = windows - st.window;
+      int64_t left = epoch_left + std::max<int64_t>(0, c.epochs - st.epoch - 1) * windows;
+      if (c.max_steps > 0) epoch_left = std::min(epoch_left, c.max_steps - st.step), left = std::min(left, c.max_steps - st.step);
+      const double eta = static_cast<double>(epoch_left) * per_window;
       progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr, loss, len * c.batch,
                     std::exp(st.epoch_loss / st.epoch_tokens), tps, eta, static_cast<double>(left) * per_window);
       if (v[1] > 0) {
