@@ -510,14 +510,15 @@ TEST_F(CliRun, ResumeAndEvalWorkFromAnotherDirectory) {
   o.erase(std::remove_if(o.begin(), o.end(), [](const auto& kv) { return kv.first == "--train" || kv.first == "--valid" || kv.first == "--test"; }), o.end());
   EXPECT_EQ(one_json_object(run_in(work, "train", o), "train").value("steps", 0), 10);
   const auto config = nlohmann::json::parse(read_bytes(work + "/r/config.json"));
-  EXPECT_EQ(config.value("data", ""), fs::canonical(work + "/data").string());
+  EXPECT_TRUE(fs::path(config.value("data", "")).is_absolute()) << config.dump();
+  EXPECT_TRUE(fs::equivalent(config.value("data", ""), work + "/data")) << config.dump();
   const nlohmann::json resumed =
       one_json_object(run_in(elsewhere, "train", {{"--resume", work + "/r"}, {"--max-steps", "14"}, {"--json", ""}}), "train");
   EXPECT_EQ(resumed.value("steps", 0), 14);
   const Result e = run_in(elsewhere, "eval", {{"--model", work + "/r"}, {"--json", ""}});
   EXPECT_EQ(e.status, 0) << e.err;
   const nlohmann::json ej = one_json_object(e, "eval");
-  EXPECT_EQ(ej.value("text", ""), fs::canonical(work + "/data/mini/test.txt").string());
+  EXPECT_TRUE(fs::equivalent(ej.value("text", ""), work + "/data/mini/test.txt")) << ej.dump();
   EXPECT_GT(ej.value("perplexity", 0.0), 1.0);
 }
 

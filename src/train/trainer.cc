@@ -273,6 +273,14 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   // earlier sessions (and whatever else shared the machine then), which would hide the present rate.
   double run_seconds = 0, epoch_seconds = 0;
   int64_t run_tokens = 0, epoch_tokens = 0;
+  auto rate = [](double tokens, double seconds) { return tokens / std::max(seconds, 1e-9); };
+  auto fill_totals = [&] {  // what the result reports about the training, interrupted or not
+    r.steps = st.step;
+    r.epochs = st.epoch;
+    r.tokens_per_sec = run_tokens > 0 ? rate(run_tokens, run_seconds) : rate(st.train_tokens, st.train_seconds);
+    r.train_seconds = st.train_seconds;
+    r.wall_seconds = seconds_since(wall_start);
+  };
   while (!st.finished && !stop_steps) {
     if (st.window == 0) hidden.zero();  // each epoch starts from a zero state (Zaremba et al.)
     const int64_t windows = batcher.windows();
@@ -299,8 +307,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       run_seconds += dt;
       epoch_tokens += len * c.batch;
       epoch_seconds += dt;
-      const double tps = epoch_tokens / std::max(epoch_seconds, 1e-9);
-      const double per_window = static_cast<double>(c.bptt * c.batch) / std::max(tps, 1e-9);
+      const double tps = rate(epoch_tokens, epoch_seconds);
+      const double per_window = rate(c.bptt * c.batch, tps);
       int64_t epoch_left = windows - st.window;
       int64_t left = epoch_left + std::max<int64_t>(0, c.epochs - st.epoch - 1) * windows;
       if (c.max_steps > 0) epoch_left = std::min(epoch_left, c.max_steps - st.step), left = std::min(left, c.max_steps - st.step);
@@ -314,11 +322,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                                   st.step, run.dir, run.dir));
         r.interrupted = true;
         r.signal = g_stop_signal.load() ? sig : SIGTERM;
-        r.steps = st.step;
-        r.epochs = st.epoch;
-        r.tokens_per_sec = run_tokens / std::max(run_seconds, 1e-9);
-        r.train_seconds = st.train_seconds;
-        r.wall_seconds = seconds_since(wall_start);
+        fill_totals();
         return r;
       }
       if (c.max_steps > 0 && st.step >= c.max_steps) {
@@ -334,7 +338,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     const double lr_used = st.sched.lr;
     schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
     progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
-                              lr_used, train_ppl, v.perplexity(), epoch_tokens / std::max(epoch_seconds, 1e-9)));
+                              lr_used, train_ppl, v.perplexity(), rate(epoch_tokens, epoch_seconds)));
     progress.record(nlohmann::json{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
                                    {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()},
                                    {"epoch_train_seconds", st.epoch_seconds}, {"train_seconds", st.train_seconds}}.dump());
@@ -354,11 +358,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   if (r.train_ppl == 0 && st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
   r.valid_ppl = v.perplexity();
   r.test_ppl = t.perplexity();
-  r.epochs = st.epoch;
-  r.steps = st.step;
-  r.tokens_per_sec = run_tokens > 0 ? run_tokens / run_seconds : st.train_tokens / std::max(st.train_seconds, 1e-9);
-  r.train_seconds = st.train_seconds;
-  r.wall_seconds = seconds_since(wall_start);
+  fill_totals();
   if (const ReduceStats& rs = reducer.stats(); rs.steps > 0) {  // the mean rank
     double v[5] = {rs.raw_bytes, rs.payload_bytes, rs.wire_bytes, rs.comm_seconds, rs.wait_seconds};
     comm.sum(v);
