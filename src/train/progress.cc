@@ -16,31 +16,29 @@ Progress::Progress(double every_seconds, std::string metrics_path, bool silent)
   last_print_ = last_record_ = std::chrono::steady_clock::now();
 }
 
-void Progress::step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
-                    double step_loss, int64_t step_tokens, double train_ppl, double tokens_per_sec,
-                    double eta_seconds, double run_eta_seconds) {
+void Progress::step(const StepReport& r) {
   if (silent_) return;
-  interval_loss_ += step_loss;
-  interval_tokens_ += step_tokens;
+  interval_loss_ += r.loss;
+  interval_tokens_ += r.tokens;
   auto now = std::chrono::steady_clock::now();
   const double since_print = std::chrono::duration<double>(now - last_print_).count();
   const double since_record = std::chrono::duration<double>(now - last_record_).count();
-  const double pct = 100.0 * static_cast<double>(window) / static_cast<double>(windows);
+  const double pct = 100.0 * static_cast<double>(r.window) / static_cast<double>(r.windows);
   if (since_record >= every_) {
     last_record_ = now;
-    record(nlohmann::json{{"type", "train"}, {"step", step}, {"epoch", epoch + 1}, {"lr", lr},
-                          {"ppl", std::exp(interval_loss_ / static_cast<double>(interval_tokens_))}, {"tokens_per_sec", tokens_per_sec}}
+    record(nlohmann::json{{"type", "train"}, {"step", r.step}, {"epoch", r.epoch + 1}, {"lr", r.lr},
+                          {"ppl", std::exp(interval_loss_ / static_cast<double>(interval_tokens_))}, {"tokens_per_sec", r.tokens_per_sec}}
                .dump());
     interval_loss_ = 0;
     interval_tokens_ = 0;
   }
   if (tty_ ? since_print < 0.25 : since_print < every_) return;
   last_print_ = now;
-  const int64_t eta = static_cast<int64_t>(eta_seconds), run_eta = static_cast<int64_t>(run_eta_seconds / 60);
+  const int64_t eta = static_cast<int64_t>(r.epoch_eta_seconds), run_eta = static_cast<int64_t>(r.run_eta_seconds / 60);
   std::string s = fmt::format("epoch {}/{} {:5.1f}% | step {} | lr {:.4g} | {:.0f} tok/s | train ppl {:.2f} | epoch ETA {}:{:02d}",
-                              epoch + 1, epochs, pct, step, lr, tokens_per_sec, train_ppl, eta / 60, eta % 60);
+                              r.epoch + 1, r.epochs, pct, r.step, r.lr, r.tokens_per_sec, r.epoch_ppl, eta / 60, eta % 60);
   // The whole run's remaining training at this rate (validation not counted; newbob may stop it sooner).
-  if (run_eta_seconds > eta_seconds + 1)
+  if (r.run_eta_seconds > r.epoch_eta_seconds + 1)
     s += run_eta >= 60 ? fmt::format(" | run ETA {}h{:02d}m", run_eta / 60, run_eta % 60) : fmt::format(" | run ETA {}m", run_eta);
   if (tty_) {
     fmt::print(stderr, "\r\033[K{}", s);

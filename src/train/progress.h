@@ -8,16 +8,27 @@
 
 namespace manylm {
 
+// Where training stands after one step, as the trainer tells Progress.
+struct StepReport {
+  int64_t epoch = 0, epochs = 0;    // epoch counts from 0
+  int64_t window = 0, windows = 0;  // BPTT windows done in this epoch, and in all of it
+  int64_t step = 0;
+  double lr = 0;
+  double loss = 0;                   // this step's summed loss (nats) ...
+  int64_t tokens = 0;                // ... over this many tokens
+  double epoch_ppl = 0;              // the epoch's train perplexity so far
+  double tokens_per_sec = 0;         // this process's rate over the current epoch
+  double epoch_eta_seconds = 0, run_eta_seconds = 0;
+};
+
 class Progress {
  public:
   // silent: prints and records nothing (data-parallel ranks other than 0).
   Progress(double every_seconds, std::string metrics_path, bool silent = false);
-  // Called after every step with that step's loss (nats) and tokens; prints and records only when due.
-  // Records carry the perplexity since the previous record; the live line the epoch's so far, and the
-  // time left in this epoch and (when longer) in the whole run, at tokens_per_sec.
-  void step(int64_t epoch, int64_t epochs, int64_t window, int64_t windows, int64_t step, double lr,
-            double step_loss, int64_t step_tokens, double epoch_ppl, double tokens_per_sec, double eta_seconds,
-            double run_eta_seconds);
+  // Called after every step; prints and records only when due. Records carry the perplexity since the
+  // previous record; the live line the epoch's so far, and the time left in this epoch and (when longer)
+  // in the whole run.
+  void step(const StepReport& r);
   void line(const std::string& text);  // a permanent line (clears a live line first)
   void record(const std::string& json_line);
   bool tty() const { return tty_; }

@@ -313,8 +313,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       int64_t left = epoch_left + std::max<int64_t>(0, c.epochs - st.epoch - 1) * windows;
       if (c.max_steps > 0) epoch_left = std::min(epoch_left, c.max_steps - st.step), left = std::min(left, c.max_steps - st.step);
       const double eta = static_cast<double>(epoch_left) * per_window;
-      progress.step(st.epoch, c.epochs, st.window, windows, st.step, st.sched.lr, loss, len * c.batch,
-                    std::exp(st.epoch_loss / st.epoch_tokens), tps, eta, static_cast<double>(left) * per_window);
+      progress.step({.epoch = st.epoch, .epochs = c.epochs, .window = st.window, .windows = windows, .step = st.step,
+                     .lr = st.sched.lr, .loss = loss, .tokens = len * c.batch,
+                     .epoch_ppl = std::exp(st.epoch_loss / st.epoch_tokens), .tokens_per_sec = tps,
+                     .epoch_eta_seconds = eta, .run_eta_seconds = static_cast<double>(left) * per_window});
       if (v[1] > 0) {
         const int sig = std::max(1, g_stop_signal.load());
         save();
