@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/kernels.h"
 #include "core/io.h"
 #include "core/safetensors.h"
 #include "train/checkpoint.h"
@@ -238,6 +239,63 @@ TEST(Optimizer, AdamAndAdamWMatchTheirFormulas) {
       for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p.data()[i], P[i], 1e-6) << kind << " step " << step << " [" << i << "]";
     }
   }
+}
+
+// The sparse embedding update (one rank, SGD without decay) against the dense one: the trainer's
+// train_step, whose norm and update visit only the window's rows of encoder.weight, against forward,
+// backward, a dense norm and a dense update, over 6 steps with clipping active; the gradient block is all
+// zero after each step (the next step's backward adds into it).
+TEST(Optimizer, SparseEmbeddingStepEqualsTheDenseStep) {
+  ModelShape s;
+  s.cell = Cell::Lstm, s.vocab = 300, s.embed = 24, s.hidden = 32, s.layers = 2;
+  const int64_t T = 7, B = 5;
+  Config c;  // sgd, no weight decay
+  ASSERT_TRUE(Optimizer(c, param_table(s)).sparse_ok());
+  Arena pa(param_table(s)), ga(param_table(s)), pb(param_table(s)), gb(param_table(s));
+  Arena ha(state_table(s, B)), hb(state_table(s, B));
+  init_uniform(pa, 3, 0.1);
+  init_uniform(pb, 3, 0.1);
+  Optimizer oa(c, pa.table()), ob(c, pb.table());
+  Workspace wa(s, T, B, true), wb(s, T, B, true);
+  const DropoutConfig drop{0.3f, false, 11, 0, 0, B};
+  const double clip = 0.5, lr = 0.7;
+  std::vector<int32_t> x(T * B), y(T * B);
+  for (int step = 0; step < 6; ++step) {
+    for (int64_t i = 0; i < T * B; ++i) {  // a few tokens of the 300, so most embedding rows are untouched
+      x[i] = static_cast<int32_t>((i * 37 + step * 11) % 23 * 13);
+      y[i] = static_cast<int32_t>((i * 7 + step) % s.vocab);
+    }
+    train_step(s, pa, ga, ha, wa, oa, drop, x.data(), y.data(), T, B, clip, lr, step);
+
+    DropoutConfig d = drop;
+    d.step = static_cast<uint64_t>(step);
+    model_forward(s, pb, wb, x.data(), y.data(), T, B, hb, true, nullptr, &d);
+    model_backward(s, pb, wb, x.data(), T, B, gb, &d);
+    const double norm = std::sqrt(sum_squares(gb.data(), static_cast<int64_t>(gb.size())));
+    ASSERT_GT(norm, clip) << "clipping must be active for the test to cover the norm";
+    ob.update(pb, gb, lr, step + 1, clip_factor(norm, clip));
+
+    for (size_t i = 0; i < pa.size(); ++i) {
+      ASSERT_NEAR(pa.data()[i], pb.data()[i], 1e-6) << "step " << step << " [" << i << "]";
+      ASSERT_EQ(ga.data()[i], 0.0f) << "step " << step << " [" << i << "]: gradient not cleared";
+    }
+  }
+}
+
+TEST(Optimizer, SparseRowsSumOfSquares) {
+  std::vector<TensorSpec> table = {{"emb", {50, 9}}, {"w", {4, 6}}};
+  Arena g(table);
+  SparseRows sp;
+  const int32_t ids[] = {7, 3, 7, 49, 0, 3};
+  sp.set_rows(ids, 6);
+  EXPECT_EQ(sp.rows, (std::vector<int32_t>{0, 3, 7, 49}));
+  sp.offset = static_cast<int64_t>(g.offset(0)), sp.count = 50, sp.width = 9;
+  for (int32_t r : sp.rows)
+    for (int64_t i = 0; i < 9; ++i) g[0].data[r * 9 + i] = std::cos(static_cast<float>(r + i));
+  for (int64_t i = 0; i < 24; ++i) g[1].data[i] = 0.1f * static_cast<float>(i);
+  const double dense = sum_squares(g.data(), static_cast<int64_t>(g.size()));  // float sums within blocks
+  EXPECT_NEAR(grad_sum_squares(g, &sp), dense, 2e-7 * dense);
+  EXPECT_DOUBLE_EQ(grad_sum_squares(g), sum_squares(g.data(), static_cast<int64_t>(g.size())));
 }
 
 TEST(SafeTensors, RoundTripAndRejectTruncation) {

@@ -1,7 +1,11 @@
 // optimizer.cc — see optimizer.h.
 #include "train/optimizer.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/kernels.h"
 #include "train/config.h"
@@ -9,6 +13,44 @@
 namespace manylm {
 
 double clip_factor(double norm, double clip) { return clip > 0 && norm > clip ? clip / norm : 1.0; }
+
+void SparseRows::set_rows(const int32_t* ids, int64_t n) {
+  rows.assign(ids, ids + n);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+}
+
+namespace {
+
+// The dense ranges of the block: all of it, or what lies before and after the sparse tensor.
+template <class F>
+void for_dense_ranges(int64_t n, const SparseRows* sp, F&& f) {
+  if (!sp) return f(int64_t{0}, n);
+  f(int64_t{0}, sp->offset);
+  f(sp->offset + sp->count * sp->width, n);
+}
+
+}  // namespace
+
+double grad_sum_squares(const Arena& grads, const SparseRows* sp) {
+  const float* g = grads.data();
+  double s = 0.0;
+  for_dense_ranges(static_cast<int64_t>(grads.size()), sp, [&](int64_t b, int64_t e) {
+    if (e > b) s += sum_squares(g + b, e - b);
+  });
+  if (!sp) return s;
+  const int64_t nr = static_cast<int64_t>(sp->rows.size()), w = sp->width;
+  double rs = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : rs) if (nr * w > (1 << 15))
+  for (int64_t r = 0; r < nr; ++r) {
+    const float* row = g + sp->offset + int64_t{sp->rows[static_cast<size_t>(r)]} * w;
+    float f = 0.0f;
+#pragma omp simd reduction(+ : f)
+    for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
+    rs += f;
+  }
+  return s + rs;
+}
 
 double clip_grad_norm(Arena& grads, double clip) {
   const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
@@ -43,18 +85,34 @@ std::vector<Arena*> Optimizer::state() {
   return {&m_, &v_};
 }
 
-void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale) {
+void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale, const SparseRows* sparse) {
   const int64_t n = static_cast<int64_t>(params.size());
   float* p = params.data();
   float* g = grads.data();
   const float wd = static_cast<float>(weight_decay_), gs = static_cast<float>(grad_scale);
+  if (sparse && !sparse_ok()) throw std::logic_error("Optimizer::update: a sparse update needs SGD without weight decay");
   if (kind_ == "sgd") {
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);
+    for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      p[i] -= a * (gs * g[i] + wd * p[i]);
-      g[i] = 0.0f;
+      for (int64_t i = b; i < e; ++i) {
+        p[i] -= a * (gs * g[i] + wd * p[i]);
+        g[i] = 0.0f;
+      }
+    });
+    if (!sparse) return;
+    const int64_t nr = static_cast<int64_t>(sparse->rows.size()), w = sparse->width;
+#pragma omp parallel for schedule(static) if (nr * w > (1 << 15))
+    for (int64_t r = 0; r < nr; ++r) {
+      const int64_t o = sparse->offset + int64_t{sparse->rows[static_cast<size_t>(r)]} * w;
+      float* pr = p + o;
+      float* gr = g + o;
+#pragma omp simd
+      for (int64_t i = 0; i < w; ++i) {
+        pr[i] -= a * (gs * gr[i]);
+        gr[i] = 0.0f;
+      }
     }
     return;
   }

@@ -91,8 +91,19 @@ double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidde
   model_backward(s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
   const auto t0 = Clock::now();
   if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
-  const double norm = std::sqrt(sum_squares(grads.data(), static_cast<int64_t>(grads.size())));
-  opt.update(params, grads, lr, step + 1, clip_factor(norm, clip));
+  // One rank, untied embedding, SGD without decay: the embedding's gradient is zero outside the window's
+  // tokens, so clipping and the update skip its other rows. (With ranks, other ranks' tokens and compression
+  // residuals make other rows nonzero.)
+  SparseRows* sparse = nullptr;
+  thread_local SparseRows rows;  // its vector's storage is reused from step to step
+  if (!reducer && !s.tied && opt.sparse_ok()) {
+    rows.offset = static_cast<int64_t>(params.offset(static_cast<size_t>(ws.ix.encoder)));
+    rows.count = s.vocab, rows.width = s.embed;
+    rows.set_rows(x, len * B);
+    sparse = &rows;
+  }
+  const double norm = std::sqrt(grad_sum_squares(grads, sparse));
+  opt.update(params, grads, lr, step + 1, clip_factor(norm, clip), sparse);
   gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
   if (times) times->update += seconds_since(t0);
   return loss;
