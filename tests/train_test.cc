@@ -16,8 +16,8 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
-#include "core/kernels.h"
 #include "core/io.h"
+#include "core/kernels.h"
 #include "core/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"

@@ -1,8 +1,6 @@
 // optimizer.cc — see optimizer.h.
 #include "train/optimizer.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
