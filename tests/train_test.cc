@@ -280,6 +280,14 @@ TEST(Optimizer, SparseEmbeddingStepEqualsTheDenseStep) {
       ASSERT_EQ(ga.data()[i], 0.0f) << "step " << step << " [" << i << "]: gradient not cleared";
     }
   }
+  // The sparse path is the one taken: a value planted in a row no token of the window uses (row 1; the
+  // tokens above are multiples of 13) is neither applied nor cleared, where the dense update would do both.
+  float* planted = ga[0].data + 1 * s.embed;
+  const float before = pa[0].data[1 * s.embed];
+  planted[0] = 1.0f;
+  train_step(s, pa, ga, ha, wa, oa, drop, x.data(), y.data(), T, B, clip, lr, 6);
+  EXPECT_EQ(planted[0], 1.0f);
+  EXPECT_EQ(pa[0].data[1 * s.embed], before);
 }
 
 TEST(Optimizer, SparseRowsSumOfSquares) {
