@@ -144,7 +144,8 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
   const std::string out = c.out;
   std::string cmd = std::string("timeout -s INT 2 ") + MANYLM_BINARY + " train --train " + c.train + " --valid " + c.valid +
                     " --test " + c.test + " --cache-dir " + c.cache_dir + " --out " + out +
-                    " --hidden 16 --embed 16 --batch 4 --bptt 7 --epochs 50 --threads 1 2>/dev/null";
+                    " --hidden 16 --embed 16 --batch 4 --bptt 7 --epochs 50 --threads 1 --json > " + out +
+                    ".json 2>/dev/null";
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 124) << "timeout should have interrupted the run";
@@ -154,6 +155,22 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
   const std::string step = load_safetensors(run.state()).metadata.at("manylm.step");
   EXPECT_GT(std::stoll(step), 0);
   EXPECT_EQ(step, load_safetensors(run.model()).metadata.at("manylm.step"));
+  // Its result says so, with the validation perplexity of the last finished epoch (the last "valid" record of
+  // metrics.jsonl; epochs take milliseconds here, but on a loaded machine none may have finished: then 0).
+  const auto interrupted = nlohmann::json::parse(read_file(out + ".json", "result"));
+  EXPECT_TRUE(interrupted.at("interrupted").get<bool>());
+  EXPECT_EQ(interrupted.at("steps").get<int64_t>(), std::stoll(step));
+  double last_valid = 0;
+  int64_t valid_records = 0;
+  std::istringstream metrics(path_exists(run.metrics()) ? read_file(run.metrics(), "metrics") : "");
+  for (std::string line; std::getline(metrics, line);)
+    if (const auto j = nlohmann::json::parse(line); j.at("type") == "valid") {
+      last_valid = j.at("valid_ppl").get<double>();
+      ++valid_records;
+    }
+  EXPECT_EQ(interrupted.at("epochs").get<int64_t>(), valid_records);
+  EXPECT_NEAR(interrupted.at("valid_ppl").get<double>(), last_valid, 1e-9 * last_valid);
+  if (valid_records > 0) EXPECT_GT(interrupted.at("train_ppl").get<double>(), 1.0);
   // The interrupted run continues with --resume for a few more steps.
   std::string resume = std::string(MANYLM_BINARY) + " train --resume " + out + " --max-steps " +
                        std::to_string(std::stoll(step) + 3) + " --json > " + out + "/result.json 2>/dev/null";

@@ -319,7 +319,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       epoch_tokens += len * c.batch;
       epoch_seconds += dt;
       const double tps = rate(epoch_tokens, epoch_seconds);
-      const double per_window = rate(c.bptt * c.batch, tps);
+      const double per_window = static_cast<double>(c.bptt * c.batch) / std::max(tps, 1e-9);  // seconds
       int64_t epoch_left = windows - st.window;
       int64_t left = epoch_left + std::max<int64_t>(0, c.epochs - st.epoch - 1) * windows;
       if (c.max_steps > 0) epoch_left = std::min(epoch_left, c.max_steps - st.step), left = std::min(left, c.max_steps - st.step);
@@ -335,6 +335,9 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                                   st.step, run.dir, run.dir));
         r.interrupted = true;
         r.signal = g_stop_signal.load() ? sig : SIGTERM;
+        // No evaluation on the way out: report the last epoch's validation and this epoch's training so far.
+        if (std::isfinite(st.sched.last_valid)) r.valid_ppl = std::exp(st.sched.last_valid);
+        if (st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
         fill_totals();
         return r;
       }
