@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -170,7 +171,9 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
     }
   EXPECT_EQ(interrupted.at("epochs").get<int64_t>(), valid_records);
   EXPECT_NEAR(interrupted.at("valid_ppl").get<double>(), last_valid, 1e-9 * last_valid);
-  if (valid_records > 0) EXPECT_GT(interrupted.at("train_ppl").get<double>(), 1.0);
+  if (valid_records > 0) {
+    EXPECT_GT(interrupted.at("train_ppl").get<double>(), 1.0);
+  }
   // The interrupted run continues with --resume for a few more steps.
   std::string resume = std::string(MANYLM_BINARY) + " train --resume " + out + " --max-steps " +
                        std::to_string(std::stoll(step) + 3) + " --json > " + out + "/result.json 2>/dev/null";
@@ -229,6 +232,60 @@ TEST(Schedule, NewbobHalvesThenStops) {
   EXPECT_EQ(s.lr, 0.1);
   schedule_after_epoch(c, 5, 4.8995, s);  // small gain again: stop
   EXPECT_TRUE(s.stop);
+}
+
+TEST(Schedule, PlateauDividesAfterAnEpochWithoutANewBest) {
+  Config c;
+  c.schedule = "plateau";
+  c.lr = 20;
+  c.decay = 4.0;
+  ScheduleState s{20};
+  std::vector<double> lrs;
+  std::vector<int64_t> bests;
+  for (double valid : {6.0, 5.0, 5.0, 4.0, 4.5, 4.2, 3.9}) {
+    const bool best = schedule_after_epoch(c, static_cast<int64_t>(lrs.size()) + 1, valid, s);
+    lrs.push_back(s.lr);  // rate for the next epoch
+    if (best) bests.push_back(s.best_epoch);
+  }
+  // Not below the best (a tie included): divide; 4.2 after the 4.5 divides again (the best is 4.0).
+  EXPECT_EQ(lrs, (std::vector<double>{20, 20, 5, 5, 1.25, 0.3125, 0.3125}));
+  EXPECT_EQ(bests, (std::vector<int64_t>{1, 2, 4, 7}));
+  EXPECT_EQ(s.best_valid, 3.9);
+  EXPECT_FALSE(s.stop);
+}
+
+// --keep-best on a slice small enough to overfit: best.safetensors holds the epoch of the lowest validation
+// perplexity in metrics.jsonl, the result scores those weights (not the last), and eval reads them.
+TEST_F(Train, KeepBestScoresTheBestEpoch) {
+  Corpus corpus(400);
+  Config c = corpus.config("run");
+  c.cell = "lstm";
+  c.hidden = c.embed = 64;
+  c.schedule = "constant";
+  c.lr = 1.0;
+  c.epochs = 12;
+  c.keep_best = true;
+  const TrainResult r = run_training(c);
+  const RunPaths run{c.out};
+  std::vector<double> valid;
+  std::istringstream metrics(read_file(run.metrics(), "metrics"));
+  for (std::string line; std::getline(metrics, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "valid") valid.push_back(j["valid_ppl"].get<double>());
+  }
+  ASSERT_EQ(valid.size(), 12u);
+  const int64_t best = std::min_element(valid.begin(), valid.end()) - valid.begin() + 1;
+  ASSERT_LT(best, 12) << "the slice must overfit for the test to mean something";
+  EXPECT_GT(valid.back(), valid[best - 1] * 1.01);
+  EXPECT_EQ(r.best_epoch, best);
+  EXPECT_NEAR(r.valid_ppl, valid[best - 1], 1e-9 * valid[best - 1]);
+  const LoadedModel m = load_run_model(c.out);
+  EXPECT_EQ(m.weights, run.best());
+  EXPECT_EQ(m.epoch, best);
+  // The checkpoint keeps the last weights, for --resume.
+  Arena last(m.params.table());
+  load_checkpoint(run, last, {});
+  EXPECT_NE(0, std::memcmp(last.data(), m.params.data(), last.size() * sizeof(float)));
 }
 
 // Adam and AdamW against their textbook formulas in double, over 4 steps with weight decay.

@@ -94,9 +94,10 @@ Runner add_eval_command(CLI::App& app) {
     const double ppl = std::exp(loss / static_cast<double>(tokens));
     if (o->json) {
       fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", tokens},
-                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}}.dump());
+                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}.dump());
     } else {
-      fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary)\n", text, ppl, tokens, ids.oov());
+      fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, tokens, ids.oov(),
+                 m.weights, m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");
     }
     return 0;
   };

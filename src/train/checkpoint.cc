@@ -1,6 +1,9 @@
 // checkpoint.cc — see checkpoint.h.
 #include "train/checkpoint.h"
 
+#include <fmt/format.h>
+
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -18,6 +21,8 @@ std::string TrainState::to_json() const {
             {"window", window},
             {"lr", sched.lr},
             {"last_valid", std::isfinite(sched.last_valid) ? json(sched.last_valid) : json(nullptr)},
+            {"best_valid", std::isfinite(sched.best_valid) ? json(sched.best_valid) : json(nullptr)},
+            {"best_epoch", sched.best_epoch},
             {"decaying", sched.decaying},
             {"stop", sched.stop},
             {"epoch_loss", epoch_loss},
@@ -40,6 +45,9 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     s.sched.lr = j.at("lr");
     s.sched.last_valid = j.at("last_valid").is_null() ? std::numeric_limits<double>::infinity()
                                                        : j.at("last_valid").get<double>();
+    // best_*: absent in checkpoints written before they were kept
+    if (j.contains("best_valid") && !j.at("best_valid").is_null()) s.sched.best_valid = j.at("best_valid").get<double>();
+    s.sched.best_epoch = j.value("best_epoch", int64_t{0});
     s.sched.decaying = j.at("decaying");
     s.sched.stop = j.at("stop");
     s.epoch_loss = j.at("epoch_loss");
@@ -55,7 +63,8 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
 }
 
 bool RunPaths::holds_run() const {
-  return path_exists(config()) || path_exists(model()) || path_exists(state()) || path_exists(vocab());
+  return path_exists(config()) || path_exists(model()) || path_exists(state()) || path_exists(vocab()) ||
+         path_exists(best());
 }
 
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
@@ -66,6 +75,23 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
   save_safetensors(run.model(), {&params}, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}},
                    aliases);
   save_safetensors(run.state(), state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
+}
+
+void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
+               const std::string& model_meta_json, bool tied) {
+  std::map<std::string, std::string> aliases;
+  if (tied) aliases["decoder.weight"] = "encoder.weight";
+  save_safetensors(run.best(), {&params},
+                   {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", std::to_string(st.step)},
+                    {"manylm.epoch", std::to_string(st.sched.best_epoch)}, {"manylm.valid_ppl", fmt::format("{:.6f}", valid_ppl)}},
+                   aliases);
+}
+
+int64_t load_best(const RunPaths& run, Arena& params) {
+  SafeTensorsFile f = load_safetensors(run.best());
+  fill_arena(f, params, run.best());
+  auto it = f.metadata.find("manylm.epoch");
+  return it == f.metadata.end() ? 0 : std::atoll(it->second.c_str());
 }
 
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state) {
@@ -131,7 +157,13 @@ LoadedModel load_run_model(const std::string& run_dir) {
   m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
   m.shape = m.config.model_shape(m.vocab.size());
   m.params = Arena(param_table(m.shape));
-  load_checkpoint(run, m.params, {});
+  if (path_exists(run.best())) {
+    m.weights = run.best();
+    m.epoch = load_best(run, m.params);
+  } else {
+    m.weights = run.model();
+    load_checkpoint(run, m.params, {});
+  }
   return m;
 }
 }  // namespace manylm

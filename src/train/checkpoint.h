@@ -4,6 +4,8 @@
 //   model.safetensors  parameters under PyTorch state_dict names (torch load_state_dict reads it as is)
 //   state.safetensors  what resuming needs beyond the weights: carried hidden state, optimizer moments,
 //                      and the training state (step, epoch, data position, schedule) as JSON metadata
+//   best.safetensors   with --keep-best: the weights of the best validation epoch so far (eval and sample
+//                      use them when present); its metadata names the epoch and validation perplexity
 //   metrics.jsonl      one JSON object per progress report, validation and test
 // Every file is written to a temporary name, fsynced and renamed; the model and the state record the
 // same step, so a crash between the two renames is detected on resume. Not the training loop.
@@ -40,6 +42,7 @@ struct RunPaths {
   std::string vocab() const { return dir + "/vocab.json"; }
   std::string model() const { return dir + "/model.safetensors"; }
   std::string state() const { return dir + "/state.safetensors"; }
+  std::string best() const { return dir + "/best.safetensors"; }
   std::string metrics() const { return dir + "/metrics.jsonl"; }
   std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
   bool holds_run() const;  // any of the files above exists
@@ -50,6 +53,11 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
                      const TrainState& st, const std::string& model_meta_json, bool tied);
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
+
+// --keep-best: the weights of epoch st.sched.best_epoch, scoring valid_ppl. load_best returns that epoch.
+void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
+               const std::string& model_meta_json, bool tied);
+int64_t load_best(const RunPaths& run, Arena& params);
 
 // A data-parallel rank's error-feedback residuals (dist/reducer.h), one file per rank beside the
 // checkpoint, recording the step and a tag (rank count and scheme). Loading returns false, having
@@ -68,12 +76,15 @@ void truncate_metrics(const RunPaths& run, int64_t step);
 #include "train/config.h"
 
 namespace manylm {
-// A trained model ready for eval or sampling: config, vocabulary, shape and weights of a run directory.
+// A trained model ready for eval or sampling: config, vocabulary, shape and weights of a run directory
+// (its best epoch's weights when it kept them, else the last checkpoint's).
 struct LoadedModel {
   Config config;
   Vocab vocab;
   ModelShape shape;
   Arena params;
+  std::string weights;  // the file read: best.safetensors when the run kept one, else model.safetensors
+  int64_t epoch = 0;    // best.safetensors: the epoch it holds
 };
 LoadedModel load_run_model(const std::string& run_dir);
 }  // namespace manylm

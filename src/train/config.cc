@@ -53,8 +53,8 @@ void Config::validate() const {
   positive_finite("checkpoint-minutes", checkpoint_minutes);
   positive_finite("progress-seconds", progress_seconds);
   if (!std::isfinite(clip) || clip < 0) fail("--clip: must be 0 (off) or a positive number (got {})", clip);
-  if (schedule != "constant" && schedule != "step" && schedule != "newbob")
-    fail("--schedule: unknown schedule '{}' (expected constant, step or newbob)", schedule);
+  if (schedule != "constant" && schedule != "step" && schedule != "newbob" && schedule != "plateau")
+    fail("--schedule: unknown schedule '{}' (expected constant, step, newbob or plateau)", schedule);
   if (!std::isfinite(decay) || decay < 1.0) fail("--decay: must be a number >= 1 (got {})", decay);
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)

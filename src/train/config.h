@@ -34,10 +34,12 @@ struct Config {
   std::string optimizer = "sgd";  // sgd | adam | adamw
   double weight_decay = 0;        // sgd, adam: L2 added to the gradient; adamw: decoupled
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::string schedule = "step";  // constant | step | newbob
-  double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving
+  std::string schedule = "step";  // constant | step | newbob | plateau
+  double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving;
+                                  // plateau: by this after an epoch without a new best validation loss
   int64_t decay_after = 4;
   double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
+  bool keep_best = false;         // keep the best-validating weights (best.safetensors); the result scores them
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
   std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)

@@ -1,9 +1,12 @@
 // options.cc — see options.h.
 #include "train/options.h"
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -14,7 +17,11 @@ using nlohmann::json;
 
 void bind_train_options(CLI::App& app, Config& c) {
   auto g = [&](const char* name, auto& field, const char* help) {
-    return app.add_option(name, field, help)->capture_default_str();
+    CLI::Option* o = app.add_option(name, field, help)->capture_default_str();
+    // Doubles in full (shortest round trip): CLI11's stream would keep 6 digits, and config.json is
+    // written from these strings (lr 20/35 came back as 0.571429).
+    if constexpr (std::is_same_v<std::decay_t<decltype(field)>, double>) o->default_str(fmt::format("{}", field));
+    return o;
   };
   g("--data", c.data, "Data directory holding corpora (default: ./data, then ../shared/data)")->group("Data");
   g("--corpus", c.corpus, "Corpus folder under the data directory (with train.txt, valid.txt, test.txt)")->group("Data");
@@ -47,10 +54,13 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--beta2", c.beta2, "Adam: second-moment decay")->group("Training");
   g("--eps", c.eps, "Adam: denominator epsilon")->group("Training");
   g("--clip", c.clip, "Clip the global gradient norm to this (0: off)")->group("Training");
-  g("--schedule", c.schedule, "Learning-rate schedule: constant, step or newbob")->group("Training");
-  g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying)")->group("Training");
+  g("--schedule", c.schedule, "Learning-rate schedule: constant, step, newbob or plateau")->group("Training");
+  g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying; plateau: after an epoch without a new best validation loss)")->group("Training");
   g("--decay-after", c.decay_after, "step schedule: epochs trained at the full rate before dividing starts")->group("Training");
   g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
+  app.add_flag("--keep-best", c.keep_best, "Keep the weights of the best validation epoch in best.safetensors; the final scores, eval and sample use them")
+      ->default_str(c.keep_best ? "true" : "false")
+      ->group("Training");
   g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
   g("--gemm", c.gemm, "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured here; plan cached on disk)")->group("Training");

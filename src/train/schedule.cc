@@ -5,7 +5,8 @@
 
 namespace manylm {
 
-void schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s) {
+bool schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s) {
+  const bool best = valid < s.best_valid;
   if (c.schedule == "step") {
     s.lr = c.lr / std::pow(c.decay, static_cast<double>(std::max<int64_t>(0, epoch + 1 - c.decay_after)));
   } else if (c.schedule == "newbob") {
@@ -16,8 +17,12 @@ void schedule_after_epoch(const Config& c, int64_t epoch, double valid, Schedule
       s.decaying = true;
     }
     if (s.decaying && !s.stop) s.lr /= c.decay;
+  } else if (c.schedule == "plateau") {
+    if (!best) s.lr /= c.decay;
   }
   s.last_valid = valid;
+  if (best) s.best_valid = valid, s.best_epoch = epoch;
+  return best;
 }
 
 }  // namespace manylm

@@ -1,7 +1,10 @@
 // schedule.h — learning-rate schedules, applied at epoch ends:
 //   constant;  step (Zaremba et al.): lr = lr0 / decay^max(0, epoch − decay_after);
 //   newbob (Mikolov's RNNLM): once the validation loss improves by less than the ratio, divide the rate
-//   by `decay` every epoch; when that happens again while decaying, stop.
+//   by `decay` every epoch; when that happens again while decaying, stop;
+//   plateau (PyTorch's word_language_model example): divide the rate by `decay` after every epoch whose
+//   validation loss is not below the best so far.
+// Every schedule tracks the best validation loss and its epoch (for --keep-best).
 // The state is plain data so a checkpoint holds it exactly. Not the optimizer.
 #pragma once
 #include <cstdint>
@@ -14,11 +17,14 @@ namespace manylm {
 struct ScheduleState {
   double lr = 0;
   double last_valid = std::numeric_limits<double>::infinity();  // mean loss per token
+  double best_valid = std::numeric_limits<double>::infinity();  // mean loss per token
+  int64_t best_epoch = 0;  // 1-based; 0: none yet
   bool decaying = false;
   bool stop = false;
 };
 
-// Called after epoch `epoch` (1-based) finished with mean validation loss `valid`; updates lr and stop.
-void schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s);
+// Called after epoch `epoch` (1-based) finished with mean validation loss `valid`; updates lr, stop and the
+// best. Returns whether `valid` is a new best.
+bool schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s);
 
 }  // namespace manylm

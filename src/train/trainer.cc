@@ -352,7 +352,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     const double train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
     const EvalResult v = eval(valid_ids, valid_path);
     const double lr_used = st.sched.lr;
-    schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
+    const bool best = schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
+    if (best && c.keep_best && comm.root()) save_best(run, params, st, v.perplexity(), meta, shape.tied);
     progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
                               lr_used, train_ppl, v.perplexity(), rate(epoch_tokens, epoch_seconds)));
     progress.record(nlohmann::json{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
@@ -368,7 +369,11 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     save();
   }
   if (stop_steps) save();
-  // Results: perplexities of the final weights.
+  // Results: perplexities of the final weights, or of the best epoch's with --keep-best.
+  if (c.keep_best && path_exists(run.best())) {
+    r.best_epoch = load_best(run, params);
+    progress.line(fmt::format("scoring the weights of epoch {}, the best on validation ({})", r.best_epoch, run.best()));
+  }
   const EvalResult v = eval(valid_ids, valid_path);
   const EvalResult t = eval(test_ids, test_path);
   if (r.train_ppl == 0 && st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
@@ -385,9 +390,12 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     r.comm_ms_per_step = 1e3 * v[3] / n;
     r.wait_ms_per_step = 1e3 * v[4] / n;
   }
-  progress.record(nlohmann::json{{"type", "test"}, {"step", st.step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl}}.dump());
-  progress.line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f} | {:.0f} tok/s | {:.1f} s",
-                            r.steps, r.epochs, r.valid_ppl, r.test_ppl, r.tokens_per_sec, r.wall_seconds));
+  progress.record(nlohmann::json{{"type", "test"}, {"step", st.step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},
+                                 {"best_epoch", r.best_epoch}}.dump());
+  progress.line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f}{} | {:.0f} tok/s | {:.1f} s",
+                            r.steps, r.epochs, r.valid_ppl, r.test_ppl,
+                            r.best_epoch > 0 ? fmt::format(" (epoch {})", r.best_epoch) : "", r.tokens_per_sec,
+                            r.wall_seconds));
   if (comm.distributed())
     progress.line(fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
                               "{:.1f} ms per step in flight, {:.1f} ms exposed",
