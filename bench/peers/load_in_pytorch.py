@@ -4,7 +4,8 @@ perplexities: evidence that model.safetensors is a PyTorch state_dict as it is.
 
     /usr/bin/python3 bench/peers/load_in_pytorch.py RUN_DIR [TEXT_FILE]
 
-Reads RUN_DIR/config.json, vocab.json and model.safetensors (parsed here with the standard library, so
+Reads RUN_DIR/config.json, vocab.json and best.safetensors if the run kept one (--keep-best; `manylm
+eval` scores it too), else model.safetensors (parsed here with the standard library, so
 no safetensors package is needed), builds RNNModel (encoder → nn.RNN/nn.LSTM/nn.GRU → decoder, the
 class of pytorch/examples, dropout off), calls load_state_dict(strict=True), evaluates TEXT_FILE
 (default: the run's test file) with the same batching (batchify to eval-batch lanes, bptt windows,
@@ -64,7 +65,10 @@ def main():
     if cfg["cell"] == "elman" and cfg["activation"] == "sigmoid":
         sys.exit("torch.nn.RNN has no sigmoid nonlinearity: this run cannot be loaded into RNNModel")
     model = RNNModel.from_config({**cfg, "dropout": 0.0}, len(vocab["words"]))
-    model.load_state_dict(read_safetensors(os.path.join(run, "model.safetensors")), strict=True)
+    weights = os.path.join(run, "best.safetensors")
+    if not os.path.exists(weights):
+        weights = os.path.join(run, "model.safetensors")
+    model.load_state_dict(read_safetensors(weights), strict=True)
     model.eval()
 
     B, T = cfg["eval-batch"], cfg["bptt"]
@@ -89,7 +93,7 @@ def main():
     ppl_manylm = json.loads(res.stdout)["perplexity"]
     rel = abs(ppl_torch - ppl_manylm) / ppl_manylm
     print(json.dumps({"text": text, "pytorch_ppl": ppl_torch, "manylm_ppl": ppl_manylm, "relative_difference": rel,
-                      "torch": torch.__version__}))
+                      "weights": weights, "torch": torch.__version__}))
     sys.exit(0 if rel <= 1e-3 else 1)
 
 

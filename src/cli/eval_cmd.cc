@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -97,7 +98,7 @@ Runner add_eval_command(CLI::App& app) {
                                         {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}.dump());
     } else {
       fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, tokens, ids.oov(),
-                 m.weights, m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");
+                 std::filesystem::path(m.weights).filename().string(), m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");
     }
     return 0;
   };
