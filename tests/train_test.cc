@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -286,6 +287,13 @@ TEST_F(Train, KeepBestScoresTheBestEpoch) {
   Arena last(m.params.table());
   load_checkpoint(run, last, {});
   EXPECT_NE(0, std::memcmp(last.data(), m.params.data(), last.size() * sizeof(float)));
+  const LoadedModel l = load_run_model(c.out, "last");  // eval/sample --weights last
+  EXPECT_EQ(l.weights, run.model());
+  EXPECT_EQ(0, std::memcmp(last.data(), l.params.data(), last.size() * sizeof(float)));
+  std::remove(run.best().c_str());
+  EXPECT_EQ(load_run_model(c.out).weights, run.model());
+  EXPECT_THROW(load_run_model(c.out, "best"), UserError);
+  EXPECT_THROW(load_run_model(c.out, "newest"), UserError);
 }
 
 // Adam and AdamW against their textbook formulas in double, over 4 steps with weight decay.

@@ -21,6 +21,7 @@ namespace manylm {
 namespace {
 struct EvalOptions {
   std::string model, text, per_word, sentences, data, cache_dir;
+  std::string weights = "auto";
   int64_t batch = 0, bptt = 0;
   int threads = 0;
   bool json = false;
@@ -32,6 +33,8 @@ Runner add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* sub = app.add_subcommand("eval", "Perplexity of a text file under a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
+  sub->add_option("--weights", o->weights, "auto (the best validation epoch's when the run kept them, else the last), best or last")
+      ->capture_default_str();
   sub->add_option("--text", o->text, "Text file to score (default: the test file of the model's corpus)");
   sub->add_option("--data", o->data, "Data directory (to find the default test file)");
   sub->add_option("--batch", o->batch, "Batch lanes (default: the run's --eval-batch)");
@@ -42,7 +45,7 @@ Runner add_eval_command(CLI::App& app) {
   sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
   return [o] {
-    LoadedModel m = load_run_model(o->model);
+    LoadedModel m = load_run_model(o->model, o->weights);
     if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
     set_threads(o->threads);
     set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training

@@ -22,6 +22,7 @@ namespace manylm {
 namespace {
 struct SampleOptions {
   std::string model, prompt;
+  std::string weights = "auto";
   int64_t length = 50, top_k = 0;
   double temperature = 1.0;
   uint64_t seed = 1;
@@ -51,6 +52,8 @@ Runner add_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   auto* sub = app.add_subcommand("sample", "Generate text from a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
+  sub->add_option("--weights", o->weights, "auto (the best validation epoch's when the run kept them, else the last), best or last")
+      ->capture_default_str();
   sub->add_option("--prompt", o->prompt, "Text to continue (default: start of a sentence)");
   sub->add_option("--length", o->length, "Tokens to generate")->capture_default_str();
   sub->add_option("--temperature", o->temperature, "Softmax temperature (lower: more conservative)")->capture_default_str();
@@ -62,7 +65,7 @@ Runner add_sample_command(CLI::App& app) {
     if (o->length <= 0) fail("--length: must be positive (got {})", o->length);
     if (!(o->temperature > 0) || !std::isfinite(o->temperature)) fail("--temperature: must be a positive number (got {})", o->temperature);
     if (o->top_k < 0) fail("--top-k: must be 0 or positive (got {})", o->top_k);
-    LoadedModel m = load_run_model(o->model);
+    LoadedModel m = load_run_model(o->model, o->weights);
     set_threads(o->threads);
     set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
     const ModelShape& s = m.shape;

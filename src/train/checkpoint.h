@@ -86,5 +86,7 @@ struct LoadedModel {
   std::string weights;  // the file read: best.safetensors when the run kept one, else model.safetensors
   int64_t epoch = 0;    // best.safetensors: the epoch it holds
 };
-LoadedModel load_run_model(const std::string& run_dir);
+// `weights`: "auto" (best.safetensors when present, else the checkpoint), "best" (UserError without it) or
+// "last" (the checkpoint's model.safetensors).
+LoadedModel load_run_model(const std::string& run_dir, const std::string& weights = "auto");
 }  // namespace manylm
