@@ -79,6 +79,7 @@ struct ResumeCase {
   const char* optimizer;
   double dropout;
   double lr;
+  const char* schedule = "step";  // plateau: with --keep-best, and a validation loss that rises in epoch 2
 };
 class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
  protected:
@@ -89,6 +90,8 @@ class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
     c.dropout = GetParam().dropout;
     c.lr = GetParam().lr;
     c.weight_decay = c.optimizer == "sgd" ? 0.0 : 0.01;
+    c.schedule = GetParam().schedule;
+    c.keep_best = c.schedule == "plateau";
     return c;
   }
 };
@@ -99,6 +102,15 @@ TEST_P(Resume, IsBitIdentical) {
   const TrainResult rf = run_training(full);
   ASSERT_GT(rf.steps, 20);
   const int64_t per_epoch = rf.steps / full.epochs;
+  if (full.keep_best) {  // the resumed runs must restore the best loss: it divides the rate here
+    std::ifstream metrics(RunPaths{full.out}.metrics());
+    std::vector<double> lrs;
+    for (std::string line; std::getline(metrics, line);)
+      if (const auto j = nlohmann::json::parse(line); j.at("type") == "valid") lrs.push_back(j.at("lr").get<double>());
+    ASSERT_EQ(lrs.size(), 3u);
+    ASSERT_EQ(lrs[1], full.lr);
+    ASSERT_LT(lrs[2], full.lr) << "epoch 2 must not be a new best for this case to test the plateau's state";
+  }
   // Stop mid-epoch (step 5 of epoch 2) and exactly at the end of epoch 1, then resume to the end.
   for (int64_t stop : {per_epoch + 5, per_epoch}) {
     Config part = config(corpus, "part" + std::to_string(stop));
@@ -112,6 +124,7 @@ TEST_P(Resume, IsBitIdentical) {
     EXPECT_EQ(rr.steps, rf.steps);
     expect_bit_identical(full.out + "/model.safetensors", part.out + "/model.safetensors");
     expect_bit_identical(full.out + "/state.safetensors", part.out + "/state.safetensors");
+    if (full.keep_best) expect_bit_identical(RunPaths{full.out}.best(), RunPaths{part.out}.best());
     EXPECT_EQ(rr.test_ppl, rf.test_ppl);
     EXPECT_EQ(rr.valid_ppl, rf.valid_ppl);
     // Time accounting survives the resume: each epoch's training seconds (the epoch cut by the stop included)
@@ -136,8 +149,11 @@ TEST_P(Resume, IsBitIdentical) {
 
 INSTANTIATE_TEST_SUITE_P(Train, Resume,
                          ::testing::Values(ResumeCase{"elman", "sgd", 0.0, 0.5}, ResumeCase{"lstm", "adamw", 0.3, 0.003},
-                                           ResumeCase{"gru", "adam", 0.2, 0.003}),
-                         [](const auto& info) { return std::string(info.param.cell) + "_" + info.param.optimizer; });
+                                           ResumeCase{"gru", "adam", 0.2, 0.003},
+                                           ResumeCase{"lstm", "sgd", 0.0, 3.0, "plateau"}),
+                         [](const auto& info) {
+                           return std::string(info.param.cell) + "_" + info.param.optimizer + "_" + info.param.schedule;
+                         });
 
 TEST_F(Train, SigintSavesACheckpointThatResumes) {
   Corpus corpus(3000);
