@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -80,6 +81,13 @@ std::string Comm::broadcast(const std::string& s) const {
   std::string out = root() ? s : std::string(static_cast<size_t>(n), '\0');
   MPI_Bcast(out.data(), static_cast<int>(n), MPI_CHAR, 0, MPI_COMM_WORLD);
   return out;
+}
+
+void Comm::broadcast(std::span<float> v) const {
+  if (!distributed()) return;
+  constexpr size_t kChunk = size_t{1} << 30;  // MPI counts are int
+  for (size_t at = 0; at < v.size(); at += kChunk)
+    MPI_Bcast(v.data() + at, static_cast<int>(std::min(kChunk, v.size() - at)), MPI_FLOAT, 0, MPI_COMM_WORLD);
 }
 
 void Comm::gather_rows(const float* mine, int64_t r0, int64_t r1, int64_t cols, float* full) const {

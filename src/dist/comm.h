@@ -43,6 +43,8 @@ class Comm {
   double max(double v) const;
   // Rank 0's string on every rank.
   std::string broadcast(const std::string& s) const;
+  // Rank 0's values on every rank, in place.
+  void broadcast(std::span<float> v) const;
   // Rows [r0, r1) of a (rows, cols) float matrix from every rank, assembled on rank 0 into `full`
   // (row ranges must tile [0, rows) in rank order). Other ranks' `full` is untouched.
   void gather_rows(const float* mine, int64_t r0, int64_t r1, int64_t cols, float* full) const;

@@ -169,6 +169,33 @@ TEST(MpiTrain, CompressedResumeIsBitIdentical) {
   }
 }
 
+// --keep-best on N ranks: a run stopped halfway through epoch 2 scores epoch 1's weights, which rank 0 reads
+// and sends (the other ranks may not share its disk): the result is epoch 1's validation perplexity.
+TEST(MpiTrain, KeepBestScoresTheBestEpochOnEveryRank) {
+  if (ptb_path("train.txt").empty()) GTEST_SKIP() << "PTB not found";
+  const Comm comm = Comm::world();
+  Corpus corpus;
+  Config c = corpus.config("keep-best");
+  c.keep_best = true;
+  c.progress_seconds = 1e9;
+  c.bptt = 30;  // fewer steps per epoch
+  int64_t tokens = 0;  // words and one <eos> per line
+  std::ifstream text(c.train);
+  for (std::string line; std::getline(text, line); ++tokens) {
+    std::istringstream words(line);
+    for (std::string w; words >> w;) ++tokens;
+  }
+  const int64_t windows = (tokens / c.batch - 1 + c.bptt - 1) / c.bptt;
+  c.max_steps = windows + windows / 2;
+  const TrainResult r = run_training(c, comm);
+  EXPECT_EQ(r.best_epoch, 1);
+  double epoch1 = 0;
+  std::ifstream metrics(c.out + "/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);)
+    if (auto j = nlohmann::json::parse(line); j["type"] == "valid" && j["epoch"] == 1) epoch1 = j["valid_ppl"].get<double>();
+  EXPECT_NEAR(r.valid_ppl, epoch1, 1e-6 * epoch1) << "rank " << comm.rank();
+}
+
 class Codec : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Codec, Trains) {
