@@ -67,24 +67,31 @@ bool RunPaths::holds_run() const {
          path_exists(best());
 }
 
+namespace {
+// Weights as a PyTorch state_dict file (a tied decoder aliases the embedding), with manylm's metadata.
+void save_weights(const std::string& path, const Arena& params, std::map<std::string, std::string> metadata,
+                  const std::string& model_meta_json, bool tied) {
+  std::map<std::string, std::string> aliases;
+  if (tied) aliases["decoder.weight"] = "encoder.weight";
+  metadata["format"] = "pt";
+  metadata["manylm"] = model_meta_json;
+  save_safetensors(path, {&params}, metadata, aliases);
+}
+}  // namespace
+
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
                      const TrainState& st, const std::string& model_meta_json, bool tied) {
   const std::string step = std::to_string(st.step);
-  std::map<std::string, std::string> aliases;
-  if (tied) aliases["decoder.weight"] = "encoder.weight";
-  save_safetensors(run.model(), {&params}, {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", step}},
-                   aliases);
+  save_weights(run.model(), params, {{"manylm.step", step}}, model_meta_json, tied);
   save_safetensors(run.state(), state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
 }
 
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied) {
-  std::map<std::string, std::string> aliases;
-  if (tied) aliases["decoder.weight"] = "encoder.weight";
-  save_safetensors(run.best(), {&params},
-                   {{"format", "pt"}, {"manylm", model_meta_json}, {"manylm.step", std::to_string(st.step)},
-                    {"manylm.epoch", std::to_string(st.sched.best_epoch)}, {"manylm.valid_ppl", fmt::format("{:.6f}", valid_ppl)}},
-                   aliases);
+  save_weights(run.best(), params,
+               {{"manylm.step", std::to_string(st.step)}, {"manylm.epoch", std::to_string(st.sched.best_epoch)},
+                {"manylm.valid_ppl", fmt::format("{:.6f}", valid_ppl)}},
+               model_meta_json, tied);
 }
 
 int64_t load_best(const RunPaths& run, Arena& params) {

@@ -372,11 +372,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   // Results: perplexities of the final weights, or of the best epoch's with --keep-best.
   // Rank 0 reads the file (other ranks may not share its disk) and sends the weights.
   if (c.keep_best && comm.broadcast(comm.root() && path_exists(run.best()) ? "1" : "0") == "1") {
-    int64_t epoch[1] = {comm.root() ? load_best(run, params) : 0};
-    comm.sum(epoch);
+    if (comm.root()) load_best(run, params);
     comm.broadcast(params.flat());
     gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
-    r.best_epoch = epoch[0];
+    r.best_epoch = st.sched.best_epoch;  // save_best wrote the file when the state's best last changed
     progress.line(fmt::format("scoring the weights of epoch {}, the best on validation ({})", r.best_epoch, run.best()));
   }
   const EvalResult v = eval(valid_ids, valid_path);
