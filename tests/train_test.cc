@@ -271,6 +271,25 @@ TEST(Schedule, PlateauDividesAfterAnEpochWithoutANewBest) {
   EXPECT_FALSE(s.stop);
 }
 
+// --patience 2: the third epoch in a row without a new best divides, and the count starts again (PyTorch's
+// ReduceLROnPlateau with cooldown 0); a new best in between starts it again too.
+TEST(Schedule, PlateauWithPatienceWaitsForThatManyEpochs) {
+  Config c;
+  c.schedule = "plateau";
+  c.lr = 8;
+  c.decay = 2.0;
+  c.patience = 2;
+  ScheduleState s{8};
+  std::vector<double> lrs;
+  int64_t epoch = 0;
+  for (double valid : {5.0, 5.1, 5.2, 5.3, 5.0, 5.0, 5.0, 5.0, 4.0, 4.1, 4.2, 4.3})
+    schedule_after_epoch(c, ++epoch, valid, s), lrs.push_back(s.lr);
+  EXPECT_EQ(lrs, (std::vector<double>{8, 8, 8, 4, 4, 4, 2, 2, 2, 2, 2, 1}));
+  EXPECT_EQ(s.best_epoch, 9);
+  c.patience = -1;
+  EXPECT_THROW(c.validate(), UserError);
+}
+
 // --keep-best on a slice small enough to overfit: best.safetensors holds the epoch of the lowest validation
 // perplexity in metrics.jsonl, the result scores those weights (not the last), and eval reads them.
 TEST_F(Train, KeepBestScoresTheBestEpoch) {

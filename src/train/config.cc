@@ -57,6 +57,7 @@ void Config::validate() const {
     fail("--schedule: unknown schedule '{}' (expected constant, step, newbob or plateau)", schedule);
   if (!std::isfinite(decay) || decay < 1.0) fail("--decay: must be a number >= 1 (got {})", decay);
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
+  if (patience < 0) fail("--patience: must be >= 0 (got {})", patience);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
   parse_compress(grad_compress);

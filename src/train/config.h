@@ -38,6 +38,7 @@ struct Config {
   double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving;
                                   // plateau: by this after an epoch without a new best validation loss
   int64_t decay_after = 4;
+  int64_t patience = 0;           // plateau: epochs without a new best tolerated before dividing
   double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
   bool keep_best = false;         // keep the best-validating weights (best.safetensors); the result scores them
   uint64_t seed = 1;

@@ -57,6 +57,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--schedule", c.schedule, "Learning-rate schedule: constant, step, newbob or plateau")->group("Training");
   g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying; plateau: after an epoch without a new best validation loss)")->group("Training");
   g("--decay-after", c.decay_after, "step schedule: epochs trained at the full rate before dividing starts")->group("Training");
+  g("--patience", c.patience, "plateau schedule: epochs in a row without a new best validation loss tolerated before dividing (PyTorch's ReduceLROnPlateau)")->group("Training");
   g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
   app.add_flag("--keep-best", c.keep_best, "Keep the weights of the best validation epoch in best.safetensors; the final scores, eval and sample use them")
       ->default_str(c.keep_best ? "true" : "false")

@@ -18,7 +18,10 @@ bool schedule_after_epoch(const Config& c, int64_t epoch, double valid, Schedule
     }
     if (s.decaying && !s.stop) s.lr /= c.decay;
   } else if (c.schedule == "plateau") {
-    if (!best) s.lr /= c.decay;
+    // As PyTorch's ReduceLROnPlateau: after `patience` epochs without a new best, the next one without divides,
+    // and the count starts again. Epochs since the best say it all, so the checkpoint needs nothing more.
+    const int64_t bad = epoch - s.best_epoch;
+    if (!best && bad % (c.patience + 1) == 0) s.lr /= c.decay;
   }
   s.last_valid = valid;
   if (best) s.best_valid = valid, s.best_epoch = epoch;

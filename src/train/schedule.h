@@ -3,7 +3,8 @@
 //   newbob (Mikolov's RNNLM): once the validation loss improves by less than the ratio, divide the rate
 //   by `decay` every epoch; when that happens again while decaying, stop;
 //   plateau (PyTorch's word_language_model example): divide the rate by `decay` after every epoch whose
-//   validation loss is not below the best so far.
+//   validation loss is not below the best so far; with `patience` P, after every (P+1)-th such epoch in a row
+//   (PyTorch's ReduceLROnPlateau).
 // Every schedule tracks the best validation loss and its epoch (for --keep-best).
 // The state is plain data so a checkpoint holds it exactly. Not the optimizer.
 #pragma once
