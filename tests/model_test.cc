@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/gemm.h"
+#include "core/packed_gemm.h"
 #include "core/rng.h"
 #include "model/model.h"
 #include "model/reference.h"
@@ -72,16 +73,26 @@ TEST_P(ModelGrad, FastMatchesReference) {
   const double ref_loss = reference_loss(s, p, x, y, T, B, h0, &g, &rdrop);
 
   const DropoutConfig drop = dropout_of(GetParam());
-  Workspace ws(s, T, B, drop.p > 0);
-  const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
-  model_backward(s, params, ws, x.data(), T, B, grads, &drop);
-  EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
-  for (size_t k = 0; k < params.table().size(); ++k) {
-    TensorView v = grads[k];
-    double scale = 1e-6;
-    for (double q : g[k]) scale = std::max(scale, std::abs(q));
-    for (int64_t i = 0; i < v.numel(); ++i)
-      ASSERT_NEAR(v.data[i], g[k][static_cast<size_t>(i)], 2e-5 * scale + 1e-6) << v.spec->name << "[" << i << "]";
+  const std::vector<float> state0(state.flat().begin(), state.flat().end());
+  // Both time loops: the packed kernel in one parallel region, and a gemm() call per step.
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed recurrent products" : "gemm() per step");
+    set_packed_recurrent(packed);
+    ASSERT_EQ(use_packed_recurrent(), packed);
+    std::copy(state0.begin(), state0.end(), state.flat().begin());
+    grads.zero();
+    Workspace ws(s, T, B, drop.p > 0);
+    const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
+    model_backward(s, params, ws, x.data(), T, B, grads, &drop);
+    set_packed_recurrent(true);
+    EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
+    for (size_t k = 0; k < params.table().size(); ++k) {
+      TensorView v = grads[k];
+      double scale = 1e-6;
+      for (double q : g[k]) scale = std::max(scale, std::abs(q));
+      for (int64_t i = 0; i < v.numel(); ++i)
+        ASSERT_NEAR(v.data[i], g[k][static_cast<size_t>(i)], 2e-5 * scale + 1e-6) << v.spec->name << "[" << i << "]";
+    }
   }
 }
 
@@ -132,6 +143,10 @@ const std::vector<Case> kLarge = {
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false},
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Lstm},
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Gru},
+    // hidden 53: four panels of the packed kernel, the last partial, split unevenly between threads
+    Case{Activation::Relu, 2, 20, 300, 53, 5, 7},
+    Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Lstm},
+    Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Gru},
 };
 std::vector<Case> all_cases() {
   std::vector<Case> v = kSmall;

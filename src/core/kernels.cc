@@ -67,6 +67,47 @@ void activation_backward(Activation a, const float* h, float* dy, int64_t n) {
   }
 }
 
+void activation_forward_cols(Activation a, float* y, int64_t rows, int64_t ld, int64_t j0, int64_t j1) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* x = y + r * ld;
+    switch (a) {
+      case Activation::Sigmoid:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) x[j] = sigmoid_fast(x[j]);
+        break;
+      case Activation::Tanh:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) x[j] = tanh_fast(x[j]);
+        break;
+      case Activation::Relu:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
+        break;
+    }
+  }
+}
+
+void activation_backward_cols(Activation a, const float* h, float* dy, int64_t rows, int64_t ld, int64_t j0, int64_t j1) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = h + r * ld;
+    float* d = dy + r * ld;
+    switch (a) {
+      case Activation::Sigmoid:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) d[j] *= x[j] * (1.0f - x[j]);
+        break;
+      case Activation::Tanh:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) d[j] *= 1.0f - x[j] * x[j];
+        break;
+      case Activation::Relu:
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) d[j] = x[j] > 0.0f ? d[j] : 0.0f;
+        break;
+    }
+  }
+}
+
 void add_bias_rows(float* c, int64_t rows, int64_t cols, const float* b1, const float* b2) {
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -142,13 +143,22 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64
   }
 }
 
-bool use_packed_recurrent() {
-  // MANYLM_PACKED_RECURRENT=0 turns it off, for A/B measurements against the per-step gemm() calls.
-  static const bool off = [] {
+namespace {
+// 1 on, 0 off; starts from MANYLM_PACKED_RECURRENT (0 turns it off, for A/B measurements against the
+// per-step gemm() calls).
+std::atomic<int>& packed_setting() {
+  static std::atomic<int> on{[] {
     const char* e = std::getenv("MANYLM_PACKED_RECURRENT");
-    return e && std::string(e) == "0";
-  }();
-  return !off && gemm_precision() == Precision::Fp32 && gemm_backend() != GemmBackend::Reference;
+    return e && std::string(e) == "0" ? 0 : 1;
+  }()};
+  return on;
+}
+}  // namespace
+
+void set_packed_recurrent(bool on) { packed_setting() = on ? 1 : 0; }
+
+bool use_packed_recurrent() {
+  return packed_setting() != 0 && gemm_precision() == Precision::Fp32 && gemm_backend() != GemmBackend::Reference;
 }
 
 }  // namespace manylm

@@ -39,5 +39,7 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64
 // Whether the recurrent layers use gemm_packed (fp32, any backend but Reference; MANYLM_PACKED_RECURRENT=0
 // turns it off for A/B measurements) or gemm() per step.
 bool use_packed_recurrent();
+// Turns the packed path on or off (tests and A/B measurements compare the two).
+void set_packed_recurrent(bool on);
 
 }  // namespace manylm

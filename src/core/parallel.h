@@ -5,6 +5,7 @@
 // Not a task scheduler.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <utility>
 
 namespace manylm {
@@ -27,6 +28,15 @@ inline std::pair<int64_t, int64_t> static_range(int64_t n, int tid, int nt) {
   int64_t q = n / nt, r = n % nt;
   int64_t b = tid * q + (tid < r ? tid : r);
   return {b, b + q + (tid < r ? 1 : 0)};
+}
+
+// The same partition in blocks of `align` (a PackedB panel): thread tid's columns [16·p0, min(n, 16·p1))
+// when its panels are static_range(panels, tid, nt). Ranges that match a thread's panels let it use what its
+// own share of a packed product wrote without waiting for the others, and keep threads off each other's
+// cache lines.
+inline std::pair<int64_t, int64_t> static_range_aligned(int64_t n, int tid, int nt, int64_t align) {
+  const auto [b0, b1] = static_range((n + align - 1) / align, tid, nt);
+  return {std::min(n, b0 * align), std::min(n, b1 * align)};
 }
 
 }  // namespace manylm

@@ -1,16 +1,35 @@
 // elman.cc — see elman.h.
 #include "model/elman.h"
 
+#include <omp.h>
+
 #include "core/gemm.h"
+#include "core/parallel.h"
 
 namespace manylm {
 
 void elman_forward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
-                   const ElmanWeights& w, float* S) {
+                   const ElmanWeights& w, float* S, PackedB* wp) {
   float* Y = S + B * H;  // (T, B, H) pre-activations, then activations, in place
   // Y = X · W_ihᵀ + b_ih + b_hh for all T·B rows at once.
   gemm(Trans::N, Trans::T, T * B, H, In, 1.0f, X, In, w.w_ih, In, 0.0f, Y, H);
   add_bias_rows(Y, T * B, H, w.b_ih, w.b_hh);
+  if (wp) {
+    wp->pack(Trans::T, w.w_hh, H, H, H);  // W_hhᵀ: (H, H)
+#pragma omp parallel
+    {
+      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
+      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);  // the columns of those panels
+      for (int64_t t = 0; t < T; ++t) {
+        float* y = Y + t * B * H;
+        gemm_packed(B, S + t * B * H, H, *wp, p0, p1, 1.0f, y, H);
+        activation_forward_cols(act, y, B, H, j0, j1);
+#pragma omp barrier
+      }
+    }
+    return;
+  }
   for (int64_t t = 0; t < T; ++t) {
     // Y[t] += A[t-1] · W_hhᵀ;  A[t] = σ(Y[t])
     gemm(Trans::N, Trans::T, B, H, H, 1.0f, S + t * B * H, H, w.w_hh, H, 1.0f, Y + t * B * H, H);
@@ -19,8 +38,26 @@ void elman_forward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, 
 }
 
 void elman_backward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, const float* X,
-                    const ElmanWeights& w, const float* S, float* dA, ElmanGrads& g, float* dX) {
+                    const ElmanWeights& w, const float* S, float* dA, ElmanGrads& g, float* dX, PackedB* wp) {
   const float* A = S + B * H;  // (T, B, H)
+  if (wp) {
+    wp->pack(Trans::N, w.w_hh, H, H, H);  // W_hh: (H, H)
+#pragma omp parallel
+    {
+      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
+      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        float* dYt = dA + t * B * H;
+        // Columns [j0, j1) of dA[t] are final: this thread's own product of step t+1 wrote them.
+        activation_backward_cols(act, A + t * B * H, dYt, B, H, j0, j1);
+#pragma omp barrier
+        if (t > 0) gemm_packed(B, dYt, H, *wp, p0, p1, 1.0f, dA + (t - 1) * B * H, H);
+      }
+    }
+    recurrent_weight_grads(T, B, In, H, H, X, S, dA, dA, w, g, dX);
+    return;
+  }
   for (int64_t t = T - 1; t >= 0; --t) {
     float* dYt = dA + t * B * H;
     // dY[t] = dA[t] ⊙ σ'(A[t]);  dA[t-1] += dY[t] · W_hh

@@ -67,7 +67,7 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
     {
       const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
       const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range(H, tid, nt);
+      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
       for (int64_t t = 0; t < T; ++t) {
         float* g = Gt + t * B * G;
         gemm_packed(B, S + t * B * H, H, *wp, p0, p1, 1.0f, g, G);
@@ -84,7 +84,7 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
     const bool par = B * H > (1 << 13);
 #pragma omp parallel if (par)
     {
-      const auto [j0, j1] = static_range(H, omp_get_thread_num(), omp_get_num_threads());
+      const auto [j0, j1] = static_range_aligned(H, omp_get_thread_num(), omp_get_num_threads(), PackedB::kPanel);
       cell_forward(B, H, j0, j1, g, C + t * B * H, C + (t + 1) * B * H, S + (t + 1) * B * H);
     }
   }
@@ -103,14 +103,15 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
     {
       const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
       const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range(H, tid, nt);
+      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
       for (int64_t t = T - 1; t >= 0; --t) {
         float* dg = dG + t * B * G;
+        // Units [j0, j1) of dh[t] are final: they are the columns of this thread's panels, which its own
+        // product of step t+1 wrote; so one barrier per step.
         cell_backward(B, H, j0, j1, Gt + t * B * G, C + t * B * H, C + (t + 1) * B * H, dA + t * B * H, dg, dCarry);
 #pragma omp barrier
         // dh[t-1] += dG[t] · W_hh
         if (t > 0) gemm_packed(B, dg, G, *wp, p0, p1, 1.0f, dA + (t - 1) * B * H, H);
-#pragma omp barrier
       }
     }
   } else {
@@ -119,7 +120,7 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
       const bool par = B * H > (1 << 13);
 #pragma omp parallel if (par)
       {
-        const auto [j0, j1] = static_range(H, omp_get_thread_num(), omp_get_num_threads());
+        const auto [j0, j1] = static_range_aligned(H, omp_get_thread_num(), omp_get_num_threads(), PackedB::kPanel);
         cell_backward(B, H, j0, j1, Gt + t * B * G, C + t * B * H, C + (t + 1) * B * H, dA + t * B * H, dg, dCarry);
       }
       // dh[t-1] += dG[t] · W_hh

@@ -6,7 +6,8 @@
 // The input projection of all T steps is one GEMM; only h[t-1]·W_hhᵀ is sequential. With a PackedB
 // (use_packed_recurrent()), the time loop runs in one parallel region: W_hh is packed once per window,
 // each thread owns a static range of its panels (the per-step product) and of the hidden units (the
-// gate math), two barriers per step; otherwise every step calls gemm().
+// gate math, in blocks of the panel width), two barriers per step forward and one backward (there a
+// thread's units are its own panels' columns); otherwise every step calls gemm().
 // Not a whole model (model.h) and not a reference (reference.h).
 #pragma once
 #include <cstdint>

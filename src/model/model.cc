@@ -118,22 +118,24 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
   embed_forward(params[ix.encoder].data, E, x, T * B, X);  // (T, B, E)
   if (dr) dropout_forward(site(*drop, 0), T, B, E, drop->lane0, lanes, X, ws.masks[0].data());
   lap(&PhaseTimes::embed);
+  PackedB* packed = use_packed_recurrent() ? &ws.packed : nullptr;
   const float* in = X;
   for (int64_t l = 0; l < s.layers; ++l) {
     float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
     std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
     const ElmanWeights w = layer_weights(params, ix, l);
     switch (s.cell) {
-      case Cell::Elman: elman_forward(s.activation, T, B, s.layer_input(l), H, in, w, S); break;
+      case Cell::Elman: elman_forward(s.activation, T, B, s.layer_input(l), H, in, w, S, packed); break;
       case Cell::Lstm: {
         float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
         std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
-        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data,
-                     use_packed_recurrent() ? &ws.packed : nullptr);
+        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data, packed);
         std::memcpy(state[s.layers + l].data, C + T * B * H, B * H * sizeof(float));
         break;
       }
-      case Cell::Gru: gru_forward(T, B, s.layer_input(l), H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data); break;
+      case Cell::Gru:
+        gru_forward(T, B, s.layer_input(l), H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, packed);
+        break;
     }
     std::memcpy(state[l].data, S + T * B * H, B * H * sizeof(float));  // carry A[T-1]
     in = S + B * H;
@@ -195,6 +197,7 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   };
   ready(s.tied ? ix.decoder_b : ix.decoder_w);
   lap(&PhaseTimes::output_bwd);
+  PackedB* packed = use_packed_recurrent() ? &ws.packed : nullptr;
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
     const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
@@ -203,14 +206,14 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
     const ElmanWeights w = layer_weights(params, ix, l);
     const float* S = ws.acts[ws.S[l]].data;
     switch (s.cell) {
-      case Cell::Elman: elman_backward(s.activation, T, B, In, H, in, w, S, dA, g, dX); break;
+      case Cell::Elman: elman_backward(s.activation, T, B, In, H, in, w, S, dA, g, dX, packed); break;
       case Cell::Lstm:
         lstm_backward(T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
-                      ws.acts[ws.dC].data, g, dX, use_packed_recurrent() ? &ws.packed : nullptr);
+                      ws.acts[ws.dC].data, g, dX, packed);
         break;
       case Cell::Gru:
         gru_backward(T, B, In, H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, dA, ws.acts[ws.dG].data,
-                     ws.acts[ws.dGh].data, g, dX);
+                     ws.acts[ws.dGh].data, g, dX, packed);
         break;
     }
     if (dr) dropout_backward(drop->p, ws.masks[l].data(), T * B * In, dX);

@@ -47,7 +47,7 @@ class Workspace {
   int x0, dA, dX, logits, dG = -1, dGh = -1, dC = -1;
   std::vector<int> S, D, C, G, Gh;
   std::vector<std::vector<uint8_t>> masks;  // per site, (T,B,E) then (T,B,H)
-  PackedB packed;  // the current layer's recurrent weight, packed for the time loop (LSTM)
+  PackedB packed;  // the current layer's recurrent weight, packed for the time loop
 };
 
 // Runs the window. x, y: (T, B) token ids, time-major. state (one (B,H) per layer) is read as the
