@@ -199,6 +199,9 @@ TEST(TextReaderChar, MultiByteCharactersAreSingleTokensAndNewlineIsAToken) {
   EXPECT_GE(v.find("\n"), 0);
   EXPECT_GE(v.find("\xF0\x9F\x98\x80"), 0);
   EXPECT_EQ(v.size(), 8);
+  // Texts start from a newline, not from <unk> (unseen in training; here also the largest id).
+  EXPECT_GT(v.unk(), v.find("\n"));
+  EXPECT_EQ(v.start(), v.find("\n"));
 }
 
 TEST(TextReaderChar, CharacterSplitAcrossReadBlocks) {
@@ -576,6 +579,7 @@ TEST(Batcher, CorpusTooSmallFailsNamingTheFileAndBatch) {
   expect_mentions(user_error([&] { Batcher(three, 2, 5, "/data/tiny.txt"); }), {"/data/tiny.txt", "too small", "--batch"});
   const std::vector<int32_t> none;
   expect_mentions(user_error([&] { Batcher(none, 1, 5, "empty.txt"); }), {"empty.txt", "too small"});
+  expect_mentions(user_error([&] { Batcher(three, 2, 5, "valid.txt", "--eval-batch"); }), {"valid.txt", "--eval-batch"});
   const std::vector<int32_t> one = iota_ids(1);
   expect_mentions(user_error([&] { Batcher(one, 1, 5, "one.txt"); }), {"one.txt"});
   // Just enough: one prediction per stream.

@@ -14,6 +14,7 @@
 #include "core/io.h"
 #include "core/kernels.h"
 #include "core/packed_gemm.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "core/vmath.h"
 
@@ -258,5 +259,25 @@ TEST(Bf16, ConstantsCopyIsRemadeOnlyWhenTold) {
   set_gemm_backend(GemmBackend::Blas);
 }
 
+}  // namespace
+}  // namespace manylm
+
+namespace manylm {
+namespace {
+// Where the team's threads go: never two ranks' threads on one CPU, never more threads than CPUs pinned.
+TEST(PinPlan, PlacesEachRanksThreadsOnItsOwnCpus) {
+  const std::vector<int> node = {0, 1, 2, 3, 4, 5, 6, 7};
+  using V = std::vector<int>;
+  EXPECT_EQ(pin_plan(node, 4, -1, -1, 8), (V{0, 1, 2, 3}));      // one process, no launcher
+  EXPECT_EQ(pin_plan(node, 4, 0, 1, 8), (V{0, 1, 2, 3}));        // the node's only rank
+  EXPECT_EQ(pin_plan(node, 4, 1, 2, 8), (V{4, 5, 6, 7}));        // rank 1 of 2 sharing the node
+  EXPECT_EQ(pin_plan(node, 2, 3, 4, 8), (V{6, 7}));              // rank 3 of 4
+  EXPECT_EQ(pin_plan(node, 2, 2, -1, 8), (V{4, 5}));             // Slurm without --ntasks-per-node
+  EXPECT_EQ(pin_plan(node, 4, 1, 4, 8), V{});                    // 4 ranks × 4 threads on 8 CPUs: stacked
+  EXPECT_EQ(pin_plan(node, 4, 2, -1, 8), V{});                   // this rank's CPUs would run past the node
+  EXPECT_EQ(pin_plan(node, 9, -1, -1, 8), V{});                  // more threads than CPUs
+  EXPECT_EQ(pin_plan({8, 9, 10, 11}, 4, 5, 8, 16), (V{8, 9, 10, 11}));  // bound by the launcher to 4 cores
+  EXPECT_EQ(pin_plan({8, 9, 10, 11, 12, 13, 14, 15}, 4, 5, 8, 16), V{});  // a socket shared by unknown ranks
+}
 }  // namespace
 }  // namespace manylm

@@ -21,6 +21,7 @@
 #include "core/io.h"
 #include "core/kernels.h"
 #include "core/safetensors.h"
+#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/options.h"
@@ -197,6 +198,84 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
   ASSERT_EQ(0, std::system(resume.c_str()));
   EXPECT_NE(read_file(out + "/result.json", "result").find("\"steps\":" + std::to_string(std::stoll(step) + 3)),
             std::string::npos);
+}
+
+// The model and state files are replaced as a pair: a save interrupted between its two renames is completed
+// on resume, one interrupted earlier is discarded (the previous pair is whole), a stale state.next goes.
+TEST(Checkpoint, InterruptedSaveIsCompletedOrDiscardedOnResume) {
+  char tmpl[] = "/tmp/manylm-ckpt-test-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const RunPaths run{dir}, other{dir + "/other"};
+  make_directories(other.dir);
+  ModelShape s;
+  s.vocab = 7, s.embed = 3, s.hidden = 4, s.layers = 1;
+  Arena p(param_table(s)), h(state_table(s, 2));
+  auto save = [&](const RunPaths& r, int64_t step, float value) {
+    std::fill(p.flat().begin(), p.flat().end(), value);
+    std::fill(h.flat().begin(), h.flat().end(), -value);
+    TrainState st;
+    st.step = step;
+    save_checkpoint(r, p, {&h}, st, "{}", false);
+  };
+  auto load = [&] {
+    const TrainState st = load_checkpoint(run, p, {&h});
+    EXPECT_EQ(p.flat()[0], static_cast<float>(st.step));
+    EXPECT_EQ(h.flat()[0], -static_cast<float>(st.step));
+    return st.step;
+  };
+  auto copy = [](const std::string& from, const std::string& to) { write_file_atomic(to, read_file(from, "copy")); };
+  save(run, 5, 5.0f);
+  EXPECT_FALSE(path_exists(run.model() + ".next"));
+  EXPECT_FALSE(path_exists(run.state() + ".next"));
+  EXPECT_EQ(recover_checkpoint(run), "");
+  // Step 9's save, stopped after the model's rename: model at 9, state at 5, state.next at 9.
+  save(other, 9, 9.0f);
+  copy(other.model(), run.model());
+  copy(other.state(), run.state() + ".next");
+  EXPECT_THROW(load_checkpoint(run, p, {&h}), UserError) << "a mismatched pair must not load";
+  EXPECT_NE(recover_checkpoint(run).find("completed"), std::string::npos);
+  EXPECT_FALSE(path_exists(run.state() + ".next"));
+  EXPECT_EQ(load(), 9);
+  // A later save stopped before the first rename (a partial state.next): both .next files go.
+  write_file_atomic(run.model() + ".next", "partial");
+  write_file_atomic(run.state() + ".next", "part");
+  EXPECT_NE(recover_checkpoint(run).find("discarded"), std::string::npos);
+  EXPECT_FALSE(path_exists(run.model() + ".next"));
+  EXPECT_FALSE(path_exists(run.state() + ".next"));
+  EXPECT_EQ(load(), 9);
+  // A state.next of another step than the model's (stale) is removed.
+  save(other, 4, 4.0f);
+  copy(other.state(), run.state() + ".next");
+  EXPECT_EQ(recover_checkpoint(run), "");
+  EXPECT_FALSE(path_exists(run.state() + ".next"));
+  EXPECT_EQ(load(), 9);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// A run that stopped before its first checkpoint (config and vocabulary only) resumes from step 0, to the
+// same weights as the uninterrupted run; --lr cannot change and --out cannot be given on resume.
+TEST_F(Train, ResumeBeforeTheFirstCheckpointStartsAtStepZero) {
+  Corpus corpus(400);
+  Config c = corpus.config("run");
+  c.epochs = 1;
+  const TrainResult full = run_training(c);
+  const RunPaths run{c.out};
+  const std::string model = read_file(run.model(), "model");
+  std::remove(run.model().c_str());
+  std::remove(run.state().c_str());
+  Config resumed = config_from_json_file(run.config());
+  resumed.resume = c.out;
+  const TrainResult r = run_training(resumed);
+  EXPECT_EQ(r.steps, full.steps);
+  EXPECT_EQ(read_file(run.model(), "model"), model);
+  EXPECT_EQ(r.test_ppl, full.test_ppl);
+  Config lr = resumed;
+  lr.lr = 2 * c.lr;
+  EXPECT_THROW(run_training(lr), UserError);
+  Config out = resumed;
+  out.out = corpus.dir + "/elsewhere";
+  EXPECT_THROW(run_training(out), UserError);
+  EXPECT_FALSE(path_exists(out.out));
 }
 
 // bf16 products (fp32 accumulation and master weights) train like fp32: same perplexities within 3 %

@@ -56,7 +56,7 @@ Runner add_eval_command(CLI::App& app) {
     const int64_t T = o->bptt > 0 ? o->bptt : m.config.bptt;
     TokenIds ids = TokenIds::load(text, m.vocab, o->cache_dir.empty() ? default_cache_dir() : o->cache_dir);
     if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
-    const int32_t start = m.vocab.eos() >= 0 ? m.vocab.eos() : m.vocab.find("\n") >= 0 ? m.vocab.find("\n") : m.vocab.unk();
+    const int32_t start = m.vocab.start();
     double loss = 0;
     int64_t tokens = 0;
     if (!o->per_word.empty() || !o->sentences.empty()) {

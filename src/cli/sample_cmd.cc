@@ -72,7 +72,7 @@ Runner add_sample_command(CLI::App& app) {
     Workspace ws(s, 1, 1);
     Arena state(state_table(s, 1));
     const bool words = m.vocab.mode() == TokenMode::Word;
-    int32_t cur = words ? m.vocab.eos() : std::max(m.vocab.find("\n"), m.vocab.unk());
+    int32_t cur = m.vocab.start();
     std::string text;
     for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode())) {
       model_step_logits(s, m.params, ws, cur, state);

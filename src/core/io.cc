@@ -46,37 +46,46 @@ std::string read_file(const std::string& path, std::string_view what) {
   return out;
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail("{}: cannot create: {}", tmp, std::strerror(errno));
+void write_file_synced(const std::string& path, std::string_view bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) fail("{}: cannot create: {}", path, std::strerror(errno));
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
     if (n < 0) {
       int e = errno;
       ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("{}: write error: {}", tmp, std::strerror(e));
+      ::unlink(path.c_str());
+      fail("{}: write error: {}", path, std::strerror(e));
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail("{}: cannot flush to disk: {}", tmp, std::strerror(e));
+  int e = ::fsync(fd) == 0 ? 0 : errno;
+  if (::close(fd) != 0 && e == 0) e = errno;  // closed either way
+  if (e != 0) {
+    ::unlink(path.c_str());
+    fail("{}: cannot flush to disk: {}", path, std::strerror(e));
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+}
+
+void rename_synced(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
-    fail("{}: cannot rename into place: {}", path, std::strerror(e));
+    ::unlink(from.c_str());
+    fail("{}: cannot rename into place: {}", to, std::strerror(e));
   }
-  std::string dir = std::filesystem::path(path).parent_path().string();
+  std::string dir = std::filesystem::path(to).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void write_file_atomic(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  write_file_synced(tmp, bytes);
+  rename_synced(tmp, path);
 }
 
 bool path_exists(const std::string& path) {

@@ -14,6 +14,10 @@ std::string read_file(const std::string& path, std::string_view what);
 
 // Writes `bytes` to `path` atomically: `path.tmp.PID`, fsync, rename, fsync of the directory.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// The two halves, for replacing several files together: write and fsync (removed again on failure), and
+// rename with an fsync of the directory.
+void write_file_synced(const std::string& path, std::string_view bytes);
+void rename_synced(const std::string& from, const std::string& to);
 
 // Where manylm keeps caches (token ids, the GEMM plan): $MANYLM_CACHE, $XDG_CACHE_HOME/manylm,
 // ~/.cache/manylm, else /tmp/manylm-cache.

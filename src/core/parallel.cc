@@ -6,7 +6,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -46,29 +49,48 @@ PinState g_pin = PinState::Off;
 
 int cpu_count() { return CPU_COUNT(&process_mask()); }
 
+std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, int local_size, int node_cpus) {
+  const int have = static_cast<int>(cpus.size());
+  if (n <= 0 || have < n) return {};
+  if (have == n || local_rank < 0 || local_size == 1) return {cpus.begin(), cpus.begin() + n};
+  if (have < node_cpus) return {};
+  const int ranks = local_size > 0 ? local_size : local_rank + 1;
+  if (static_cast<int64_t>(ranks) * n > have || local_rank >= ranks) return {};
+  const auto first = cpus.begin() + static_cast<std::ptrdiff_t>(local_rank) * n;
+  return {first, first + n};
+}
+
 int set_threads(int n) {
   if (n <= 0) n = cpu_count();
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
-  const std::vector<int> cpus = allowed_cpus();
-  // Ranks of one job that share a node without a binding each see every CPU: pinning them all from CPU 0
-  // would stack them, so the launcher's placement (or the OS) decides there.
-  const int local_ranks = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
   const bool user_binds = std::getenv("OMP_PROC_BIND") || std::getenv("GOMP_CPU_AFFINITY");
   if (env_int("MANYLM_PIN", 1) == 0 || user_binds) {
     g_pin = PinState::Off;
-  } else if (static_cast<int>(cpus.size()) < n || (local_ranks > 1 && static_cast<int>(cpus.size()) == static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)))) {
-    g_pin = PinState::NotPossible;
-  } else {
-#pragma omp parallel num_threads(n)
-    {
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(cpus[static_cast<size_t>(omp_get_thread_num())], &one);
-      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-    }
-    g_pin = PinState::Pinned;
+    return n;
   }
+  // The node-local rank and rank count as Open MPI, MPICH/Hydra or Slurm's srun give them.
+  auto first_env = [](std::initializer_list<const char*> names) {
+    for (const char* name : names)
+      if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
+    return -1;
+  };
+  const int local_rank = first_env({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"});
+  const int local_size = first_env({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"});
+  const std::vector<int> plan =
+      pin_plan(allowed_cpus(), n, local_rank, local_size, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  if (plan.empty()) {
+    g_pin = PinState::NotPossible;
+    return n;
+  }
+#pragma omp parallel num_threads(n)
+  {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(plan[static_cast<size_t>(omp_get_thread_num())], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  }
+  g_pin = PinState::Pinned;
   return n;
 }
 

@@ -7,13 +7,25 @@
 #include <cstdint>
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace manylm {
 
-// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads) and pins them,
-// unless MANYLM_PIN=0, OMP_PROC_BIND/GOMP_CPU_AFFINITY is set (the user binds), the process may use fewer
-// than n CPUs, or several ranks share this node unbound (OMPI_COMM_WORLD_LOCAL_SIZE). Returns n used.
+// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads) and pins them as
+// pin_plan says, unless MANYLM_PIN=0 or OMP_PROC_BIND/GOMP_CPU_AFFINITY is set (the user binds). The
+// node-local rank and rank count come from the launcher's environment (Open MPI, MPICH/Hydra, Slurm).
+// Returns n used.
 int set_threads(int n);
+// Where thread i of n goes (empty: leave placement to the OS), given the CPUs this process may use, its
+// node-local rank and the node's rank count (-1: unknown) and the node's CPU count:
+//   exactly n CPUs (the launcher bound this rank to them): thread i on cpus[i];
+//   fewer than n: oversubscribed, empty;
+//   more than n, one process (no local rank, or the node's only rank): cpus[i];
+//   the whole node, shared by several ranks: rank k's threads on cpus[k·n + i], if every rank's fit (empty
+//   when the ranks oversubscribe the node: pinning would stack them);
+//   more than n but not the whole node (e.g. a socket shared by several ranks): empty, since which ranks
+//   share it is unknown here; bind each rank to n cores to have them pinned (see README).
+std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, int local_size, int node_cpus);
 int num_threads();
 // CPUs this process may use (its affinity when manylm first asked; omp_get_num_procs() would answer for the
 // calling thread, which is pinned to one CPU after set_threads).

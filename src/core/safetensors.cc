@@ -33,9 +33,8 @@ std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& t
   return out;
 }
 
-void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
-                      const std::map<std::string, std::string>& metadata,
-                      const std::map<std::string, std::string>& aliases) {
+std::string encode_arenas(const std::vector<const Arena*>& arenas, const std::map<std::string, std::string>& metadata,
+                          const std::map<std::string, std::string>& aliases) {
   std::map<std::string, SafeTensor> owned;
   std::map<std::string, const SafeTensor*> refs;
   for (const Arena* arena : arenas)
@@ -46,7 +45,13 @@ void save_safetensors(const std::string& path, const std::vector<const Arena*>& 
     }
   for (auto& [n, t] : owned) refs[n] = &t;
   for (auto& [alias, source] : aliases) refs[alias] = &owned.at(source);
-  write_file_atomic(path, encode_safetensors(refs, metadata));
+  return encode_safetensors(refs, metadata);
+}
+
+void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
+                      const std::map<std::string, std::string>& metadata,
+                      const std::map<std::string, std::string>& aliases) {
+  write_file_atomic(path, encode_arenas(arenas, metadata, aliases));
 }
 
 SafeTensorsFile load_safetensors(const std::string& path) {

@@ -28,6 +28,9 @@ struct SafeTensorsFile {
 void save_safetensors(const std::string& path, const std::vector<const Arena*>& arenas,
                       const std::map<std::string, std::string>& metadata,
                       const std::map<std::string, std::string>& aliases = {});
+// The bytes save_safetensors writes.
+std::string encode_arenas(const std::vector<const Arena*>& arenas, const std::map<std::string, std::string>& metadata,
+                          const std::map<std::string, std::string>& aliases = {});
 std::string encode_safetensors(const std::map<std::string, const SafeTensor*>& tensors,
                                const std::map<std::string, std::string>& metadata);
 SafeTensorsFile load_safetensors(const std::string& path);

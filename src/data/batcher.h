@@ -14,11 +14,13 @@ namespace manylm {
 
 class Batcher {
  public:
-  Batcher(std::span<const int32_t> ids, int64_t B, int64_t T, const std::string& what)
+  // `batch_option`: the option that set B, named in the error.
+  Batcher(std::span<const int32_t> ids, int64_t B, int64_t T, const std::string& what,
+          const char* batch_option = "--batch")
       : ids_(ids), B_(B), T_(T), L_(static_cast<int64_t>(ids.size()) / B) {
     if (L_ < 2)
-      fail("{}: corpus too small: {} tokens cannot fill {} streams of at least 2 tokens (lower --batch)", what,
-           ids.size(), B);
+      fail("{}: corpus too small: {} tokens cannot fill {} streams of at least 2 tokens (lower {})", what,
+           ids.size(), B, batch_option);
   }
   int64_t streams() const { return B_; }
   int64_t stream_length() const { return L_; }

@@ -32,6 +32,12 @@ class Vocab {
   }
   int32_t eos() const { return eos_; }  // -1 in character mode
   int32_t unk() const { return unk_; }
+  // The context a text starts from: <eos> (words), a newline (characters), else <unk>.
+  int32_t start() const {
+    if (eos_ >= 0) return eos_;
+    const int32_t nl = find("\n");
+    return nl >= 0 ? nl : unk_;
+  }
   uint64_t hash() const;
 
   std::string to_json() const;

@@ -109,7 +109,8 @@ void Comm::check_same(std::span<const float> v, const std::string& what) const {
   MPI_Allgather(&h, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
   for (int r = 1; r < size_; ++r)
     if (all[static_cast<size_t>(r)] != all[0])
-      fail("MPI: {} differ between rank 0 and rank {}: the ranks have diverged (a bug; please report it)", what, r);
+      throw std::runtime_error(fmt::format(
+          "MPI: {} differ between rank 0 and rank {}: the ranks have diverged (a bug; please report it)", what, r));
 }
 
 }  // namespace manylm

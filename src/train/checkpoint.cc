@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -69,29 +70,67 @@ bool RunPaths::holds_run() const {
 
 namespace {
 // Weights as a PyTorch state_dict file (a tied decoder aliases the embedding), with manylm's metadata.
-void save_weights(const std::string& path, const Arena& params, std::map<std::string, std::string> metadata,
-                  const std::string& model_meta_json, bool tied) {
+std::string encode_weights(const Arena& params, std::map<std::string, std::string> metadata,
+                           const std::string& model_meta_json, bool tied) {
   std::map<std::string, std::string> aliases;
   if (tied) aliases["decoder.weight"] = "encoder.weight";
   metadata["format"] = "pt";
   metadata["manylm"] = model_meta_json;
-  save_safetensors(path, {&params}, metadata, aliases);
+  return encode_arenas({&params}, metadata, aliases);
+}
+
+std::string next_name(const std::string& path) { return path + ".next"; }
+
+std::string recorded_step(const std::string& path) {
+  const SafeTensorsFile f = load_safetensors(path);
+  auto it = f.metadata.find("manylm.step");
+  return it == f.metadata.end() ? std::string() : it->second;
 }
 }  // namespace
 
+// The pair is replaced as one: both files are written under .next names and fsynced before either
+// replaces its predecessor, so a crash or a full disk while writing leaves the previous pair whole; a crash
+// between the two renames leaves state.safetensors.next of the model's step, which recover_checkpoint
+// moves into place.
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
                      const TrainState& st, const std::string& model_meta_json, bool tied) {
   const std::string step = std::to_string(st.step);
-  save_weights(run.model(), params, {{"manylm.step", step}}, model_meta_json, tied);
-  save_safetensors(run.state(), state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}});
+  write_file_synced(next_name(run.model()), encode_weights(params, {{"manylm.step", step}}, model_meta_json, tied));
+  write_file_synced(next_name(run.state()),
+                    encode_arenas(state, {{"manylm.train_state", st.to_json()}, {"manylm.step", step}}));
+  rename_synced(next_name(run.model()), run.model());
+  rename_synced(next_name(run.state()), run.state());
+}
+
+std::string recover_checkpoint(const RunPaths& run) {
+  const std::string model_next = next_name(run.model()), state_next = next_name(run.state());
+  if (path_exists(model_next)) {  // interrupted before the first rename: the previous pair is whole
+    std::remove(model_next.c_str());
+    std::remove(state_next.c_str());
+    return fmt::format("note: {}: discarded a checkpoint whose saving was interrupted; resuming from the one before",
+                       run.dir);
+  }
+  if (!path_exists(state_next)) return {};
+  if (path_exists(run.model()) && recorded_step(state_next) == recorded_step(run.model())) {
+    rename_synced(state_next, run.state());
+    return fmt::format("note: {}: completed a checkpoint interrupted between its two renames", run.dir);
+  }
+  std::remove(state_next.c_str());
+  return {};
+}
+
+bool RunPaths::has_checkpoint() const {
+  return path_exists(model()) || path_exists(state()) || path_exists(next_name(model())) ||
+         path_exists(next_name(state()));
 }
 
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied) {
-  save_weights(run.best(), params,
-               {{"manylm.step", std::to_string(st.step)}, {"manylm.epoch", std::to_string(st.sched.best_epoch)},
-                {"manylm.valid_ppl", fmt::format("{:.6f}", valid_ppl)}},
-               model_meta_json, tied);
+  write_file_atomic(run.best(), encode_weights(params,
+                                               {{"manylm.step", std::to_string(st.step)},
+                                                {"manylm.epoch", std::to_string(st.sched.best_epoch)},
+                                                {"manylm.valid_ppl", fmt::format("{:.6f}", valid_ppl)}},
+                                               model_meta_json, tied));
 }
 
 int64_t load_best(const RunPaths& run, Arena& params) {

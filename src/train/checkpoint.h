@@ -7,8 +7,9 @@
 //   best.safetensors   with --keep-best: the weights of the best validation epoch so far (eval and sample
 //                      use them when present); its metadata names the epoch and validation perplexity
 //   metrics.jsonl      one JSON object per progress report, validation and test
-// Every file is written to a temporary name, fsynced and renamed; the model and the state record the
-// same step, so a crash between the two renames is detected on resume. Not the training loop.
+// Every file is written to a temporary name, fsynced and renamed. The model and the state record the same
+// step and are replaced as a pair (save_checkpoint), so a crash or a full disk at any point leaves a
+// resumable checkpoint. Not the training loop.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -45,12 +46,16 @@ struct RunPaths {
   std::string best() const { return dir + "/best.safetensors"; }
   std::string metrics() const { return dir + "/metrics.jsonl"; }
   std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
-  bool holds_run() const;  // any of the files above exists
+  bool holds_run() const;       // any of the files above exists
+  bool has_checkpoint() const;  // a checkpoint was saved (or its saving began)
 };
 
 // `state` holds the arenas of state.safetensors: the carried hidden state and optimizer moments.
 void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector<const Arena*>& state,
                      const TrainState& st, const std::string& model_meta_json, bool tied);
+// Before resuming (on one process, the writer): completes a save interrupted between its two renames, or
+// discards one interrupted earlier. Returns a note saying which, or "" when there was none.
+std::string recover_checkpoint(const RunPaths& run);
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
 

@@ -62,6 +62,7 @@ void Config::validate() const {
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
   parse_compress(grad_compress);
   positive_finite("bucket-mb", bucket_mb);
+  if (bucket_mb > 1024) fail("--bucket-mb: at most 1024 (MPI counts are 32-bit; got {})", bucket_mb);
   if (!std::isfinite(threshold_tau) || threshold_tau < 0) fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
   if (!(threshold_density > 0 && threshold_density <= 1))
     fail("--threshold-density: must be in (0, 1] (got {})", threshold_density);

@@ -84,7 +84,7 @@ void bind_train_options(CLI::App& app, Config& c) {
 }
 
 namespace {
-const std::set<std::string> kNotSaved = {"help", "config", "out", "resume", "json"};
+const std::set<std::string> kNotSaved = {"help", "config", "out", "resume", "json", "max-steps"};
 }
 
 std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std::string) const {

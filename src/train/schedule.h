@@ -1,6 +1,7 @@
 // schedule.h — learning-rate schedules, applied at epoch ends:
 //   constant;  step (Zaremba et al.): lr = lr0 / decay^max(0, epoch − decay_after);
-//   newbob (Mikolov's RNNLM): once the validation loss improves by less than the ratio, divide the rate
+//   newbob (after Mikolov's RNNLM): once the validation perplexity improves by a factor below the ratio
+//   (RNNLM compares log-probabilities: its 1.003 is ≈ 1.015 here at perplexity 130), divide the rate
 //   by `decay` every epoch; when that happens again while decaying, stop;
 //   plateau (PyTorch's word_language_model example): divide the rate by `decay` after every epoch whose
 //   validation loss is not below the best so far; with `patience` P, after every (P+1)-th such epoch in a row

@@ -3,11 +3,13 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -78,6 +80,9 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
   same("min-count", saved.min_count, now.min_count);
   same("optimizer", saved.optimizer, now.optimizer);
   same("tied", saved.tied, now.tied);
+  // The current rate is part of the checkpointed schedule state; a new --lr would apply to some schedules
+  // and not others, at once or only from the next epoch.
+  same("lr", saved.lr, now.lr);
 }
 
 }  // namespace
@@ -116,6 +121,7 @@ void install_stop_signals() {
   // compute thread's stack. (With the handler alone, Ctrl-C on a 2-rank mpirun crashed 1 to 4 runs in 10
   // inside oneDNN's matmul — heap corruption or a segfault; never with OpenBLAS, never without the signal:
   // consistent with JIT code keeping data below the stack pointer, where a signal frame lands.)
+  // A second signal before the run has stopped exits at once, with status 128 + signal.
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   sigset_t set;
@@ -126,18 +132,26 @@ void install_stop_signals() {
   std::thread([set] {
     for (;;) {
       int sig = 0;
-      if (sigwait(&set, &sig) == 0) g_stop_signal.store(sig);
+      if (sigwait(&set, &sig) != 0) continue;
+      if (g_stop_signal.exchange(sig) != 0) {  // a second one: leave now (an interrupted save is recovered)
+        constexpr char msg[] = "manylm: second signal: exiting without saving\n";
+        [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+        std::_Exit(128 + sig);
+      }
     }
   }).detach();
 }
 
 TrainResult run_training(const Config& given, const Comm& comm) {
   const auto wall_start = Clock::now();
+  // A signal from here on (while the data loads, say) is kept, and ends the run after its next step.
+  g_stop_signal.store(0);
   Config c = given;
   RunPaths run;
   if (!c.resume.empty()) {
     run.dir = c.resume;
     if (!is_directory(run.dir)) fail("--resume: {} is not a directory", run.dir);
+    if (!c.out.empty() && c.out != c.resume) fail("--out: not with --resume (a resumed run stays in {})", c.resume);
     check_resume_compatible(config_from_json_file(run.config()), c, run.config());
   } else {
     run.dir = comm.broadcast(c.out.empty() ? default_run_dir(c) : c.out);  // one clock decides the name
@@ -181,8 +195,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   TokenIds test_ids = load_ids(test_path);
   if (train_ids.size() == 0) fail("{}: empty corpus: no tokens", train_path);
   Batcher batcher(train_ids.ids(), c.batch, c.bptt, train_path);
-  Batcher(valid_ids.ids(), c.eval_batch, c.bptt, valid_path);
-  Batcher(test_ids.ids(), c.eval_batch, c.bptt, test_path);
+  Batcher(valid_ids.ids(), c.eval_batch, c.bptt, valid_path, "--eval-batch");
+  Batcher(test_ids.ids(), c.eval_batch, c.bptt, test_path, "--eval-batch");
 
   const ModelShape shape = c.model_shape(vocab.size());
   Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, B));
@@ -191,7 +205,21 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   std::vector<Arena*> state = {&all_hidden};
   for (Arena* a : optimizer.state()) state.push_back(a);
   TrainState st;
+  // Resuming: rank 0 first completes or discards a save that was interrupted. A run that stopped before its
+  // first checkpoint (config and vocabulary only) starts again from step 0.
+  std::string resume_note;
+  bool from_checkpoint = false;
   if (!c.resume.empty()) {
+    if (comm.root()) {
+      resume_note = recover_checkpoint(run);
+      from_checkpoint = run.has_checkpoint();
+      if (!from_checkpoint)
+        resume_note = fmt::format("note: {} has no checkpoint yet (the run stopped before its first); starting at step 0",
+                                  run.dir);
+    }
+    from_checkpoint = comm.broadcast(from_checkpoint ? "1" : "0") == "1";
+  }
+  if (from_checkpoint) {
     st = load_checkpoint(run, params, state);
     st.finished = st.epoch >= c.epochs || st.sched.stop;  // a larger --epochs continues a finished run
     for (size_t k = 0; k < hidden.table().size(); ++k)  // this rank's lanes of the carried state
@@ -202,6 +230,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     init_uniform(params, c.seed, c.init);
     st.sched.lr = c.lr;
     if (comm.root()) {
+      if (!c.resume.empty()) truncate_metrics(run, 0);
       make_directories(run.dir);
       write_file_atomic(run.config(), config_to_json(with_absolute_data_paths(c)));
       write_file_atomic(run.vocab(), vocab.to_json());
@@ -215,7 +244,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                             c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
                             comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
-  if (!c.resume.empty()) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
+  if (!resume_note.empty()) progress.line(resume_note);
+  if (from_checkpoint) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
   if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
   else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
   struct ConstantsScope {  // bf16: the parameter block is read from its bf16 copy
@@ -243,7 +273,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   // the same number of ranks is bit-identical; on another rank count (or scheme) they restart at zero.
   const NamedSpans feedback = reducer.feedback_state();
   const std::string residual_tag = fmt::format("{} ranks, {}", comm.size(), c.grad_compress);
-  if (!c.resume.empty() && !feedback.empty()) {
+  if (from_checkpoint && !feedback.empty()) {
     int64_t restored[1] = {load_residuals(run.residuals(comm.rank()), feedback, st.step, residual_tag)};
     comm.sum(restored);
     if (restored[0] != comm.size()) {  // all ranks or none
@@ -279,7 +309,6 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   r.params = param_count(shape);
   r.ranks = comm.size();
   bool stop_steps = c.max_steps > 0 && st.step >= c.max_steps;
-  g_stop_signal.store(0);
   // Speeds shown are this process's, over the current epoch: the checkpointed totals also hold the time of
   // earlier sessions (and whatever else shared the machine then), which would hide the present rate.
   double run_seconds = 0, epoch_seconds = 0;
