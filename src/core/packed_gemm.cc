@@ -143,6 +143,13 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64
   }
 }
 
+TeamShare team_share(const PackedB& w, int64_t H) {
+  const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+  const auto [p0, p1] = static_range(w.panels(), tid, nt);
+  const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+  return {p0, p1, j0, j1};
+}
+
 namespace {
 // 1 on, 0 off; starts from MANYLM_PACKED_RECURRENT (0 turns it off, for A/B measurements against the
 // per-step gemm() calls).

@@ -36,6 +36,14 @@ class PackedB {
 void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64_t p0, int64_t p1, float beta, float* C,
                  int64_t ldc);
 
+// The calling team thread's share of a time loop over a packed W (inside the parallel region): panels
+// [p0, p1) of W, split statically, and hidden units [j0, j1) of H in whole panels (static_range_aligned), so
+// that when W's columns are the H units a thread's units are its own panels' columns.
+struct TeamShare {
+  int64_t p0, p1, j0, j1;
+};
+TeamShare team_share(const PackedB& w, int64_t H);
+
 // Whether the recurrent layers use gemm_packed (fp32, any backend but Reference; MANYLM_PACKED_RECURRENT=0
 // turns it off for A/B measurements) or gemm() per step.
 bool use_packed_recurrent();

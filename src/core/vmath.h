@@ -1,7 +1,8 @@
 // vmath.h — vectorizable float exp: Cody–Waite range reduction x = n·ln2 + r, a degree-6 polynomial for
 // e^r on |r| ≤ ln2/2, and 2^n built in the exponent bits. No calls and no branches on the value, so
 // loops over it vectorize (AVX2/AVX-512) under `#pragma omp simd`. Max relative error ~2 ulp on
-// [-87, 88]; below −87 it returns e^-87, above 88.7 +inf. sigmoid and tanh are built on it.
+// [-87, 88.37]; below −87 it returns e^-87, from 88.38 on +inf (2^n with n = 128 is built as infinity,
+// though e^x stays finite up to 88.72). sigmoid and tanh are built on it and saturate correctly either way.
 // Not a general libm.
 #pragma once
 #include <cstdint>

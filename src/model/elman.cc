@@ -1,10 +1,7 @@
 // elman.cc — see elman.h.
 #include "model/elman.h"
 
-#include <omp.h>
-
 #include "core/gemm.h"
-#include "core/parallel.h"
 
 namespace manylm {
 
@@ -18,9 +15,7 @@ void elman_forward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H, 
     wp->pack(Trans::T, w.w_hh, H, H, H);  // W_hhᵀ: (H, H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);  // the columns of those panels
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);  // the columns of those panels
       for (int64_t t = 0; t < T; ++t) {
         float* y = Y + t * B * H;
         gemm_packed(B, S + t * B * H, H, *wp, p0, p1, 1.0f, y, H);
@@ -44,9 +39,7 @@ void elman_backward(Activation act, int64_t T, int64_t B, int64_t In, int64_t H,
     wp->pack(Trans::N, w.w_hh, H, H, H);  // W_hh: (H, H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);
       for (int64_t t = T - 1; t >= 0; --t) {
         float* dYt = dA + t * B * H;
         // Columns [j0, j1) of dA[t] are final: this thread's own product of step t+1 wrote them.

@@ -72,9 +72,7 @@ void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, co
     wp->pack(Trans::T, w.w_hh, H, H, G);  // W_hhᵀ: (H, 3H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);
       for (int64_t t = 0; t < T; ++t) {
         float* gh = Gh + t * B * G;
         gemm_packed(B, S + t * B * H, H, *wp, p0, p1, 0.0f, gh, G);
@@ -108,9 +106,7 @@ void gru_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
     wp->pack(Trans::N, w.w_hh, H, G, H);  // W_hh: (3H, H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);  // the columns of those panels
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);  // the columns of those panels
       for (int64_t t = T - 1; t >= 0; --t) {
         // Units [j0, j1) of dh[t] are final: this thread's own product of step t+1 wrote them.
         step(t, j0, j1);

@@ -65,9 +65,7 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
     wp->pack(Trans::T, w.w_hh, H, H, G);  // W_hhᵀ: (H, 4H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);
       for (int64_t t = 0; t < T; ++t) {
         float* g = Gt + t * B * G;
         gemm_packed(B, S + t * B * H, H, *wp, p0, p1, 1.0f, g, G);
@@ -101,9 +99,7 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
     wp->pack(Trans::N, w.w_hh, H, G, H);  // W_hh: (4H, H)
 #pragma omp parallel
     {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const auto [p0, p1] = static_range(wp->panels(), tid, nt);
-      const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
+      const auto [p0, p1, j0, j1] = team_share(*wp, H);
       for (int64_t t = T - 1; t >= 0; --t) {
         float* dg = dG + t * B * G;
         // Units [j0, j1) of dh[t] are final: they are the columns of this thread's panels, which its own
