@@ -270,15 +270,17 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     ws.grads_ready = [&reducer](size_t from) { reducer.ready(from); };
   }
   // Error feedback of a lossy --grad-compress: each rank's residuals in its own file, so that a resume on
-  // the same number of ranks is bit-identical; on another rank count (or scheme) they restart at zero.
+  // the same number of ranks is bit-identical; on another rank count, scheme or bucket size (the tag: what
+  // gives the residuals their meaning) they restart at zero.
   const NamedSpans feedback = reducer.feedback_state();
-  const std::string residual_tag = fmt::format("{} ranks, {}", comm.size(), c.grad_compress);
+  const std::string residual_tag =
+      fmt::format("{} ranks, {}, buckets of {} floats", comm.size(), c.grad_compress, ro.bucket_floats);
   if (from_checkpoint && !feedback.empty()) {
     int64_t restored[1] = {load_residuals(run.residuals(comm.rank()), feedback, st.step, residual_tag)};
     comm.sum(restored);
     if (restored[0] != comm.size()) {  // all ranks or none
       for (const auto& [name, span] : feedback) std::fill(span.begin(), span.end(), 0.0f);
-      progress.line("note: gradient residuals restart at zero (saved for another rank count, scheme or step)");
+      progress.line("note: gradient residuals restart at zero (saved for another rank count, scheme, bucket size or step)");
     }
   }
   DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, lane0, c.batch};
