@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/safetensors.h"
 
 namespace manylm {
 namespace {
@@ -564,6 +565,36 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
     EXPECT_FALSE(a.out.empty());
     EXPECT_EQ(a.out, b.out);
   }
+}
+
+// `average`: the element-wise mean of weight files, which eval scores with --weights FILE; files of another
+// model, an existing --out and a missing --weights file are refused.
+TEST_F(CliRun, AverageWeightsAndEvalThem) {
+  const std::string a = suite_ + "/word8/model.safetensors";
+  const std::string run_b = dir_ + "/b";
+  ASSERT_EQ(run("train", with(train_opts(suite_), {{"--out", run_b}, {"--seed", "2"}})).status, 0);
+  const std::string b = run_b + "/model.safetensors", avg = dir_ + "/avg.safetensors";
+  const nlohmann::json j = one_json_object(run("average", {{a, ""}, {b, ""}, {"--out", avg}, {"--json", ""}}), "average");
+  const auto ta = load_safetensors(a).tensors, tb = load_safetensors(b).tensors;
+  EXPECT_EQ(j.value("tensors", size_t{0}), ta.size());
+  const SafeTensorsFile m = load_safetensors(avg);
+  ASSERT_EQ(m.tensors.size(), ta.size());
+  for (const auto& [name, t] : m.tensors)
+    for (size_t k = 0; k < t.values.size(); ++k)
+      ASSERT_FLOAT_EQ(t.values[k], 0.5f * (ta.at(name).values[k] + tb.at(name).values[k])) << name << "[" << k << "]";
+  EXPECT_EQ(m.metadata.count("manylm.step"), 0u);
+  EXPECT_NE(m.metadata.at("manylm.averaged_from").find("word8"), std::string::npos);
+  const nlohmann::json e = one_json_object(
+      run("eval", {{"--model", suite_ + "/word8"}, {"--weights", avg}, {"--text", suite_ + "/test.txt"}, {"--json", ""}}),
+      "eval");
+  EXPECT_EQ(e.value("weights", ""), avg);
+  EXPECT_GT(e.value("perplexity", 0.0), 1.0);
+  expect_user_error(run("average", {{a, ""}, {b, ""}, {"--out", avg}}), {avg, "exists"});
+  expect_user_error(run("average", {{a, ""}, {suite_ + "/word12/model.safetensors", ""}, {"--out", dir_ + "/x"}}),
+                    {"word12/model.safetensors", "shape"});
+  EXPECT_FALSE(fs::exists(dir_ + "/x"));
+  expect_user_error(run("eval", {{"--model", suite_ + "/word8"}, {"--weights", dir_ + "/none.safetensors"}}),
+                    {dir_ + "/none.safetensors"});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
 Runner add_sample_command(CLI::App& app);
 Runner add_plot_command(CLI::App& app);
+Runner add_average_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 
 }  // namespace manylm

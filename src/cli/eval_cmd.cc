@@ -33,7 +33,7 @@ Runner add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* sub = app.add_subcommand("eval", "Perplexity of a text file under a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
-  sub->add_option("--weights", o->weights, "auto (the best validation epoch's when the run kept them, else the last), best or last")
+  sub->add_option("--weights", o->weights, kWeightsHelp)
       ->capture_default_str();
   sub->add_option("--text", o->text, "Text file to score (default: the test file of the model's corpus)");
   sub->add_option("--data", o->data, "Data directory (to find the default test file)");

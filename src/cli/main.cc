@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     runners["eval"] = add_eval_command(app);
     runners["sample"] = add_sample_command(app);
     runners["plot"] = add_plot_command(app);
+    runners["average"] = add_average_command(app);
     runners["bench"] = add_bench_command(app);
     // `train --resume RUN` reads RUN/config.json as its --config (options on the command line still win).
     std::vector<std::string> args(argv, argv + argc);

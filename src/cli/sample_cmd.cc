@@ -52,7 +52,7 @@ Runner add_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   auto* sub = app.add_subcommand("sample", "Generate text from a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
-  sub->add_option("--weights", o->weights, "auto (the best validation epoch's when the run kept them, else the last), best or last")
+  sub->add_option("--weights", o->weights, kWeightsHelp)
       ->capture_default_str();
   sub->add_option("--prompt", o->prompt, "Text to continue (default: start of a sentence)");
   sub->add_option("--length", o->length, "Tokens to generate")->capture_default_str();

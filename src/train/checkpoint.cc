@@ -198,8 +198,8 @@ namespace manylm {
 LoadedModel load_run_model(const std::string& run_dir, const std::string& weights) {
   RunPaths run{run_dir};
   if (!is_directory(run_dir)) fail("--model: {} is not a run directory", run_dir);
-  if (weights != "auto" && weights != "best" && weights != "last")
-    fail("--weights: unknown choice '{}' (expected auto, best or last)", weights);
+  const bool file = weights != "auto" && weights != "best" && weights != "last";
+  if (file) require_regular_file(weights, "weights (--weights: auto, best, last or a file)");
   const bool best = weights == "best" || (weights == "auto" && path_exists(run.best()));
   if (best && !path_exists(run.best()))
     fail("--weights best: {} has no best.safetensors (the run was trained without --keep-best)", run_dir);
@@ -208,7 +208,10 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
   m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
   m.shape = m.config.model_shape(m.vocab.size());
   m.params = Arena(param_table(m.shape));
-  if (best) {
+  if (file) {
+    m.weights = weights;
+    fill_arena(load_safetensors(weights), m.params, weights);
+  } else if (best) {
     m.weights = run.best();
     m.epoch = load_best(run, m.params);
   } else {

@@ -88,10 +88,14 @@ struct LoadedModel {
   Vocab vocab;
   ModelShape shape;
   Arena params;
-  std::string weights;  // the file read: best.safetensors when the run kept one, else model.safetensors
+  std::string weights;  // the file read
   int64_t epoch = 0;    // best.safetensors: the epoch it holds
 };
-// `weights`: "auto" (best.safetensors when present, else the checkpoint), "best" (UserError without it) or
-// "last" (the checkpoint's model.safetensors).
+// `weights`: "auto" (best.safetensors when present, else the checkpoint), "best" (UserError without it),
+// "last" (the checkpoint's model.safetensors), or the path of a weights file of this model (`manylm average`).
 LoadedModel load_run_model(const std::string& run_dir, const std::string& weights = "auto");
+// The help of eval's and sample's --weights.
+inline constexpr const char* kWeightsHelp =
+    "auto (the best validation epoch's when the run kept them, else the last), best, last, or a weights file of "
+    "this model (e.g. from manylm average)";
 }  // namespace manylm
