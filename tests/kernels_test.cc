@@ -278,6 +278,9 @@ TEST(PinPlan, PlacesEachRanksThreadsOnItsOwnCpus) {
   EXPECT_EQ(pin_plan(node, 9, -1, -1, 8), V{});                  // more threads than CPUs
   EXPECT_EQ(pin_plan({8, 9, 10, 11}, 4, 5, 8, 16), (V{8, 9, 10, 11}));  // bound by the launcher to 4 cores
   EXPECT_EQ(pin_plan({8, 9, 10, 11, 12, 13, 14, 15}, 4, 5, 8, 16), V{});  // a socket shared by unknown ranks
+  EXPECT_EQ(pin_plan(node, 8, 1, 2, 8), V{});   // 2 unbound ranks, each with a thread per CPU: stacked
+  EXPECT_EQ(pin_plan(node, 8, 0, 2, 8), V{});
+  EXPECT_EQ(pin_plan({16, 17, 18, 19}, 2, 0, -1, 64), (V{16, 17}));  // srun -c4 without --ntasks-per-node
 }
 }  // namespace
 }  // namespace manylm

@@ -75,6 +75,9 @@ TEST_P(ModelGrad, FastMatchesReference) {
   const DropoutConfig drop = dropout_of(GetParam());
   const std::vector<float> state0(state.flat().begin(), state.flat().end());
   // Both time loops: the packed kernel in one parallel region, and a gemm() call per step.
+  struct Restore {
+    ~Restore() { set_packed_recurrent(true); }  // also when an ASSERT below returns early
+  } restore;
   for (bool packed : {true, false}) {
     SCOPED_TRACE(packed ? "packed recurrent products" : "gemm() per step");
     set_packed_recurrent(packed);
@@ -84,7 +87,6 @@ TEST_P(ModelGrad, FastMatchesReference) {
     Workspace ws(s, T, B, drop.p > 0);
     const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
     model_backward(s, params, ws, x.data(), T, B, grads, &drop);
-    set_packed_recurrent(true);
     EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
     for (size_t k = 0; k < params.table().size(); ++k) {
       TensorView v = grads[k];

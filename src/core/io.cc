@@ -69,11 +69,7 @@ void write_file_synced(const std::string& path, std::string_view bytes) {
 }
 
 void rename_synced(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) {
-    int e = errno;
-    ::unlink(from.c_str());
-    fail("{}: cannot rename into place: {}", to, std::strerror(e));
-  }
+  if (::rename(from.c_str(), to.c_str()) != 0) fail("{}: cannot rename into place: {}", to, std::strerror(errno));
   std::string dir = std::filesystem::path(to).parent_path().string();
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
@@ -85,7 +81,12 @@ void rename_synced(const std::string& from, const std::string& to) {
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   write_file_synced(tmp, bytes);
-  rename_synced(tmp, path);
+  try {
+    rename_synced(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
 }
 
 bool path_exists(const std::string& path) {

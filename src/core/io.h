@@ -15,7 +15,7 @@ std::string read_file(const std::string& path, std::string_view what);
 // Writes `bytes` to `path` atomically: `path.tmp.PID`, fsync, rename, fsync of the directory.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 // The two halves, for replacing several files together: write and fsync (removed again on failure), and
-// rename with an fsync of the directory.
+// rename with an fsync of the directory (on failure `from` stays, so a pair's save can still be completed).
 void write_file_synced(const std::string& path, std::string_view bytes);
 void rename_synced(const std::string& from, const std::string& to);
 

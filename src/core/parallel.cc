@@ -52,12 +52,19 @@ int cpu_count() { return CPU_COUNT(&process_mask()); }
 std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, int local_size, int node_cpus) {
   const int have = static_cast<int>(cpus.size());
   if (n <= 0 || have < n) return {};
-  if (have == n || local_rank < 0 || local_size == 1) return {cpus.begin(), cpus.begin() + n};
-  if (have < node_cpus) return {};
+  const std::vector<int> first_n(cpus.begin(), cpus.begin() + n);
+  if (local_rank < 0 || local_size == 1) return first_n;  // the only process here
+  if (have < node_cpus) {
+    // A mask the launcher chose: exactly this rank's CPUs, or (rank count unknown: srun without
+    // --ntasks-per-node) Slurm's per-task mask; a wider one shared by a known number of ranks (Open MPI's
+    // socket binding) cannot be split without knowing which ranks share it.
+    return have == n || local_size < 0 ? first_n : std::vector<int>{};
+  }
+  // The whole node, shared by several ranks: consecutive blocks by node-local rank, if all fit.
   const int ranks = local_size > 0 ? local_size : local_rank + 1;
   if (static_cast<int64_t>(ranks) * n > have || local_rank >= ranks) return {};
-  const auto first = cpus.begin() + static_cast<std::ptrdiff_t>(local_rank) * n;
-  return {first, first + n};
+  const auto from = cpus.begin() + static_cast<std::ptrdiff_t>(local_rank) * n;
+  return {from, from + n};
 }
 
 int set_threads(int n) {

@@ -18,13 +18,13 @@ namespace manylm {
 int set_threads(int n);
 // Where thread i of n goes (empty: leave placement to the OS), given the CPUs this process may use, its
 // node-local rank and the node's rank count (-1: unknown) and the node's CPU count:
-//   exactly n CPUs (the launcher bound this rank to them): thread i on cpus[i];
-//   fewer than n: oversubscribed, empty;
-//   more than n, one process (no local rank, or the node's only rank): cpus[i];
+//   fewer than n CPUs: oversubscribed, empty;
+//   the only process (no local rank, or the node's only rank): cpus[i];
+//   a mask narrower than the node: exactly n CPUs (the launcher bound this rank) or rank count unknown
+//   (Slurm's per-task mask): cpus[i]; wider and shared by several ranks (e.g. a socket): empty, since which
+//   ranks share it is unknown here; bind each rank to n cores to have them pinned (see README);
 //   the whole node, shared by several ranks: rank k's threads on cpus[k·n + i], if every rank's fit (empty
-//   when the ranks oversubscribe the node: pinning would stack them);
-//   more than n but not the whole node (e.g. a socket shared by several ranks): empty, since which ranks
-//   share it is unknown here; bind each rank to n cores to have them pinned (see README).
+//   when the ranks oversubscribe the node: pinning would stack them).
 std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, int local_size, int node_cpus);
 int num_threads();
 // CPUs this process may use (its affinity when manylm first asked; omp_get_num_procs() would answer for the

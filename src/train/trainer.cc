@@ -121,7 +121,7 @@ void install_stop_signals() {
   // compute thread's stack. (With the handler alone, Ctrl-C on a 2-rank mpirun crashed 1 to 4 runs in 10
   // inside oneDNN's matmul — heap corruption or a segfault; never with OpenBLAS, never without the signal:
   // consistent with JIT code keeping data below the stack pointer, where a signal frame lands.)
-  // A second signal before the run has stopped exits at once, with status 128 + signal.
+  // A second signal (2 s or more after the first) before the run has stopped exits at once, status 128 + signal.
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   sigset_t set;
@@ -130,10 +130,15 @@ void install_stop_signals() {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([set] {
+    std::chrono::steady_clock::time_point first;
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
-      if (g_stop_signal.exchange(sig) != 0) {  // a second one: leave now (an interrupted save is recovered)
+      const auto now = std::chrono::steady_clock::now();
+      if (g_stop_signal.load() == 0) first = now;
+      // A second one, at least 2 s after the first (a launcher may relay one Ctrl-C as two signals): leave
+      // now; an interrupted save is recovered on resume.
+      if (g_stop_signal.exchange(sig) != 0 && now - first >= std::chrono::seconds(2)) {
         constexpr char msg[] = "manylm: second signal: exiting without saving\n";
         [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
         std::_Exit(128 + sig);
