@@ -119,10 +119,7 @@ std::string recover_checkpoint(const RunPaths& run) {
   return {};
 }
 
-bool RunPaths::has_checkpoint() const {
-  return path_exists(model()) || path_exists(state()) || path_exists(next_name(model())) ||
-         path_exists(next_name(state()));
-}
+bool RunPaths::has_checkpoint() const { return path_exists(model()) || path_exists(state()); }
 
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied) {

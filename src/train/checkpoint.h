@@ -47,7 +47,7 @@ struct RunPaths {
   std::string metrics() const { return dir + "/metrics.jsonl"; }
   std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
   bool holds_run() const;       // any of the files above exists
-  bool has_checkpoint() const;  // a checkpoint was saved (or its saving began)
+  bool has_checkpoint() const;  // a checkpoint was saved (ask after recover_checkpoint)
 };
 
 // `state` holds the arenas of state.safetensors: the carried hidden state and optimizer moments.
