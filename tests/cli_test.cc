@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <tuple>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -238,6 +239,16 @@ TEST_F(CliErrors, InvalidUtf8InCharacterMode) {
   expect_bad_corpus(t, {"truncated"}, {{"--tokens", "char"}}, "char8");
 }
 
+// Word mode: a word that is not UTF-8 (Latin-1 "café") would become a vocabulary entry JSON cannot hold.
+TEST_F(CliErrors, InvalidUtf8InWordMode) {
+  std::string text = corpus_text(400, 8);
+  const size_t at = text.find(' ', 40) + 1;
+  text.insert(at, "caf\xE9");
+  const std::string p = write("latin1-words.txt", text);
+  expect_bad_corpus(p, {"UTF-8", "offset " + std::to_string(at)});
+  expect_user_error(run("sample", {{"--model", suite_ + "/word8"}, {"--prompt", "caf\xE9"}}), {"--prompt", "UTF-8"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad checkpoints: resume, eval and sample all refuse them and leave the run directory as it was.
 
@@ -259,6 +270,37 @@ class CliCheckpoint : public CliTest {
     EXPECT_FALSE(fs::exists(dir_ + "/per-word.tsv"));
   }
 };
+
+// A hand-edited config.json: eval and sample name it (a zero --bptt used to divide by zero, an unknown key
+// gave CLI11's "INI was not able to parse"); eval's outputs must not overwrite the text it scores.
+TEST_F(CliCheckpoint, BadRunConfigAndOutputsOverTheText) {
+  const std::string run_dir = copy_run("word8"), config = run_dir + "/config.json";
+  const std::string good = read_bytes(config);
+  auto edited = [&](const std::string& key, const std::string& value) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    j[key] = nlohmann::json::parse(value);
+    write_bytes(config, j.dump(2));
+  };
+  for (const auto& [key, value, needle] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"bptt", "0", "--bptt"}, {"eval-batch", "0", "--eval-batch"}, {"hidden", "-5", "--hidden"},
+           {"cell", "\"foo\"", "--cell"}, {"from-the-future", "1", "unknown option 'from-the-future'"}}) {
+    SCOPED_TRACE(key);
+    edited(key, value);
+    expect_user_error(run("eval", {{"--model", run_dir}}), {config, needle});
+    expect_user_error(run("sample", {{"--model", run_dir}}), {config, needle});
+  }
+  write_bytes(config, good);
+  const std::string text = write("text.txt", corpus_text(50, 9));
+  const std::string before = read_bytes(text);
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", text}}), {"--per-word", text});
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--sentences", dir_ + "/../" + fs::path(dir_).filename().string() + "/text.txt"}}),
+                    {"--sentences"});
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", dir_ + "/o"}, {"--sentences", dir_ + "/o"}}),
+                    {"--sentences", "--per-word"});
+  EXPECT_EQ(read_bytes(text), before);
+  expect_user_error(run("eval", {{"--model", run_dir}, {"--per-word", dir_ + "/no/such/dir/w.tsv"}}),
+                    {dir_ + "/no/such/dir/w.tsv: cannot create"});
+}
 
 TEST_F(CliCheckpoint, TruncatedModel) {
   const std::string r = copy_run("word8");
@@ -591,7 +633,7 @@ TEST_F(CliRun, AverageWeightsAndEvalThem) {
   EXPECT_GT(e.value("perplexity", 0.0), 1.0);
   expect_user_error(run("average", {{a, ""}, {b, ""}, {"--out", avg}}), {avg, "exists"});
   expect_user_error(run("average", {{a, ""}, {suite_ + "/word12/model.safetensors", ""}, {"--out", dir_ + "/x"}}),
-                    {"word12/model.safetensors", "shape"});
+                    {"word12/model.safetensors", "another model"});
   EXPECT_FALSE(fs::exists(dir_ + "/x"));
   expect_user_error(run("eval", {{"--model", suite_ + "/word8"}, {"--weights", dir_ + "/none.safetensors"}}),
                     {dir_ + "/none.safetensors"});

@@ -189,6 +189,10 @@ TEST(CompressDense, Dyn8TableIsTheDynamicTreeType) {
     ASSERT_EQ(dyn8_value(0x80 | k), -dyn8_value(k));
     ASSERT_EQ(dyn8_value(dyn8_code(dyn8_value(k))), dyn8_value(k)) << "every value is its own code, k=" << k;
   }
+  // Beyond the range (and NaN, which the encoder rejects before coding) saturate at ±1 instead of indexing
+  // outside the table.
+  EXPECT_EQ(dyn8_code(7.0f), dyn8_code(1.0f));
+  EXPECT_EQ(dyn8_code(std::nanf("")) & 0x7F, dyn8_code(1.0f));
   for (int E = 0; E <= 6; ++E) {  // the top of every band is 10^-E
     const int top = (1 << (7 - E)) - 1;
     EXPECT_FLOAT_EQ(dyn8_value(top), float(std::pow(10.0, -E))) << "E=" << E;

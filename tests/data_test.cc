@@ -233,8 +233,28 @@ TEST(TextReaderChar, InvalidUtf8FailsWithFileAndOffset) {
   big += "\xFE";
   const std::string far = d.write("far.txt", big);
   expect_mentions(user_error([&] { read_all(far, TokenMode::Char); }), {far, "offset " + std::to_string(kBlock + 5)});
-  // Word mode does not decode: the same bytes are one word.
-  EXPECT_EQ(read_all(bad_lead, TokenMode::Word), (Tokens{"ab\xFF" "c", "<EOL>"}));
+  // Three- and four-byte forms that decode but are not UTF-8: overlong, a UTF-16 surrogate, above U+10FFFF.
+  for (const char* bytes : {"x\xE0\x80\xAF", "x\xED\xA0\x80", "x\xF4\x90\x80\x80", "x\xF0\x80\x80\xAF"}) {
+    const std::string p = d.write("form.txt", bytes);
+    expect_mentions(user_error([&] { read_all(p, TokenMode::Char); }), {p, "offset 1", "UTF-8"});
+  }
+  EXPECT_EQ(read_all(d.write("ok.txt", "\xF0\x9F\x98\x80\xED\x9F\xBF\xF4\x8F\xBF\xBF"), TokenMode::Char),
+            (Tokens{"\xF0\x9F\x98\x80", "\xED\x9F\xBF", "\xF4\x8F\xBF\xBF"}));
+}
+
+// Word mode checks each word: words become vocabulary entries, JSON strings, which must be UTF-8. The offset
+// is the word's.
+TEST(TextReaderWord, InvalidUtf8FailsWithFileAndTheWordsOffset) {
+  TempDir d;
+  const std::string latin1 = d.write("latin1.txt", "le caf\xE9 noir\n");
+  expect_mentions(user_error([&] { read_all(latin1, TokenMode::Word); }), {latin1, "offset 3", "UTF-8"});
+  const std::string surrogate = d.write("surrogate.txt", "a b\n\xED\xA0\x80x\n");
+  expect_mentions(user_error([&] { read_all(surrogate, TokenMode::Word); }), {surrogate, "offset 4"});
+  EXPECT_EQ(read_all(d.write("ok.txt", "caf\xC3\xA9 \xE2\x82\xAC" "5\n"), TokenMode::Word),
+            (Tokens{"caf\xC3\xA9", "\xE2\x82\xAC" "5", "<EOL>"}));
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_FALSE(valid_utf8("\xC3"));
+  EXPECT_FALSE(valid_utf8("\xC1\xBF"));
 }
 
 TEST(TextReaderChar, TruncatedSequenceAtTheEndFails) {
@@ -376,7 +396,8 @@ TEST(Vocab, FromJsonOfGarbageFailsNamingThePath) {
                            "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [1]}",
                            "{\"format\": \"manylm-vocab-1\", \"tokens\": \"bytes\", \"words\": [\"<unk>\"], \"counts\": [1]}",
                            "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"words\": [\"<unk>\"], \"counts\": [1]}"}) {
+                           "{\"format\": \"manylm-vocab-1\", \"words\": [\"<unk>\"], \"counts\": [1]}",
+                           "{\"format\": 1, \"words\": [\"<unk>\"], \"counts\": [1]}"}) {
     SCOPED_TRACE(text);
     expect_mentions(user_error([&] { Vocab::from_json(text, path); }), {path});
   }
@@ -467,6 +488,12 @@ TEST(TokenCache, DamagedCacheFileIsIgnoredAndRebuilt) {
       {"bad magic", [](std::string& b) { b[0] = 'X'; }},
       {"wrong key", [](std::string& b) { b[8] ^= 1; }},
       {"negative count", [](std::string& b) { b[16 + 7] = '\x80'; }},
+      {"a count that wraps around when multiplied by 4",  // 2^62 ids in a header-only file
+       [](std::string& b) {
+         b.resize(32);
+         for (int k = 16; k < 24; ++k) b[k] = 0;
+         b[16 + 7] = '\x40';
+       }},
       {"an id out of the vocabulary", [](std::string& b) { b[b.size() - 1] = '\x7f'; }},
       {"a negative id", [](std::string& b) { b[b.size() - 5] = '\xff'; }},
   };

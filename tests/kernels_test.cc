@@ -86,6 +86,29 @@ TEST(Kernels, SumSquaresMatchesDoubleSum) {
   omp_set_num_threads(1);
 }
 
+// --average-from's running mean against the mean in double: 40 samples of 100,003 values (the parallel path),
+// the first sample copied exactly.
+TEST(Kernels, RunningMeanMatchesTheMeanInDouble) {
+  CounterRng r{9, 9};
+  const int64_t n = 100003, samples = 40;
+  std::vector<float> mean(static_cast<size_t>(n), 7.0f), x(static_cast<size_t>(n));
+  std::vector<double> sum(static_cast<size_t>(n), 0.0);
+  omp_set_num_threads(2);
+  for (int64_t k = 1; k <= samples; ++k) {
+    for (int64_t i = 0; i < n; ++i) {
+      x[i] = (r.uniform(k * n + i) - 0.5f) * 0.2f + 0.01f * static_cast<float>(k);
+      sum[i] += x[i];
+    }
+    running_mean(mean.data(), x.data(), n, k);
+    if (k == 1) ASSERT_EQ(0, std::memcmp(mean.data(), x.data(), x.size() * sizeof(float)));
+  }
+  double worst = 0;
+  for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(mean[i] - sum[i] / samples));
+  EXPECT_LT(worst, 2e-7) << "the mean is of magnitude 0.2-0.5: a few float ulps";
+  EXPECT_GT(worst, 0.0) << "float arithmetic, not a double copy";
+  omp_set_num_threads(1);
+}
+
 TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {

@@ -278,6 +278,97 @@ TEST_F(Train, ResumeBeforeTheFirstCheckpointStartsAtStepZero) {
   EXPECT_FALSE(path_exists(out.out));
 }
 
+// --average-from: average.safetensors holds the mean of the weights after each update since that epoch —
+// checked against the same run without averaging, stopped after each of those updates in turn (a chain of
+// resumes, each bit-identical) — and the run scores it; the raw trajectory is not touched.
+TEST_F(Train, AverageIsTheMeanOfTheWeightsAfterEachUpdate) {
+  Corpus corpus(60);
+  Config c = corpus.config("avg");
+  c.cell = "lstm";
+  c.dropout = 0.2;
+  c.epochs = 2;
+  c.average_from = 2;
+  const TrainResult r = run_training(c);
+  const int64_t per_epoch = r.steps / 2;
+  ASSERT_GE(per_epoch, 5);
+  EXPECT_EQ(r.averaged_updates, per_epoch);
+  const RunPaths run{c.out};
+  EXPECT_EQ(load_run_model(c.out).weights, run.average());
+  EXPECT_EQ(load_run_model(c.out, "average").weights, run.average());
+  double last_valid = 0;
+  std::istringstream metrics(read_file(run.metrics(), "metrics"));
+  for (std::string line; std::getline(metrics, line);)
+    if (auto j = nlohmann::json::parse(line); j["type"] == "valid") {
+      EXPECT_EQ(j.contains("averaged_updates"), j["epoch"] == 2);
+      last_valid = j["valid_ppl"].get<double>();
+    }
+  EXPECT_EQ(r.valid_ppl, last_valid) << "the result scores the averaged weights that epoch 2 validated";
+
+  Config chain = corpus.config("chain");
+  chain.cell = c.cell;
+  chain.dropout = c.dropout;
+  chain.epochs = 2;
+  chain.max_steps = per_epoch;
+  run_training(chain);
+  std::map<std::string, std::vector<double>> sum;
+  for (int64_t k = per_epoch + 1; k <= 2 * per_epoch; ++k) {
+    Config next = config_from_json_file(chain.out + "/config.json");
+    next.resume = chain.out;
+    next.max_steps = k;
+    ASSERT_EQ(run_training(next).steps, k);
+    for (auto& [name, t] : tensors(RunPaths{chain.out}.model())) {
+      auto& s = sum[name];
+      s.resize(t.values.size());
+      for (size_t i = 0; i < s.size(); ++i) s[i] += t.values[i];
+    }
+  }
+  expect_bit_identical(run.model(), RunPaths{chain.out}.model());
+  double worst = 0;
+  for (auto& [name, t] : tensors(run.average())) {
+    ASSERT_EQ(sum[name].size(), t.values.size()) << name;
+    for (size_t i = 0; i < t.values.size(); ++i)
+      worst = std::max(worst, std::abs(t.values[i] - sum[name][i] / static_cast<double>(per_epoch)));
+  }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_FALSE(path_exists(RunPaths{chain.out}.average()));
+}
+
+// --average-from can be set or changed by a resume while it has averaged nothing (the run is then the one
+// it would have been with that setting from the start, bit for bit, and config.json records it), not
+// afterwards; a run resumed mid-averaging is bit-identical, the running mean included.
+TEST_F(Train, AverageFromChangesOnResumeOnlyBeforeAveragingStarts) {
+  Corpus corpus(60);
+  Config full = corpus.config("full");
+  full.average_from = 2;
+  const TrainResult rf = run_training(full);
+  const int64_t per_epoch = rf.steps / full.epochs;
+  ASSERT_GE(per_epoch, 5);
+  EXPECT_EQ(rf.averaged_updates, 2 * per_epoch);
+  auto resume = [&](const Config& part, int64_t average_from) {
+    Config r = config_from_json_file(part.out + "/config.json");
+    r.resume = part.out;
+    r.max_steps = 0;
+    r.average_from = average_from;
+    return r;
+  };
+  for (int64_t stop : {per_epoch, per_epoch + 3}) {
+    Config part = corpus.config("part" + std::to_string(stop));
+    part.average_from = stop == per_epoch ? 0 : 2;  // at the end of epoch 1: not averaging yet
+    part.max_steps = stop;
+    run_training(part);
+    if (stop > per_epoch) {
+      EXPECT_THROW(run_training(resume(part, 3)), UserError);
+      EXPECT_THROW(run_training(resume(part, 0)), UserError);
+    }
+    const TrainResult rr = run_training(resume(part, 2));
+    EXPECT_EQ(rr.test_ppl, rf.test_ppl);
+    EXPECT_EQ(rr.averaged_updates, rf.averaged_updates);
+    EXPECT_EQ(config_from_json_file(part.out + "/config.json").average_from, 2);
+    for (auto f : {&RunPaths::model, &RunPaths::state, &RunPaths::average})
+      expect_bit_identical((RunPaths{full.out}.*f)(), (RunPaths{part.out}.*f)());
+  }
+}
+
 // bf16 products (fp32 accumulation and master weights) train like fp32: same perplexities within 3 %
 // after 3 epochs of an LSTM, but not the same bits (so bf16 was really used).
 TEST_F(Train, Bf16TrainsLikeFp32) {
@@ -293,6 +384,18 @@ TEST_F(Train, Bf16TrainsLikeFp32) {
   EXPECT_NEAR(rb.valid_ppl, ra.valid_ppl, 0.03 * ra.valid_ppl);
   EXPECT_NE(rb.valid_ppl, ra.valid_ppl);
   EXPECT_EQ(gemm_precision(), Precision::Fp32) << "a bf16 run must leave the seam as it found it";
+}
+
+// config.json holds every option: a seed above 2^63 (--seed is unsigned) used to fail in std::stoll after
+// the run directory had been created.
+TEST(Options, SeedAboveInt64RoundTripsThroughConfigJson) {
+  char tmpl[] = "/tmp/manylm-options-test-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  Config c;
+  c.seed = 18446744073709551615ull;
+  write_file_atomic(dir + "/config.json", config_to_json(c));
+  EXPECT_EQ(config_from_json_file(dir + "/config.json").seed, c.seed);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(Schedule, StepDecayFollowsZaremba) {

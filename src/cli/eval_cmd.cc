@@ -42,7 +42,7 @@ Runner add_eval_command(CLI::App& app) {
   sub->add_option("--per-word", o->per_word, "Write each token with its ln and log10 probability (TSV) to FILE");
   sub->add_option("--sentences", o->sentences, "Write one log10 probability per input line (n-best rescoring) to FILE");
   sub->add_option("--cache-dir", o->cache_dir, "Token-id cache directory");
-  sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str();
+  sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 65536));
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
   return [o] {
     LoadedModel m = load_run_model(o->model, o->weights);
@@ -54,6 +54,14 @@ Runner add_eval_command(CLI::App& app) {
     const std::string text = o->text.empty() ? paths.test_path() : o->text;
     const int64_t B = o->batch > 0 ? o->batch : m.config.eval_batch;
     const int64_t T = o->bptt > 0 ? o->bptt : m.config.bptt;
+    auto same_file = [](const std::string& a, const std::string& b) {
+      std::error_code ec;
+      return a == b || std::filesystem::equivalent(a, b, ec);
+    };
+    for (const auto& [opt, out] : {std::pair{"--per-word", o->per_word}, std::pair{"--sentences", o->sentences}})
+      if (!out.empty() && same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
+    if (!o->per_word.empty() && same_file(o->per_word, o->sentences))
+      fail("--sentences {}: is also the --per-word file; choose another file", o->sentences);
     TokenIds ids = TokenIds::load(text, m.vocab, o->cache_dir.empty() ? default_cache_dir() : o->cache_dir);
     if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
     const int32_t start = m.vocab.start();
@@ -98,7 +106,7 @@ Runner add_eval_command(CLI::App& app) {
     const double ppl = std::exp(loss / static_cast<double>(tokens));
     if (o->json) {
       fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", tokens},
-                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}.dump());
+                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
       fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, tokens, ids.oov(),
                  std::filesystem::path(m.weights).filename().string(), m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");

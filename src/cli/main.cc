@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       args.push_back(resume + "/config.json");
     }
     if (args.size() > 1 && args[1].rfind("-", 0) != 0 && !runners.count(args[1]))
-      fail("unknown command '{}' (expected train, eval, sample, plot or bench; see manylm --help)", args[1]);
+      fail("unknown command '{}' (expected train, eval, sample, average, plot or bench; see manylm --help)", args[1]);
     std::vector<std::string> rev(args.rbegin(), args.rend() - 1);
     app.parse(rev);
   } catch (const CLI::ParseError& e) {

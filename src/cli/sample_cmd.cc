@@ -59,7 +59,7 @@ Runner add_sample_command(CLI::App& app) {
   sub->add_option("--temperature", o->temperature, "Softmax temperature (lower: more conservative)")->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Sample only among the k most likely tokens (0: all)")->capture_default_str();
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  sub->add_option("--threads", o->threads, "Threads")->capture_default_str();
+  sub->add_option("--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(0, 65536));
   sub->add_flag("--json", o->json, "Print one JSON object on stdout");
   return [o] {
     if (o->length <= 0) fail("--length: must be positive (got {})", o->length);
@@ -74,6 +74,7 @@ Runner add_sample_command(CLI::App& app) {
     const bool words = m.vocab.mode() == TokenMode::Word;
     int32_t cur = m.vocab.start();
     std::string text;
+    if (!valid_utf8(o->prompt)) fail("--prompt: not valid UTF-8");
     for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode())) {
       model_step_logits(s, m.params, ws, cur, state);
       cur = m.vocab.id(w);
@@ -109,7 +110,7 @@ Runner add_sample_command(CLI::App& app) {
       else text += w;
       cur = next;
     }
-    if (o->json) fmt::print("{}\n", nlohmann::json{{"command", "sample"}, {"text", text}, {"tokens", o->length}}.dump());
+    if (o->json) fmt::print("{}\n", nlohmann::json{{"command", "sample"}, {"text", text}, {"tokens", o->length}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     else fmt::print("{}\n", text);
     return 0;
   };

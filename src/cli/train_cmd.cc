@@ -23,6 +23,7 @@ Runner add_train_command(CLI::App& app) {
     if (cfg->json && Comm::world().root()) {
       nlohmann::json j = {{"command", "train"},     {"run_dir", r.run_dir},       {"train_ppl", r.train_ppl},
                           {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},     {"epochs", r.epochs}, {"best_epoch", r.best_epoch},
+                          {"averaged_updates", r.averaged_updates},
                           {"steps", r.steps},         {"tokens_per_sec", r.tokens_per_sec},
                           {"wall_seconds", r.wall_seconds}, {"train_seconds", r.train_seconds}, {"eval_batch", r.eval_batch}, {"bptt", r.bptt},
                           {"parameters", r.params},   {"interrupted", r.interrupted}, {"ranks", r.ranks}};

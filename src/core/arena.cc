@@ -68,4 +68,9 @@ void Arena::zero() {
   for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
 }
 
+std::vector<TensorSpec> prefixed_table(std::vector<TensorSpec> table, const std::string& prefix) {
+  for (auto& s : table) s.name = prefix + s.name;
+  return table;
+}
+
 }  // namespace manylm

@@ -60,4 +60,7 @@ class Arena {
   float* data_ = nullptr;
 };
 
+// The same table under names with a prefix ("adam.m.", "average."): state kept beside the parameters.
+std::vector<TensorSpec> prefixed_table(std::vector<TensorSpec> table, const std::string& prefix);
+
 }  // namespace manylm

@@ -46,9 +46,11 @@ std::string read_file(const std::string& path, std::string_view what) {
   return out;
 }
 
-void write_file_synced(const std::string& path, std::string_view bytes) {
+namespace {
+// Writes `path`; errors name `shown` (the file the user asked for, not its temporary name).
+void write_synced(const std::string& path, std::string_view bytes, const std::string& shown) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail("{}: cannot create: {}", path, std::strerror(errno));
+  if (fd < 0) fail("{}: cannot create: {}", shown, std::strerror(errno));
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
@@ -56,7 +58,7 @@ void write_file_synced(const std::string& path, std::string_view bytes) {
       int e = errno;
       ::close(fd);
       ::unlink(path.c_str());
-      fail("{}: write error: {}", path, std::strerror(e));
+      fail("{}: write error: {}", shown, std::strerror(e));
     }
     off += static_cast<size_t>(n);
   }
@@ -64,9 +66,13 @@ void write_file_synced(const std::string& path, std::string_view bytes) {
   if (::close(fd) != 0 && e == 0) e = errno;  // closed either way
   if (e != 0) {
     ::unlink(path.c_str());
-    fail("{}: cannot flush to disk: {}", path, std::strerror(e));
+    fail("{}: cannot flush to disk: {}", shown, std::strerror(e));
   }
 }
+
+}  // namespace
+
+void write_file_synced(const std::string& path, std::string_view bytes) { write_synced(path, bytes, path); }
 
 void rename_synced(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) fail("{}: cannot rename into place: {}", to, std::strerror(errno));
@@ -80,7 +86,7 @@ void rename_synced(const std::string& from, const std::string& to) {
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  write_file_synced(tmp, bytes);
+  write_synced(tmp, bytes, path);
   try {
     rename_synced(tmp, path);
   } catch (...) {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <vector>
 
@@ -170,6 +171,16 @@ void scale(float* x, int64_t n, float s) {
 void axpy(float* y, const float* x, int64_t n, float a) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void running_mean(float* mean, const float* x, int64_t n, int64_t count) {
+  if (count <= 1) {
+    std::memcpy(mean, x, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  const float w = 1.0f / static_cast<float>(count);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) mean[i] += w * (x[i] - mean[i]);
 }
 
 }  // namespace manylm

@@ -54,5 +54,7 @@ double sum_squares(const float* x, int64_t n);
 void scale(float* x, int64_t n, float s);
 // y += a * x.
 void axpy(float* y, const float* x, int64_t n, float a);
+// The running mean of `count` samples, x the newest: mean += (x - mean) / count (count 1: mean = x).
+void running_mean(float* mean, const float* x, int64_t n, int64_t count);
 
 }  // namespace manylm

@@ -27,22 +27,27 @@ TokenIds TokenIds::load(const std::string& path, const Vocab& vocab, const std::
   const std::string cache_path = cache_dir.empty() ? "" : fmt::format("{}/{:016x}.ids", cache_dir, key);
   TokenIds t;
   if (!cache_path.empty() && path_exists(cache_path)) {
-    MappedFile m(cache_path);
-    CacheHeader h;
-    if (m.size() >= sizeof h) {
-      std::memcpy(&h, m.data(), sizeof h);
-      const auto* ids = reinterpret_cast<const int32_t*>(m.data() + sizeof h);
-      // Every id is checked against the vocabulary: a damaged entry must not index out of the model.
-      if (std::memcmp(h.magic, kMagic, 8) == 0 && h.key == key && h.count >= 0 &&
-          m.size() == sizeof h + static_cast<size_t>(h.count) * sizeof(int32_t) &&
-          std::all_of(ids, ids + h.count, [&](int32_t id) { return id >= 0 && id < vocab.size(); })) {
-        t.map_ = std::move(m);
-        t.data_ = ids;
-        t.n_ = h.count;
-        t.oov_ = h.oov;
-        t.from_cache_ = true;
-        return t;
+    try {  // an entry that cannot be mapped (a directory, unreadable) is rebuilt like a damaged one
+      MappedFile m(cache_path);
+      CacheHeader h;
+      if (m.size() >= sizeof h) {
+        std::memcpy(&h, m.data(), sizeof h);
+        const auto* ids = reinterpret_cast<const int32_t*>(m.data() + sizeof h);
+        // Every id is checked against the vocabulary: a damaged entry must not index out of the model. The
+        // count is compared before it is multiplied (a damaged one must not wrap around).
+        if (std::memcmp(h.magic, kMagic, 8) == 0 && h.key == key && h.count >= 0 &&
+            static_cast<uint64_t>(h.count) == (m.size() - sizeof h) / sizeof(int32_t) &&
+            m.size() == sizeof h + static_cast<size_t>(h.count) * sizeof(int32_t) &&
+            std::all_of(ids, ids + h.count, [&](int32_t id) { return id >= 0 && id < vocab.size(); })) {
+          t.map_ = std::move(m);
+          t.data_ = ids;
+          t.n_ = h.count;
+          t.oov_ = h.oov;
+          t.from_cache_ = true;
+          return t;
+        }
       }
+    } catch (const UserError&) {
     }
     // A stale or damaged cache entry is rebuilt below; the text is the source of truth.
   }

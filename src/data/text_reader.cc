@@ -35,6 +35,27 @@ int utf8_len(unsigned char c) {
 }
 }  // namespace
 
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const int len = utf8_len(c);
+    if (len == 0 || i + static_cast<size_t>(len) > s.size()) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c1 & 0xC0) != 0x80) return false;
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xF0 && c1 < 0x90)) return false;  // overlong
+    if (c == 0xED && c1 > 0x9F) return false;                                 // UTF-16 surrogates
+    if (c == 0xF4 && c1 > 0x8F) return false;                                 // above U+10FFFF
+    for (int k = 2; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += static_cast<size_t>(len);
+  }
+  return true;
+}
+
 int64_t read_tokens(const std::string& path, TokenMode mode, const std::function<void(std::string_view)>& on_token,
                     const std::function<void()>& on_eol) {
   require_regular_file(path, "corpus");
@@ -48,10 +69,14 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
   std::string word;      // word mode: the word being read; char mode: a character split across blocks
   bool line_open = false;  // word mode: bytes seen since the last '\n'
   bool pending_cr = false;
-  int64_t offset = 0, count = 0;
-  bool first = true;
+  int64_t offset = 0, count = 0, word_at = 0;
+  bool first = true, word_ascii = true;
   auto flush_word = [&] {
     if (!word.empty()) {
+      // Words become vocabulary entries (JSON strings): the text must be UTF-8.
+      if (!word_ascii && !valid_utf8(word))
+        fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path, word_at);
+      word_ascii = true;
       on_token(word);
       ++count;
       word.clear();
@@ -92,6 +117,8 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
           line_open = true;
         } else {
           if (word.size() >= kMaxWord) fail("{}: a word longer than {} bytes at offset {}", path, kMaxWord, at);
+          if (word.empty()) word_at = at;
+          word_ascii = word_ascii && c < 0x80;
           word.push_back(static_cast<char>(c));
           line_open = true;
         }
@@ -99,6 +126,8 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
         if (word.empty()) {
           int len = utf8_len(c);
           if (len == 0) fail("{}: invalid UTF-8 byte 0x{:02x} at offset {} (character mode needs UTF-8 text)", path, c, at);
+          word_at = at;
+          word_ascii = c < 0x80;
           word.push_back(static_cast<char>(c));
         } else {
           if ((c & 0xC0) != 0x80) fail("{}: invalid UTF-8 sequence at offset {} (character mode needs UTF-8 text)", path, at);

@@ -15,6 +15,8 @@ namespace manylm {
 enum class TokenMode { Word, Char };
 TokenMode parse_token_mode(const std::string& s);
 const char* token_mode_name(TokenMode m);
+// Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+bool valid_utf8(std::string_view s);
 
 // Calls on_token(token) for each token; in word mode on_eol() after each line. Returns tokens seen
 // (excluding end-of-lines).

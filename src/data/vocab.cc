@@ -39,7 +39,7 @@ std::string Vocab::to_json() const {
 
 Vocab Vocab::from_json(const std::string& text, const std::string& path) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "manylm-vocab-1")
+  if (j.is_discarded() || !j.is_object() || !j.contains("format") || j["format"] != "manylm-vocab-1")
     fail("{}: not a manylm vocabulary file", path);
   try {
     auto words = j.at("words").get<std::vector<std::string>>();

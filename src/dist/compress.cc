@@ -462,7 +462,8 @@ void dense_decode(Compress c, const uint8_t* in, int64_t n, float* out) {
 float dyn8_value(uint8_t code) { return dyn8_tables().value[code]; }
 
 uint8_t dyn8_code(float a) {
-  const float m = std::min(std::fabs(a), 1.0f);
+  const float abs = std::fabs(a);
+  const float m = abs <= 1.0f ? abs : 1.0f;  // NaN too: std::min would pass it to the table lookup
   return static_cast<uint8_t>(dyn8_nearest(m, dyn8_tables()) | (std::signbit(a) ? 0x80u : 0u));
 }
 

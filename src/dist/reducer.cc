@@ -4,9 +4,14 @@
 #include <mpi.h>
 #include <omp.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/parallel.h"
 
@@ -54,7 +59,10 @@ GradReducer::GradReducer(Comm comm, std::span<float> grads, const ReduceOptions&
                     : (o.codec == Compress::None && !o.deterministic) ? Path::Allreduce
                                                                        : Path::Dense;
   // A bucket holds at least one codec block per rank, or some ranks would own no chunk of it.
-  const size_t n = grads.size(), S = static_cast<size_t>(std::max<int64_t>(o.bucket_floats, kBlock * N));
+  // Threshold: the gathered messages (up to S + 2 words from each rank) must count below 2^31 (MPI's int).
+  int64_t floats = std::max<int64_t>(o.bucket_floats, kBlock * N);
+  if (path == Path::Sparse) floats = std::min<int64_t>(floats, (int64_t{INT32_MAX} - 2 * N) / N);
+  const size_t n = grads.size(), S = static_cast<size_t>(floats);
   for (size_t end = n; end > 0;) {
     auto b = std::make_unique<Bucket>();
     b->end = end;
@@ -183,8 +191,8 @@ bool GradReducer::advance(Bucket& b, bool may_start_second) {
       dense_decode(o_.codec, b.gather.data() + b.gdispls[j], static_cast<int64_t>(b.len[j]), g + b.off[j]);
     b.stage = 3;
   } else if (b.stage == 1) {  // sparse: counts known, gather the messages
-    int at = 0;
-    for (int j = 0; j < N; ++j) b.wdispls[j] = at, at += b.words[j];
+    int64_t at = 0;  // below 2^31 by the bucket size
+    for (int j = 0; j < N; ++j) b.wdispls[j] = static_cast<int>(at), at += b.words[j];
     b.all.resize(static_cast<size_t>(at));
     stats_.wire_bytes += 4.0 * (N - 1.0) / N * at + 4.0 * (N - 1);
     MPI_Iallgatherv(b.msg.data(), b.my_words, MPI_UINT32_T, b.all.data(), b.words.data(), b.wdispls.data(),
@@ -192,7 +200,12 @@ bool GradReducer::advance(Bucket& b, bool may_start_second) {
     b.stage = 2;
   } else {  // sparse: Σ over ranks of ±τ, in rank order
     std::fill(g, g + L, 0.0f);
-    for (int j = 0; j < N; ++j) threshold_decode_add(b.all.data() + b.wdispls[j], L, g);
+    for (int j = 0; j < N; ++j) {
+      const uint32_t* m = b.all.data() + b.wdispls[j];
+      if (b.words[j] < 2 || int64_t{m[1]} + 2 != b.words[j])  // the message's own count must fit what arrived
+        throw std::runtime_error(fmt::format("gradient all-reduce: rank {}'s threshold message is malformed", j));
+      threshold_decode_add(m, L, g);
+    }
     b.stage = 3;
   }
   return true;

@@ -31,6 +31,7 @@ std::string TrainState::to_json() const {
             {"epoch_seconds", epoch_seconds},
             {"train_seconds", train_seconds},
             {"train_tokens", train_tokens},
+            {"average_count", average_count},
             {"finished", finished}};
   return j.dump();
 }
@@ -56,6 +57,7 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     s.epoch_seconds = j.value("epoch_seconds", 0.0);  // absent in checkpoints written before it was kept
     s.train_seconds = j.at("train_seconds");
     s.train_tokens = j.at("train_tokens");
+    s.average_count = j.value("average_count", int64_t{0});  // absent in checkpoints written before averaging
     s.finished = j.at("finished");
     return s;
   } catch (const json::exception& e) {
@@ -65,7 +67,7 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
 
 bool RunPaths::holds_run() const {
   return path_exists(config()) || path_exists(model()) || path_exists(state()) || path_exists(vocab()) ||
-         path_exists(best());
+         path_exists(best()) || path_exists(average());
 }
 
 namespace {
@@ -137,7 +139,7 @@ int64_t load_best(const RunPaths& run, Arena& params) {
   return it == f.metadata.end() ? 0 : std::atoll(it->second.c_str());
 }
 
-TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state) {
+TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state, Arena* average) {
   SafeTensorsFile m = load_safetensors(run.model());
   fill_arena(m, params, run.model());
   if (state.empty()) return {};
@@ -148,7 +150,23 @@ TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector
     fail("{}: records step {} but {} records step {}: the checkpoint is incomplete (interrupted while saving)",
          run.state(), s.metadata["manylm.step"], run.model(), m.metadata["manylm.step"]);
   for (Arena* a : state) fill_arena(s, *a, run.state());
-  return TrainState::from_json(it->second, run.state());
+  TrainState st = TrainState::from_json(it->second, run.state());
+  if (st.average_count > 0) {
+    if (!average)
+      fail("{}: the run has averaged its weights over {} updates (--average-from); a resumed run keeps its settings",
+           run.state(), st.average_count);
+    fill_arena(s, *average, run.state());
+  }
+  return st;
+}
+
+void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
+                  const std::string& model_meta_json, bool tied) {
+  write_file_atomic(run.average(), encode_weights(average,
+                                                  {{"manylm.step", std::to_string(st.step)},
+                                                   {"manylm.average_from", std::to_string(from_epoch)},
+                                                   {"manylm.average_count", std::to_string(st.average_count)}},
+                                                  model_meta_json, tied));
 }
 
 void save_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag) {
@@ -195,13 +213,22 @@ namespace manylm {
 LoadedModel load_run_model(const std::string& run_dir, const std::string& weights) {
   RunPaths run{run_dir};
   if (!is_directory(run_dir)) fail("--model: {} is not a run directory", run_dir);
-  const bool file = weights != "auto" && weights != "best" && weights != "last";
-  if (file) require_regular_file(weights, "weights (--weights: auto, best, last or a file)");
+  const bool file = weights != "auto" && weights != "best" && weights != "average" && weights != "last";
+  if (file) require_regular_file(weights, "weights (--weights: auto, best, average, last or a file)");
   const bool best = weights == "best" || (weights == "auto" && path_exists(run.best()));
+  const bool average = !best && (weights == "average" || (weights == "auto" && path_exists(run.average())));
   if (best && !path_exists(run.best()))
     fail("--weights best: {} has no best.safetensors (the run was trained without --keep-best)", run_dir);
+  if (average && !path_exists(run.average()))
+    fail("--weights average: {} has no average.safetensors (the run was trained without --average-from, or has "
+         "not finished an epoch of averaging)", run_dir);
   LoadedModel m;
   m.config = config_from_json_file(run.config());
+  try {  // a hand-edited config.json must not crash eval (a zero --bptt divides by zero)
+    m.config.validate();
+  } catch (const UserError& e) {
+    fail("{}: {}", run.config(), e.what());
+  }
   m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
   m.shape = m.config.model_shape(m.vocab.size());
   m.params = Arena(param_table(m.shape));
@@ -211,6 +238,9 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
   } else if (best) {
     m.weights = run.best();
     m.epoch = load_best(run, m.params);
+  } else if (average) {
+    m.weights = run.average();
+    fill_arena(load_safetensors(m.weights), m.params, m.weights);
   } else {
     m.weights = run.model();
     load_checkpoint(run, m.params, {});

@@ -6,6 +6,9 @@
 //                      and the training state (step, epoch, data position, schedule) as JSON metadata
 //   best.safetensors   with --keep-best: the weights of the best validation epoch so far (eval and sample
 //                      use them when present); its metadata names the epoch and validation perplexity
+//   average.safetensors with --average-from: the mean of the weights after every update since that epoch,
+//                      as of the last epoch end (eval and sample use it when there is no best.safetensors);
+//                      the running mean itself is checkpointed in state.safetensors (tensors "average.*")
 //   metrics.jsonl      one JSON object per progress report, validation and test
 // Every file is written to a temporary name, fsynced and renamed. The model and the state record the same
 // step and are replaced as a pair (save_checkpoint), so a crash or a full disk at any point leaves a
@@ -32,6 +35,7 @@ struct TrainState {
   double epoch_seconds = 0;  // wall time spent in this epoch's training steps so far (across resumes)
   double train_seconds = 0;  // wall time spent in training steps so far
   int64_t train_tokens = 0;  // tokens trained on so far
+  int64_t average_count = 0; // --average-from: updates averaged so far
   bool finished = false;
   std::string to_json() const;
   static TrainState from_json(const std::string& text, const std::string& path);
@@ -44,6 +48,7 @@ struct RunPaths {
   std::string model() const { return dir + "/model.safetensors"; }
   std::string state() const { return dir + "/state.safetensors"; }
   std::string best() const { return dir + "/best.safetensors"; }
+  std::string average() const { return dir + "/average.safetensors"; }
   std::string metrics() const { return dir + "/metrics.jsonl"; }
   std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
   bool holds_run() const;       // any of the files above exists
@@ -56,13 +61,19 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
 // Before resuming (on one process, the writer): completes a save interrupted between its two renames, or
 // discards one interrupted earlier. Returns a note saying which, or "" when there was none.
 std::string recover_checkpoint(const RunPaths& run);
-// Loads the weights, and the training state into `state` unless it is empty (then returns {}).
-TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state);
+// Loads the weights, and the training state into `state` unless it is empty (then returns {}). A
+// checkpoint that has averaged updates (--average-from) also fills `average` (its tensors are "average.*"
+// in state.safetensors; the caller passes it in `state` when saving); without `average`, a UserError.
+TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state,
+                           Arena* average = nullptr);
 
 // --keep-best: the weights of epoch st.sched.best_epoch, scoring valid_ppl. load_best returns that epoch.
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied);
 int64_t load_best(const RunPaths& run, Arena& params);
+// --average-from: the running mean of the weights at an epoch end (`average` has the parameters' table).
+void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
+                  const std::string& model_meta_json, bool tied);
 
 // A data-parallel rank's error-feedback residuals (dist/reducer.h), one file per rank beside the
 // checkpoint, recording the step and a tag (rank count and scheme). Loading returns false, having
@@ -91,11 +102,12 @@ struct LoadedModel {
   std::string weights;  // the file read
   int64_t epoch = 0;    // best.safetensors: the epoch it holds
 };
-// `weights`: "auto" (best.safetensors when present, else the checkpoint), "best" (UserError without it),
-// "last" (the checkpoint's model.safetensors), or the path of a weights file of this model (`manylm average`).
+// `weights`: "auto" (best.safetensors when present, else average.safetensors, else the checkpoint), "best" or
+// "average" (UserError without it), "last" (the checkpoint's model.safetensors), or the path of a weights
+// file of this model (`manylm average`).
 LoadedModel load_run_model(const std::string& run_dir, const std::string& weights = "auto");
 // The help of eval's and sample's --weights.
 inline constexpr const char* kWeightsHelp =
-    "auto (the best validation epoch's when the run kept them, else the last), best, last, or a weights file of "
-    "this model (e.g. from manylm average)";
+    "auto (the best validation epoch's when the run kept them, else the averaged ones of --average-from, else the "
+    "last), best, average, last, or a weights file of this model (e.g. from manylm average)";
 }  // namespace manylm

@@ -58,6 +58,9 @@ void Config::validate() const {
   if (!std::isfinite(decay) || decay < 1.0) fail("--decay: must be a number >= 1 (got {})", decay);
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
   if (patience < 0) fail("--patience: must be >= 0 (got {})", patience);
+  if (average_from < 0) fail("--average-from: must be 0 (off) or an epoch number (got {})", average_from);
+  if (average_from > epochs)
+    fail("--average-from: epoch {} is after the last one (--epochs {}): nothing would be averaged", average_from, epochs);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
   parse_compress(grad_compress);

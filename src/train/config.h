@@ -41,6 +41,8 @@ struct Config {
   int64_t patience = 0;           // plateau: epochs without a new best tolerated before dividing
   double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
   bool keep_best = false;         // keep the best-validating weights (best.safetensors); the result scores them
+  int64_t average_from = 0;       // from this epoch (1-based) on, validate and score the mean of the weights after
+                                  // every update (Polyak averaging, as AWD-LSTM's ASGD); 0: off
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
   std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)

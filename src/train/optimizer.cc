@@ -62,19 +62,11 @@ void sgd_update(Arena& params, const Arena& grads, double lr) {
   axpy(params.data(), grads.data(), static_cast<int64_t>(params.size()), static_cast<float>(-lr));
 }
 
-namespace {
-std::vector<TensorSpec> prefixed(const std::vector<TensorSpec>& t, const std::string& prefix) {
-  std::vector<TensorSpec> out = t;
-  for (auto& s : out) s.name = prefix + s.name;
-  return out;
-}
-}  // namespace
-
 Optimizer::Optimizer(const Config& c, const std::vector<TensorSpec>& table)
     : kind_(c.optimizer), weight_decay_(c.weight_decay), beta1_(c.beta1), beta2_(c.beta2), eps_(c.eps) {
   if (kind_ != "sgd") {
-    m_ = Arena(prefixed(table, "adam.m."));
-    v_ = Arena(prefixed(table, "adam.v."));
+    m_ = Arena(prefixed_table(table, "adam.m."));
+    v_ = Arena(prefixed_table(table, "adam.v."));
   }
 }
 

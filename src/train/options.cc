@@ -31,7 +31,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--tokens", c.tokens, "Token unit: word or char")->group("Data");
   g("--vocab-size", c.vocab_size, "Keep at most this many types, rarer words become <unk> (0: all)")->group("Data");
   g("--min-count", c.min_count, "Words seen fewer times become <unk>")->group("Data");
-  g("--cache-dir", c.cache_dir, "Token-id cache directory (default: $XDG_CACHE_HOME/manylm or ~/.cache/manylm)")->group("Data");
+  g("--cache-dir", c.cache_dir, "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)")->group("Data");
   g("--cell", c.cell, "Recurrent cell: elman, lstm or gru")->group("Model");
   g("--activation", c.activation, "Elman activation: sigmoid, tanh or relu")->group("Model");
   g("--layers", c.layers, "Stacked recurrent layers (L)")->group("Model");
@@ -62,6 +62,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   app.add_flag("--keep-best", c.keep_best, "Keep the weights of the best validation epoch in best.safetensors; the final scores, eval and sample use them")
       ->default_str(c.keep_best ? "true" : "false")
       ->group("Training");
+  g("--average-from", c.average_from, "From this epoch on, validate, keep and score the mean of the weights after every update (Polyak averaging, AWD-LSTM's ASGD; average.safetensors); 0: off")->group("Training");
   g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
   g("--gemm", c.gemm, "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured here; plan cached on disk)")->group("Training");
@@ -96,7 +97,8 @@ std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std:
     const std::string v = opt->count() > 0 ? opt->results().back() : opt->get_default_str();
     const std::string type = opt->get_type_name();
     if (opt->get_expected_min() == 0) j[name] = (v == "true");  // a flag: its value is in default_str
-    else if (type == "INT" || type == "UINT") j[name] = std::stoll(v);
+    else if (type == "INT") j[name] = std::stoll(v);
+    else if (type == "UINT") j[name] = std::stoull(v);
     else if (type == "FLOAT") j[name] = std::stod(v);
     else if (type == "BOOLEAN") j[name] = (v == "true" || v == "1" || v == "on");
     else j[name] = v;
@@ -113,6 +115,7 @@ std::vector<CLI::ConfigItem> JsonConfigFormatter::from_config(std::istream& inpu
     it.name = k;
     if (v.is_string()) it.inputs = {v.get<std::string>()};
     else if (v.is_boolean()) it.inputs = {v.get<bool>() ? "true" : "false"};
+    else if (v.is_number_unsigned()) it.inputs = {std::to_string(v.get<uint64_t>())};
     else if (v.is_number_integer()) it.inputs = {std::to_string(v.get<int64_t>())};
     else if (v.is_number()) it.inputs = {v.dump()};
     else if (v.is_null()) continue;
@@ -162,6 +165,16 @@ Config config_from_json_file(const std::string& path) {
   CLI::App app;
   bind_train_options(app, c);
   use_json_config(app);
+  {  // CLI11 would say "INI was not able to parse KEY" of a key it does not know
+    std::istringstream in(read_file(path, "config"));
+    try {
+      for (const CLI::ConfigItem& item : JsonConfigFormatter().from_config(in))
+        if (!app.get_option_no_throw("--" + item.name))
+          fail("{}: unknown option '{}' (written by a newer manylm, or misspelt?)", path, item.name);
+    } catch (const CLI::Error& e) {
+      fail("{}: {}", path, e.what());
+    }
+  }
   try {
     std::vector<std::string> args = {"--config", path};
     std::vector<std::string> rev(args.rbegin(), args.rend());

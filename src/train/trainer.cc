@@ -153,11 +153,13 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   g_stop_signal.store(0);
   Config c = given;
   RunPaths run;
+  Config saved;  // --resume: the run's config.json
   if (!c.resume.empty()) {
     run.dir = c.resume;
     if (!is_directory(run.dir)) fail("--resume: {} is not a directory", run.dir);
     if (!c.out.empty() && c.out != c.resume) fail("--out: not with --resume (a resumed run stays in {})", c.resume);
-    check_resume_compatible(config_from_json_file(run.config()), c, run.config());
+    saved = config_from_json_file(run.config());
+    check_resume_compatible(saved, c, run.config());
   } else {
     run.dir = comm.broadcast(c.out.empty() ? default_run_dir(c) : c.out);  // one clock decides the name
     if (comm.root() && RunPaths{run.dir}.holds_run())
@@ -209,6 +211,9 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   Optimizer optimizer(c, params.table());
   std::vector<Arena*> state = {&all_hidden};
   for (Arena* a : optimizer.state()) state.push_back(a);
+  // --average-from: the running mean of the weights (checkpointed with the state once it has begun).
+  Arena average;
+  if (c.average_from > 0) average = Arena(prefixed_table(params.table(), "average."));
   TrainState st;
   // Resuming: rank 0 first completes or discards a save that was interrupted. A run that stopped before its
   // first checkpoint (config and vocabulary only) starts again from step 0.
@@ -225,10 +230,24 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     from_checkpoint = comm.broadcast(from_checkpoint ? "1" : "0") == "1";
   }
   if (from_checkpoint) {
-    st = load_checkpoint(run, params, state);
+    st = load_checkpoint(run, params, state, c.average_from > 0 ? &average : nullptr);
     st.finished = st.epoch >= c.epochs || st.sched.stop;  // a larger --epochs continues a finished run
     for (size_t k = 0; k < hidden.table().size(); ++k)  // this rank's lanes of the carried state
       std::memcpy(hidden[k].data, all_hidden[k].data + lane0 * shape.hidden, hidden[k].numel() * sizeof(float));
+    // --average-from may change on resume while it has averaged nothing and would not have yet: the run is
+    // then the one it would have been with the new setting from the start. config.json records it.
+    if (c.average_from != saved.average_from) {
+      const bool before = c.average_from == 0 || c.average_from - 1 > st.epoch || (c.average_from - 1 == st.epoch && st.window == 0);
+      if (st.average_count > 0 || !before)
+        fail("--average-from: {} was trained with {} and is in epoch {}; the setting can change only before averaging "
+             "starts", run.config(), saved.average_from, st.epoch + 1);
+      resume_note += fmt::format("{}note: --average-from {} (was {}), recorded in {}", resume_note.empty() ? "" : "\n",
+                                 c.average_from, saved.average_from, run.config());
+      if (comm.root()) {
+        saved.average_from = c.average_from;
+        write_file_atomic(run.config(), config_to_json(saved));
+      }
+    }
     comm.barrier();  // every rank has read the checkpoint before rank 0 touches the metrics
     if (comm.root()) truncate_metrics(run, st.step);
   } else {
@@ -296,15 +315,18 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       comm.gather_rows(hidden[k].data, lane0, lane1, shape.hidden, all_hidden[k].data);
     comm.check_same(params.flat(), "parameters");
     if (!feedback.empty()) save_residuals(run.residuals(comm.rank()), feedback, st.step, residual_tag);
-    if (comm.root())
-      save_checkpoint(run, params, std::vector<const Arena*>(state.begin(), state.end()), st, meta, shape.tied);
+    if (comm.root()) {
+      std::vector<const Arena*> saved_state(state.begin(), state.end());
+      if (st.average_count > 0) saved_state.push_back(&average);
+      save_checkpoint(run, params, saved_state, st, meta, shape.tied);
+    }
     comm.barrier();
     last_ckpt = Clock::now();
   };
   // Evaluation splits the lanes over the ranks and sums.
-  auto eval = [&](const TokenIds& ids, const std::string& path) {
+  auto eval = [&](const Arena& weights, const TokenIds& ids, const std::string& path) {
     auto [e0, e1] = static_range(c.eval_batch, comm.rank(), comm.size());
-    EvalResult e = evaluate(shape, params, ids.ids(), c.eval_batch, c.bptt, path, nullptr, e0, e1);
+    EvalResult e = evaluate(shape, weights, ids.ids(), c.eval_batch, c.bptt, path, nullptr, e0, e1);
     double v[2] = {e.loss_sum, static_cast<double>(e.tokens)};
     comm.sum(v);
     return EvalResult{v[0], static_cast<int64_t>(v[1])};
@@ -328,6 +350,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     r.train_seconds = st.train_seconds;
     r.wall_seconds = seconds_since(wall_start);
   };
+  Arena averaged;  // --average-from: the running mean under the parameters' names, at epoch ends
   while (!st.finished && !stop_steps) {
     if (st.window == 0) hidden.zero();  // each epoch starts from a zero state (Zaremba et al.)
     const int64_t windows = batcher.windows();
@@ -342,6 +365,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                      comm.root() && seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes ? 1.0 : 0.0};
       comm.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
       const double loss = v[0];
+      if (c.average_from > 0 && st.epoch + 1 >= c.average_from)  // the same on every rank: the weights are
+        running_mean(average.data(), params.data(), static_cast<int64_t>(params.size()), ++st.average_count);
       st.step++;
       st.window++;
       st.epoch_loss += loss;
@@ -384,17 +409,26 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       if ((c.checkpoint_steps > 0 && st.step % c.checkpoint_steps == 0) || v[2] > 0) save();
     }
     if (stop_steps && st.window < windows) break;
-    // End of epoch: validate, schedule, checkpoint.
+    // End of epoch: validate (the averaged weights once averaging has begun), schedule, checkpoint.
     const double train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
-    const EvalResult v = eval(valid_ids, valid_path);
+    if (st.average_count > 0) {
+      if (averaged.size() == 0) averaged = Arena(params.table());
+      std::memcpy(averaged.data(), average.data(), params.size() * sizeof(float));
+      if (comm.root()) save_average(run, averaged, st, c.average_from, meta, shape.tied);
+    }
+    const Arena& scored = st.average_count > 0 ? averaged : params;
+    const EvalResult v = eval(scored, valid_ids, valid_path);
     const double lr_used = st.sched.lr;
     const bool best = schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
-    if (best && c.keep_best && comm.root()) save_best(run, params, st, v.perplexity(), meta, shape.tied);
-    progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f} | {:.0f} tok/s", st.epoch + 1,
-                              lr_used, train_ppl, v.perplexity(), rate(epoch_tokens, epoch_seconds)));
-    progress.record(nlohmann::json{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
-                                   {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()},
-                                   {"epoch_train_seconds", st.epoch_seconds}, {"train_seconds", st.train_seconds}}.dump());
+    if (best && c.keep_best && comm.root()) save_best(run, scored, st, v.perplexity(), meta, shape.tied);
+    progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f}{} | {:.0f} tok/s", st.epoch + 1,
+                              lr_used, train_ppl, v.perplexity(), st.average_count > 0 ? " (averaged)" : "",
+                              rate(epoch_tokens, epoch_seconds)));
+    nlohmann::json record{{"type", "valid"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr_used},
+                          {"train_ppl", train_ppl}, {"valid_ppl", v.perplexity()},
+                          {"epoch_train_seconds", st.epoch_seconds}, {"train_seconds", st.train_seconds}};
+    if (st.average_count > 0) record["averaged_updates"] = st.average_count;  // valid_ppl is the average's
+    progress.record(record.dump());
     r.train_ppl = train_ppl;
     st.epoch++;
     st.window = 0;
@@ -405,17 +439,24 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     save();
   }
   if (stop_steps) save();
-  // Results: perplexities of the final weights, or of the best epoch's with --keep-best.
-  // Rank 0 reads the file (other ranks may not share its disk) and sends the weights.
+  // Results: perplexities of the final weights, of their running mean with --average-from, or of the best
+  // epoch's with --keep-best. Rank 0 reads the file (other ranks may not share its disk) and sends the weights.
+  // The checkpoint is saved: the parameters are free to hold the weights scored.
+  r.averaged_updates = st.average_count;
   if (c.keep_best && comm.broadcast(comm.root() && path_exists(run.best()) ? "1" : "0") == "1") {
     if (comm.root()) load_best(run, params);
     comm.broadcast(params.flat());
     gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
     r.best_epoch = st.sched.best_epoch;  // save_best wrote the file when the state's best last changed
     progress.line(fmt::format("scoring the weights of epoch {}, the best on validation ({})", r.best_epoch, run.best()));
+  } else if (st.average_count > 0) {
+    std::memcpy(params.data(), average.data(), params.size() * sizeof(float));
+    gemm_constants_changed();
+    progress.line(fmt::format("scoring the mean of the weights after each of the {} updates since epoch {}",
+                              st.average_count, c.average_from));
   }
-  const EvalResult v = eval(valid_ids, valid_path);
-  const EvalResult t = eval(test_ids, test_path);
+  const EvalResult v = eval(params, valid_ids, valid_path);
+  const EvalResult t = eval(params, test_ids, test_path);
   if (r.train_ppl == 0 && st.epoch_tokens > 0) r.train_ppl = std::exp(st.epoch_loss / st.epoch_tokens);
   r.valid_ppl = v.perplexity();
   r.test_ppl = t.perplexity();

@@ -19,6 +19,7 @@ struct TrainResult {
   double train_ppl = 0, valid_ppl = 0, test_ppl = 0;
   int64_t epochs = 0, steps = 0;
   int64_t best_epoch = 0;     // --keep-best: the epoch whose weights valid_ppl and test_ppl score (0: the last weights)
+  int64_t averaged_updates = 0;  // --average-from: updates in the running mean of the weights (scored unless best_epoch)
   double tokens_per_sec = 0;  // over this process's training steps (not earlier sessions of a resumed run)
   double wall_seconds = 0;    // this process, start to finish
   double train_seconds = 0;   // time in training steps over the whole run, resumes included
