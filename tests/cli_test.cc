@@ -682,7 +682,7 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
                                                                  {"test", suite_ + "/test.txt"},
                                                                  {"cell", "lstm"}, {"hidden", 8}, {"embed", 8},
                                                                  {"batch", 2}, {"bptt", 5}, {"dropout", 0.5},
-                                                                 {"cache-dir", dir_ + "/cache"}}
+                                                                 {"average-from", 1}, {"cache-dir", dir_ + "/cache"}}
                                                       .dump());
   for (const auto& row : bench_rows(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "2"},
                                                                   {"--backend-list", "blas"}, {"--ceiling", ""}})))) {
@@ -690,7 +690,12 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
     EXPECT_GT(num(row, "step_ms"), 0.0) << row.dump();
     EXPECT_GT(num(row, "ceiling_pct_peak"), 0.0) << row.dump();
     EXPECT_GT(num(row, "pct_of_ceiling"), 0.0) << row.dump();
+    EXPECT_GE(num(row, "average_ms"), 0.0) << row.dump();  // a number, not n/a: the recipe averages its weights
   }
+  // Sizes that would divide by zero or allocate nonsense are refused before anything is measured.
+  expect_user_error(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "0"}})), {"--steps"});
+  expect_user_error(run("bench gemm", with(one, {{"--bptt", "-1"}})), {"--bptt"});
+  expect_user_error(run("bench gemm", with(one, {{"--vocab", "0"}})), {"--vocab"});
 }
 
 }  // namespace

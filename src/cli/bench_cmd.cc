@@ -166,6 +166,9 @@ Runner add_bench_command(CLI::App& app) {
   comm->add_option("--part", o->part, "sizes (message sizes), step (the recipe's step) or all")->capture_default_str();
   return [o, peak, gemm, rng, train, comm] {
     if (o->repeats <= 0) fail("--repeats: must be positive (got {})", o->repeats);
+    if (o->steps <= 0) fail("--steps: must be positive (got {})", o->steps);
+    if (o->bptt <= 0) fail("--bptt: must be positive (got {})", o->bptt);
+    if (o->vocab <= 1) fail("--vocab: must be at least 2 (got {})", o->vocab);
     if (peak->parsed()) return bench_peak(*o);
     if (gemm->parsed()) {
       if (gemm->count("--backend-list") == 0) o->backends = "blas,onednn,blis,libxsmm,auto,manylm";

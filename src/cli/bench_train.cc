@@ -12,6 +12,7 @@
 
 #include "cli/bench.h"
 #include "core/gemm.h"
+#include "core/kernels.h"
 #include "core/machine.h"
 #include "core/parallel.h"
 #include "data/batcher.h"
@@ -39,7 +40,7 @@ int bench_train(const BenchOptions& o) {
   const double flops = step_flops(shape, c.bptt, c.batch);
   BenchTable t("bench train " + o.recipe,
                {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak", "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
-                "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms"});
+                "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms", "average_ms"});
   BenchTable prof("bench train --gemm-profile " + o.recipe,
                   {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
   std::vector<std::string> precisions;
@@ -75,21 +76,33 @@ int bench_train(const BenchOptions& o) {
     const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
     std::vector<int32_t> x, y;
     int64_t step = 0;
+    // A recipe with --average-from: the trainer's running mean after each update (timed apart, in the step).
+    Arena average;
+    if (c.average_from > 0) average = Arena(param_table(shape));
+    double average_seconds = 0;
     auto run = [&](int n, PhaseTimes* times) {
       for (int i = 0; i < n; ++i, ++step) {
         const int64_t len = batcher.window(step % batcher.windows(), 0, c.batch, x, y);
         train_step(shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, c.batch, c.clip, c.lr, step, times);
+        if (c.average_from > 0) {
+          const auto t0 = std::chrono::steady_clock::now();
+          running_mean(average.data(), params.data(), static_cast<int64_t>(params.size()), step + 1);
+          if (times) average_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
       }
     };
     run(3, nullptr);  // warm-up
     std::vector<double> secs;
     std::vector<PhaseTimes> phases;
+    std::vector<double> average_ms;
     for (int r = 0; r < o.repeats; ++r) {
       PhaseTimes p;
+      average_seconds = 0;
       const auto t0 = std::chrono::steady_clock::now();
       run(o.steps, &p);
       secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps);
       phases.push_back(p);
+      average_ms.push_back(average_seconds / o.steps * 1e3);
     }
     const double s = median(secs);
     peak = std::max(peak, measure_peak());
@@ -122,7 +135,8 @@ int bench_train(const BenchOptions& o) {
            ceiling > 0 ? fmt::format("{:.1f}", 100 * flops / s * 1e-9 / ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
            ms(&PhaseTimes::embed),
            ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
-           ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update)});
+           ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update),
+           c.average_from > 0 ? fmt::format("{:.2f}", median(average_ms)) : "n/a"});
   }
   t.print(o);
   if (o.gemm_profile) prof.print(o);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,10 @@ int main(int argc, char** argv) {
       return runners.at(sub->get_name())();
     } catch (const UserError& e) {
       return report_error("manylm: error", e.what(), 2);
+    } catch (const std::bad_alloc&) {
+      return report_error("manylm: error",
+                          "out of memory: the model, batch or window is too large for this machine (--hidden, --vocab-size, "
+                          "--batch, --bptt)", 2);
     } catch (const std::exception& e) {
       return report_error("manylm: internal error", e.what(), 1);
     }
