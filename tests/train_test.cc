@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -367,6 +368,35 @@ TEST_F(Train, AverageFromChangesOnResumeOnlyBeforeAveragingStarts) {
     for (auto f : {&RunPaths::model, &RunPaths::state, &RunPaths::average})
       expect_bit_identical((RunPaths{full.out}.*f)(), (RunPaths{part.out}.*f)());
   }
+}
+
+// --init-from: a run that starts from another run's weights starts from exactly them (a rate of 1e-30
+// leaves them bit for bit), records the file in config.json, and refuses another model's weights before
+// creating its directory.
+TEST_F(Train, InitFromStartsFromTheGivenWeights) {
+  Corpus corpus(60);
+  Config a = corpus.config("a");
+  a.epochs = 1;
+  run_training(a);
+  Config b = corpus.config("b");
+  b.epochs = 1;
+  b.seed = 7;  // another random init, overwritten
+  b.schedule = "constant";
+  b.lr = 1e-30;
+  b.init_from = RunPaths{a.out}.model();
+  run_training(b);
+  expect_bit_identical(RunPaths{a.out}.model(), RunPaths{b.out}.model());
+  EXPECT_EQ(config_from_json_file(RunPaths{b.out}.config()).init_from, std::filesystem::absolute(b.init_from).string());
+  Config wrong = corpus.config("wrong");
+  wrong.hidden = wrong.embed = 12;
+  wrong.init_from = RunPaths{a.out}.model();
+  EXPECT_THROW(run_training(wrong), UserError);
+  EXPECT_FALSE(path_exists(wrong.out));
+  Config relu = corpus.config("relu");
+  relu.activation = "relu";
+  relu.init_from = RunPaths{a.out}.model();
+  EXPECT_THROW(run_training(relu), UserError);
+  EXPECT_FALSE(path_exists(relu.out));
 }
 
 // bf16 products (fp32 accumulation and master weights) train like fp32: same perplexities within 3 %

@@ -24,6 +24,7 @@ struct Config {
   std::string activation = "tanh";
   int64_t layers = 1, hidden = 200, embed = 200;
   double init = 0.1;  // uniform ±init
+  std::string init_from;  // start from these weights (a safetensors file of this model) instead of ±init
   bool tied = false;  // tie decoder.weight to encoder.weight
   double dropout = 0;  // on the non-recurrent connections (Zaremba et al.)
   std::string dropout_mask = "standard";  // or "variational": one mask per window, shared by its steps (Gal & Ghahramani)

@@ -38,6 +38,7 @@ void bind_train_options(CLI::App& app, Config& c) {
   g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
   g("--embed", c.embed, "Embedding size (E)")->group("Model");
   g("--init", c.init, "Initialize every parameter uniformly in [-init, init]")->group("Model");
+  g("--init-from", c.init_from, "Start from the weights in this file (model.safetensors, best/average.safetensors or an epoch's copy of a run of the same model and vocabulary) instead of --init: warm start, fine-tuning")->group("Model");
   app.add_flag("--tied", c.tied, "Tie the decoder's weights to the embedding (Press & Wolf; needs --embed = --hidden)")
       ->default_str(c.tied ? "true" : "false")
       ->group("Model");

@@ -21,6 +21,7 @@
 #include "core/io.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
+#include "core/safetensors.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "dist/comm.h"
@@ -55,9 +56,15 @@ std::string default_run_dir(const Config& c) {
 Config with_absolute_data_paths(Config c) {
   auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
   if (c.train.empty() || c.valid.empty() || c.test.empty()) c.data = absolute(resolve_data_dir(c.data));
-  for (std::string* f : {&c.train, &c.valid, &c.test})
+  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from})
     if (!f->empty()) *f = absolute(*f);
   return c;
+}
+
+// The model a weights file holds, as its "manylm" metadata records it.
+nlohmann::json model_description(const Config& c, int64_t vocab) {
+  return {{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens}, {"vocab", vocab},
+          {"embed", c.embed}, {"hidden", c.hidden}, {"layers", c.layers}};
 }
 
 // Settings that define the trajectory of a run: --resume must not change them.
@@ -252,6 +259,19 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     if (comm.root()) truncate_metrics(run, st.step);
   } else {
     init_uniform(params, c.seed, c.init);
+    if (!c.init_from.empty()) {  // every rank reads it, as a checkpoint (a shared file system)
+      require_regular_file(c.init_from, "weights (--init-from)");
+      const SafeTensorsFile f = load_safetensors(c.init_from);
+      // manylm's weight files describe their model: equal shapes are not enough (a tanh and a relu cell).
+      if (auto it = f.metadata.find("manylm"); it != f.metadata.end()) {
+        const auto j = nlohmann::json::parse(it->second, nullptr, false);
+        for (const char* k : {"cell", "activation", "tokens", "vocab", "embed", "hidden", "layers"})
+          if (j.is_object() && j.contains(k) && j[k] != model_description(c, vocab.size())[k])
+            fail("--init-from: {} holds a model with {} {} (this run: {})", c.init_from, k, j[k].dump(),
+                 model_description(c, vocab.size())[k].dump());
+      }
+      fill_arena(f, params, c.init_from);
+    }
     st.sched.lr = c.lr;
     if (comm.root()) {
       if (!c.resume.empty()) truncate_metrics(run, 0);
@@ -260,15 +280,14 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       write_file_atomic(run.vocab(), vocab.to_json());
     }
   }
-  const std::string meta = nlohmann::json{{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens},
-                                          {"vocab", vocab.size()}, {"embed", c.embed}, {"hidden", c.hidden},
-                                          {"layers", c.layers}}.dump();
+  const std::string meta = model_description(c, vocab.size()).dump();
   Progress progress(c.progress_seconds, run.metrics(), !comm.root());
   progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
                             c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
                             comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!resume_note.empty()) progress.line(resume_note);
+  if (!from_checkpoint && !c.init_from.empty()) progress.line(fmt::format("weights from {} (--init-from)", c.init_from));
   if (from_checkpoint) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
   if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
   else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
