@@ -607,6 +607,13 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
     EXPECT_FALSE(a.out.empty());
     EXPECT_EQ(a.out, b.out);
   }
+  // A prompt's line end is <eos>, as in the corpus (it was dropped before, joining the lines).
+  const auto words = nlohmann::json::parse(read_bytes(suite_ + "/word8/vocab.json"))["words"];
+  const std::string w1 = words[5], w2 = words[6];
+  const nlohmann::json j = one_json_object(
+      run("sample", {{"--model", suite_ + "/word8"}, {"--prompt", w1 + "\r\n" + w2}, {"--length", "3"}, {"--json", ""}}),
+      "sample");
+  EXPECT_EQ(j.value("text", "").rfind(w1 + "\n" + w2, 0), 0u) << j.dump();
 }
 
 // `average`: the element-wise mean of weight files, which eval scores with --weights FILE; files of another

@@ -30,18 +30,24 @@ struct SampleOptions {
   bool json = false;
 };
 
-// Splits the prompt the way the corpus reader would: words on whitespace, or UTF-8 characters.
-std::vector<std::string> prompt_tokens(const std::string& p, TokenMode mode) {
+// Splits the prompt the way the corpus reader does: in word mode words on whitespace and `eos` for each
+// line end (CRLF as LF); in character mode UTF-8 characters (the prompt is valid UTF-8), CRLF as "\n".
+std::vector<std::string> prompt_tokens(const std::string& p, TokenMode mode, const std::string& eos) {
   std::vector<std::string> out;
   if (mode == TokenMode::Word) {
-    std::istringstream in(p);
-    for (std::string w; in >> w;) out.push_back(w);
+    std::istringstream lines(p);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream in(line);
+      for (std::string w; in >> w;) out.push_back(w);
+      if (!lines.eof()) out.push_back(eos);  // the line ended with '\n'
+    }
   } else {
     for (size_t i = 0; i < p.size();) {
       unsigned char c = static_cast<unsigned char>(p[i]);
       size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-      out.push_back(p.substr(i, n));
-      i += n;
+      if (c == '\r' && i + 1 < p.size() && p[i + 1] == '\n') n = 0;  // CRLF: the LF follows
+      if (n > 0) out.push_back(p.substr(i, n));
+      i += std::max<size_t>(n, 1);
     }
   }
   return out;
@@ -75,10 +81,11 @@ Runner add_sample_command(CLI::App& app) {
     int32_t cur = m.vocab.start();
     std::string text;
     if (!valid_utf8(o->prompt)) fail("--prompt: not valid UTF-8");
-    for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode())) {
+    for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode(), words ? m.vocab.word(m.vocab.eos()) : "")) {
       model_step_logits(s, m.params, ws, cur, state);
       cur = m.vocab.id(w);
-      text += words ? (text.empty() ? "" : " ") + w : w;
+      if (words) text += cur == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
+      else text += w;
     }
     CounterRng rng{o->seed, 0x5A3F};
     std::vector<float> p(static_cast<size_t>(s.vocab));
