@@ -370,6 +370,60 @@ TEST_F(Train, AverageFromChangesOnResumeOnlyBeforeAveragingStarts) {
   }
 }
 
+// --average-nonmono N: averaging starts after the first epoch whose best validation loss is N epochs old
+// (on a slice that overfits), and a run stopped at the end of that epoch resumes bit-identically (the
+// trigger's epoch is in the checkpoint).
+TEST_F(Train, AverageNonmonoStartsOnceTheBestIsOldEnough) {
+  Corpus corpus(400);
+  Config c = corpus.config("run");
+  c.cell = "lstm";
+  c.hidden = c.embed = 64;
+  c.schedule = "constant";
+  c.lr = 1.0;
+  c.epochs = 6;  // the trigger fires after epoch 4 here: averaging in epochs 5 and 6
+  c.average_nonmono = 2;
+  const TrainResult r = run_training(c);
+  const int64_t per_epoch = r.steps / c.epochs;
+  std::vector<double> raw;  // validation of the weights themselves, before averaging starts
+  int64_t first_averaged = 0;
+  std::istringstream metrics(read_file(RunPaths{c.out}.metrics(), "metrics"));
+  for (std::string line; std::getline(metrics, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] != "valid") continue;
+    if (j.contains("averaged_updates")) {
+      if (first_averaged == 0) first_averaged = j["epoch"];
+      EXPECT_EQ(j["averaged_updates"].get<int64_t>(), (j["epoch"].get<int64_t>() - first_averaged + 1) * per_epoch);
+    } else {
+      raw.push_back(j["valid_ppl"].get<double>());
+    }
+  }
+  int64_t expected = 0;  // the epoch after the first whose best is 2 epochs old
+  for (size_t e = 1; e <= raw.size() && expected == 0; ++e)
+    if (e - (std::min_element(raw.begin(), raw.begin() + e) - raw.begin() + 1) >= 2) expected = e + 1;
+  ASSERT_GT(expected, 0) << "the slice must overfit for the test to mean something";
+  ASSERT_LE(expected, c.epochs);
+  EXPECT_EQ(first_averaged, expected);
+  EXPECT_EQ(raw.size(), static_cast<size_t>(expected - 1));
+  EXPECT_EQ(r.averaged_updates, (c.epochs - expected + 1) * per_epoch);
+  Config part = corpus.config("part");
+  part.cell = c.cell;
+  part.hidden = part.embed = 64;
+  part.schedule = c.schedule;
+  part.lr = c.lr;
+  part.epochs = c.epochs;
+  part.average_nonmono = 2;
+  part.max_steps = (expected - 1) * per_epoch;  // stopped at the end of the epoch that fired the trigger
+  run_training(part);
+  Config resumed = config_from_json_file(part.out + "/config.json");
+  resumed.resume = part.out;
+  resumed.max_steps = 0;
+  EXPECT_EQ(run_training(resumed).test_ppl, r.test_ppl);
+  for (auto f : {&RunPaths::model, &RunPaths::state, &RunPaths::average})
+    expect_bit_identical((RunPaths{c.out}.*f)(), (RunPaths{part.out}.*f)());
+  resumed.average_nonmono = 3;
+  EXPECT_THROW(run_training(resumed), UserError);
+}
+
 // --init-from: a run that starts from another run's weights starts from exactly them (a rate of 1e-30
 // leaves them bit for bit), records the file in config.json, and refuses another model's weights before
 // creating its directory.

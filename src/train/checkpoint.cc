@@ -32,6 +32,7 @@ std::string TrainState::to_json() const {
             {"train_seconds", train_seconds},
             {"train_tokens", train_tokens},
             {"average_count", average_count},
+            {"average_start", average_start},
             {"finished", finished}};
   return j.dump();
 }
@@ -58,6 +59,7 @@ TrainState TrainState::from_json(const std::string& text, const std::string& pat
     s.train_seconds = j.at("train_seconds");
     s.train_tokens = j.at("train_tokens");
     s.average_count = j.value("average_count", int64_t{0});  // absent in checkpoints written before averaging
+    s.average_start = j.value("average_start", int64_t{0});
     s.finished = j.at("finished");
     return s;
   } catch (const json::exception& e) {

@@ -36,6 +36,7 @@ struct TrainState {
   double train_seconds = 0;  // wall time spent in training steps so far
   int64_t train_tokens = 0;  // tokens trained on so far
   int64_t average_count = 0; // --average-from: updates averaged so far
+  int64_t average_start = 0; // --average-nonmono: the epoch (1-based) averaging starts, once triggered
   bool finished = false;
   std::string to_json() const;
   static TrainState from_json(const std::string& text, const std::string& path);

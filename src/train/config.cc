@@ -59,6 +59,9 @@ void Config::validate() const {
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
   if (patience < 0) fail("--patience: must be >= 0 (got {})", patience);
   if (average_from < 0) fail("--average-from: must be 0 (off) or an epoch number (got {})", average_from);
+  if (average_nonmono < 0) fail("--average-nonmono: must be 0 (off) or a number of epochs (got {})", average_nonmono);
+  if (average_nonmono > 0 && average_from > 0)
+    fail("--average-nonmono: not with --average-from (one decides when averaging starts)");
   if (average_from > epochs)
     fail("--average-from: epoch {} is after the last one (--epochs {}): nothing would be averaged", average_from, epochs);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)

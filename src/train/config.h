@@ -44,6 +44,8 @@ struct Config {
   bool keep_best = false;         // keep the best-validating weights (best.safetensors); the result scores them
   int64_t average_from = 0;       // from this epoch (1-based) on, validate and score the mean of the weights after
                                   // every update (Polyak averaging, as AWD-LSTM's ASGD); 0: off
+  int64_t average_nonmono = 0;    // or start averaging once the best validation loss is this many epochs old
+                                  // (AWD-LSTM's non-monotone trigger, NT-ASGD); 0: off
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
   std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)

@@ -64,6 +64,7 @@ void bind_train_options(CLI::App& app, Config& c) {
       ->default_str(c.keep_best ? "true" : "false")
       ->group("Training");
   g("--average-from", c.average_from, "From this epoch on, validate, keep and score the mean of the weights after every update (Polyak averaging, AWD-LSTM's ASGD; average.safetensors); 0: off")->group("Training");
+  g("--average-nonmono", c.average_nonmono, "Instead of --average-from: start averaging after the epoch that makes the best validation loss this many epochs old (AWD-LSTM's NT-ASGD trigger); 0: off")->group("Training");
   g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
   g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
   g("--gemm", c.gemm, "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured here; plan cached on disk)")->group("Training");

@@ -90,6 +90,7 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
   // The current rate is part of the checkpointed schedule state; a new --lr would apply to some schedules
   // and not others, at once or only from the next epoch.
   same("lr", saved.lr, now.lr);
+  same("average-nonmono", saved.average_nonmono, now.average_nonmono);  // its trigger depends on the history
 }
 
 }  // namespace
@@ -220,7 +221,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   for (Arena* a : optimizer.state()) state.push_back(a);
   // --average-from: the running mean of the weights (checkpointed with the state once it has begun).
   Arena average;
-  if (c.average_from > 0) average = Arena(prefixed_table(params.table(), "average."));
+  const bool averaging = c.average_from > 0 || c.average_nonmono > 0;
+  if (averaging) average = Arena(prefixed_table(params.table(), "average."));
   TrainState st;
   // Resuming: rank 0 first completes or discards a save that was interrupted. A run that stopped before its
   // first checkpoint (config and vocabulary only) starts again from step 0.
@@ -237,7 +239,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     from_checkpoint = comm.broadcast(from_checkpoint ? "1" : "0") == "1";
   }
   if (from_checkpoint) {
-    st = load_checkpoint(run, params, state, c.average_from > 0 ? &average : nullptr);
+    st = load_checkpoint(run, params, state, averaging ? &average : nullptr);
     st.finished = st.epoch >= c.epochs || st.sched.stop;  // a larger --epochs continues a finished run
     for (size_t k = 0; k < hidden.table().size(); ++k)  // this rank's lanes of the carried state
       std::memcpy(hidden[k].data, all_hidden[k].data + lane0 * shape.hidden, hidden[k].numel() * sizeof(float));
@@ -370,6 +372,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     r.wall_seconds = seconds_since(wall_start);
   };
   Arena averaged;  // --average-from: the running mean under the parameters' names, at epoch ends
+  // The epoch (1-based) from which the weights are averaged: fixed, or once --average-nonmono has fired; 0: not.
+  auto average_from = [&] { return c.average_from > 0 ? c.average_from : st.average_start; };
   while (!st.finished && !stop_steps) {
     if (st.window == 0) hidden.zero();  // each epoch starts from a zero state (Zaremba et al.)
     const int64_t windows = batcher.windows();
@@ -384,7 +388,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
                      comm.root() && seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes ? 1.0 : 0.0};
       comm.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
       const double loss = v[0];
-      if (c.average_from > 0 && st.epoch + 1 >= c.average_from)  // the same on every rank: the weights are
+      if (average_from() > 0 && st.epoch + 1 >= average_from())  // the same on every rank: the weights are
         running_mean(average.data(), params.data(), static_cast<int64_t>(params.size()), ++st.average_count);
       st.step++;
       st.window++;
@@ -433,12 +437,18 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     if (st.average_count > 0) {
       if (averaged.size() == 0) averaged = Arena(params.table());
       std::memcpy(averaged.data(), average.data(), params.size() * sizeof(float));
-      if (comm.root()) save_average(run, averaged, st, c.average_from, meta, shape.tied);
+      if (comm.root()) save_average(run, averaged, st, average_from(), meta, shape.tied);
     }
     const Arena& scored = st.average_count > 0 ? averaged : params;
     const EvalResult v = eval(scored, valid_ids, valid_path);
     const double lr_used = st.sched.lr;
     const bool best = schedule_after_epoch(c, st.epoch + 1, v.mean_loss(), st.sched);
+    if (c.average_nonmono > 0 && st.average_start == 0 && st.epoch + 1 - st.sched.best_epoch >= c.average_nonmono) {
+      st.average_start = st.epoch + 2;
+      progress.line(fmt::format("averaging the weights from epoch {} on: the best validation loss (epoch {}) is {} "
+                                "epochs old (--average-nonmono {})", st.average_start, st.sched.best_epoch,
+                                st.epoch + 1 - st.sched.best_epoch, c.average_nonmono));
+    }
     if (best && c.keep_best && comm.root()) save_best(run, scored, st, v.perplexity(), meta, shape.tied);
     progress.line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f}{} | {:.0f} tok/s", st.epoch + 1,
                               lr_used, train_ppl, v.perplexity(), st.average_count > 0 ? " (averaged)" : "",
@@ -472,7 +482,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     std::memcpy(params.data(), average.data(), params.size() * sizeof(float));
     gemm_constants_changed();
     progress.line(fmt::format("scoring the mean of the weights after each of the {} updates since epoch {}",
-                              st.average_count, c.average_from));
+                              st.average_count, average_from()));
   }
   const EvalResult v = eval(params, valid_ids, valid_path);
   const EvalResult t = eval(params, test_ids, test_path);
