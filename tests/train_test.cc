@@ -69,6 +69,17 @@ void expect_bit_identical(const std::string& a, const std::string& b) {
   }
 }
 
+// A slice small enough to overfit within a few epochs at a constant rate (the best validation epoch comes
+// before the last).
+Config overfitting_config(const Corpus& corpus, const std::string& out) {
+  Config c = corpus.config(out);
+  c.cell = "lstm";
+  c.hidden = c.embed = 64;
+  c.schedule = "constant";
+  c.lr = 1.0;
+  return c;
+}
+
 class Train : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -305,10 +316,9 @@ TEST_F(Train, AverageIsTheMeanOfTheWeightsAfterEachUpdate) {
     }
   EXPECT_EQ(r.valid_ppl, last_valid) << "the result scores the averaged weights that epoch 2 validated";
 
-  Config chain = corpus.config("chain");
-  chain.cell = c.cell;
-  chain.dropout = c.dropout;
-  chain.epochs = 2;
+  Config chain = c;  // the same run without averaging
+  chain.out = corpus.dir + "/chain";
+  chain.average_from = 0;
   chain.max_steps = per_epoch;
   run_training(chain);
   std::map<std::string, std::vector<double>> sum;
@@ -375,11 +385,7 @@ TEST_F(Train, AverageFromChangesOnResumeOnlyBeforeAveragingStarts) {
 // trigger's epoch is in the checkpoint).
 TEST_F(Train, AverageNonmonoStartsOnceTheBestIsOldEnough) {
   Corpus corpus(400);
-  Config c = corpus.config("run");
-  c.cell = "lstm";
-  c.hidden = c.embed = 64;
-  c.schedule = "constant";
-  c.lr = 1.0;
+  Config c = overfitting_config(corpus, "run");
   c.epochs = 6;  // the trigger fires after epoch 4 here: averaging in epochs 5 and 6
   c.average_nonmono = 2;
   const TrainResult r = run_training(c);
@@ -405,13 +411,8 @@ TEST_F(Train, AverageNonmonoStartsOnceTheBestIsOldEnough) {
   EXPECT_EQ(first_averaged, expected);
   EXPECT_EQ(raw.size(), static_cast<size_t>(expected - 1));
   EXPECT_EQ(r.averaged_updates, (c.epochs - expected + 1) * per_epoch);
-  Config part = corpus.config("part");
-  part.cell = c.cell;
-  part.hidden = part.embed = 64;
-  part.schedule = c.schedule;
-  part.lr = c.lr;
-  part.epochs = c.epochs;
-  part.average_nonmono = 2;
+  Config part = c;
+  part.out = corpus.dir + "/part";
   part.max_steps = (expected - 1) * per_epoch;  // stopped at the end of the epoch that fired the trigger
   run_training(part);
   Config resumed = config_from_json_file(part.out + "/config.json");
@@ -560,11 +561,7 @@ TEST(Schedule, PlateauWithPatienceWaitsForThatManyEpochs) {
 // perplexity in metrics.jsonl, the result scores those weights (not the last), and eval reads them.
 TEST_F(Train, KeepBestScoresTheBestEpoch) {
   Corpus corpus(400);
-  Config c = corpus.config("run");
-  c.cell = "lstm";
-  c.hidden = c.embed = 64;
-  c.schedule = "constant";
-  c.lr = 1.0;
+  Config c = overfitting_config(corpus, "run");
   c.epochs = 12;
   c.keep_best = true;
   const TrainResult r = run_training(c);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/io.h"
 #include "core/safetensors.h"
+#include "train/checkpoint.h"
 
 namespace manylm {
 
@@ -35,12 +36,10 @@ Runner add_average_command(CLI::App& app) {
     for (size_t i = 1; i < o->inputs.size(); ++i) {
       const std::string& path = o->inputs[i];
       const SafeTensorsFile f = load_safetensors(path);
-      // manylm's files describe their model (cell, activation, sizes): tensors of equal shapes from different
-      // models (tanh and relu Elman cells, say) must not be averaged.
-      auto described = [](const SafeTensorsFile& x) { auto it = x.metadata.find("manylm"); return it == x.metadata.end() ? std::string() : it->second; };
-      if (described(f) != described(first))
+      // Tensors of equal shapes from different models (tanh and relu Elman cells, say) must not be averaged.
+      if (const std::string a = described_model(f), b = described_model(first); a != b)
         fail("{}: describes another model than {} ({} against {})", path, o->inputs.front(),
-             described(f).empty() ? "no description" : described(f), described(first).empty() ? "no description" : described(first));
+             a.empty() ? "no description" : a, b.empty() ? "no description" : b);
       if (f.tensors.size() != first.tensors.size())
         fail("{}: has {} tensors but {} has {}: not the same model", path, f.tensors.size(), o->inputs.front(),
              first.tensors.size());

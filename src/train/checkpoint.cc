@@ -162,6 +162,11 @@ TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector
   return st;
 }
 
+std::string described_model(const SafeTensorsFile& f) {
+  auto it = f.metadata.find("manylm");
+  return it == f.metadata.end() ? std::string() : it->second;
+}
+
 void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
                   const std::string& model_meta_json, bool tied) {
   write_file_atomic(run.average(), encode_weights(average,
@@ -234,15 +239,12 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
   m.vocab = Vocab::from_json(read_file(run.vocab(), "vocabulary"), run.vocab());
   m.shape = m.config.model_shape(m.vocab.size());
   m.params = Arena(param_table(m.shape));
-  if (file) {
-    m.weights = weights;
-    fill_arena(load_safetensors(weights), m.params, weights);
+  if (file || average) {
+    m.weights = file ? weights : run.average();
+    fill_arena(load_safetensors(m.weights), m.params, m.weights);
   } else if (best) {
     m.weights = run.best();
     m.epoch = load_best(run, m.params);
-  } else if (average) {
-    m.weights = run.average();
-    fill_arena(load_safetensors(m.weights), m.params, m.weights);
   } else {
     m.weights = run.model();
     load_checkpoint(run, m.params, {});

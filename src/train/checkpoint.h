@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/safetensors.h"
 #include "train/schedule.h"
 
 namespace manylm {
@@ -72,6 +73,10 @@ TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied);
 int64_t load_best(const RunPaths& run, Arena& params);
+// The model a manylm weights file describes (its "manylm" metadata: cell, sizes, vocabulary), "" if none.
+// Files of equal tensor shapes may hold different models (a tanh and a relu cell).
+std::string described_model(const SafeTensorsFile& f);
+
 // --average-from: the running mean of the weights at an epoch end (`average` has the parameters' table).
 void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
                   const std::string& model_meta_json, bool tied);

@@ -164,26 +164,19 @@ std::string config_to_json(const Config& c) {
 Config config_from_json_file(const std::string& path) {
   require_regular_file(path, "config");
   Config c;
+  // As `train --config` reads it (a subcommand: apply_json_config names an unknown key and its file).
   CLI::App app;
-  bind_train_options(app, c);
-  use_json_config(app);
-  {  // CLI11 would say "INI was not able to parse KEY" of a key it does not know
-    std::istringstream in(read_file(path, "config"));
-    try {
-      for (const CLI::ConfigItem& item : JsonConfigFormatter().from_config(in))
-        if (!app.get_option_no_throw("--" + item.name))
-          fail("{}: unknown option '{}' (written by a newer manylm, or misspelt?)", path, item.name);
-    } catch (const CLI::Error& e) {
-      fail("{}: {}", path, e.what());
-    }
-  }
+  CLI::App* sub = app.add_subcommand("config");
+  bind_train_options(*sub, c);
+  use_json_config(*sub);
   try {
-    std::vector<std::string> args = {"--config", path};
+    std::vector<std::string> args = {"config", "--config", path};
     std::vector<std::string> rev(args.rbegin(), args.rend());
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     fail("{}: {}", path, e.what());
   }
+  apply_json_config(*sub);
   return c;
 }
 

@@ -61,12 +61,6 @@ Config with_absolute_data_paths(Config c) {
   return c;
 }
 
-// The model a weights file holds, as its "manylm" metadata records it.
-nlohmann::json model_description(const Config& c, int64_t vocab) {
-  return {{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens}, {"vocab", vocab},
-          {"embed", c.embed}, {"hidden", c.hidden}, {"layers", c.layers}};
-}
-
 // Settings that define the trajectory of a run: --resume must not change them.
 void check_resume_compatible(const Config& saved, const Config& now, const std::string& path) {
   auto same = [&](const char* opt, auto a, auto b) {
@@ -224,6 +218,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   const bool averaging = c.average_from > 0 || c.average_nonmono > 0;
   if (averaging) average = Arena(prefixed_table(params.table(), "average."));
   TrainState st;
+  // The model the weights files describe ("manylm" metadata).
+  const std::string meta = nlohmann::json{{"cell", c.cell}, {"activation", c.activation}, {"tokens", c.tokens},
+                                          {"vocab", vocab.size()}, {"embed", c.embed}, {"hidden", c.hidden},
+                                          {"layers", c.layers}}.dump();
   // Resuming: rank 0 first completes or discards a save that was interrupted. A run that stopped before its
   // first checkpoint (config and vocabulary only) starts again from step 0.
   std::string resume_note;
@@ -264,14 +262,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     if (!c.init_from.empty()) {  // every rank reads it, as a checkpoint (a shared file system)
       require_regular_file(c.init_from, "weights (--init-from)");
       const SafeTensorsFile f = load_safetensors(c.init_from);
-      // manylm's weight files describe their model: equal shapes are not enough (a tanh and a relu cell).
-      if (auto it = f.metadata.find("manylm"); it != f.metadata.end()) {
-        const auto j = nlohmann::json::parse(it->second, nullptr, false);
-        for (const char* k : {"cell", "activation", "tokens", "vocab", "embed", "hidden", "layers"})
-          if (j.is_object() && j.contains(k) && j[k] != model_description(c, vocab.size())[k])
-            fail("--init-from: {} holds a model with {} {} (this run: {})", c.init_from, k, j[k].dump(),
-                 model_description(c, vocab.size())[k].dump());
-      }
+      if (const std::string d = described_model(f); !d.empty() && d != meta)  // equal shapes are not enough
+        fail("--init-from: {} holds another model ({}; this run: {})", c.init_from, d, meta);
       fill_arena(f, params, c.init_from);
     }
     st.sched.lr = c.lr;
@@ -282,7 +274,6 @@ TrainResult run_training(const Config& given, const Comm& comm) {
       write_file_atomic(run.vocab(), vocab.to_json());
     }
   }
-  const std::string meta = model_description(c, vocab.size()).dump();
   Progress progress(c.progress_seconds, run.metrics(), !comm.root());
   progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
                             c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
