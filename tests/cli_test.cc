@@ -357,6 +357,8 @@ TEST_F(CliErrors, InvalidOptionValues) {
   for (const BadOption& b : std::vector<BadOption>{{"--hidden", "0", "--hidden"},
                                                    {"--hidden", "-3", "--hidden"},
                                                    {"--hidden", "abc", "--hidden"},
+                                                   {"--hidden", "010", "decimal"},  // not 8 (base 0)
+                                                   {"--seed", "0x10", "decimal"},
                                                    {"--batch", "0", "--batch"},
                                                    {"--bptt", "0", "--bptt"},
                                                    {"--lr", "nan", "--lr"},
@@ -381,6 +383,8 @@ TEST_F(CliErrors, InvalidOptionValues) {
   expect_user_error(run("eval", {{"--model", run_dir}, {"--batch", "-1"}}), {"--batch"});
   expect_user_error(run("sample", {{"--model", run_dir}, {"--temperature", "0"}}), {"--temperature"});
   expect_user_error(run("sample", {{"--model", run_dir}, {"--length", "0"}}), {"--length"});
+  expect_user_error(run("sample", {{"--model", run_dir}, {"--top-k", "07"}}), {"--top-k", "decimal"});
+  expect_user_error(run("bench gemm", {{"--bptt", "010"}}), {"--bptt", "decimal"});
   expect_user_error(run("eval", {{"--model", dir_ + "/no-run"}}), {"--model", dir_ + "/no-run"});
   expect_user_error(run("eval", {{"--model", run_dir}, {"--text", dir_ + "/none.txt"}}), {dir_ + "/none.txt"});
   EXPECT_EQ(snapshot(run_dir), before);

@@ -397,10 +397,20 @@ TEST(Vocab, FromJsonOfGarbageFailsNamingThePath) {
                            "{\"format\": \"manylm-vocab-1\", \"tokens\": \"bytes\", \"words\": [\"<unk>\"], \"counts\": [1]}",
                            "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<unk>\"], \"counts\": [1]}",
                            "{\"format\": \"manylm-vocab-1\", \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": 1, \"words\": [\"<unk>\"], \"counts\": [1]}"}) {
+                           "{\"format\": 1, \"words\": [\"<unk>\"], \"counts\": [1]}",
+                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\", \"a\", \"a\"], "
+                           "\"counts\": [1, 1, 1, 1]}",
+                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\"], \"counts\": [1, -1]}"}) {
     SCOPED_TRACE(text);
     expect_mentions(user_error([&] { Vocab::from_json(text, path); }), {path});
   }
+}
+
+TEST(Vocab, FromJsonNamesAWordListedTwice) {
+  const std::string text =
+      "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\", \"b\", \"a\", \"b\"], "
+      "\"counts\": [1, 1, 3, 2, 1]}";
+  expect_mentions(user_error([&] { Vocab::from_json(text, "v.json"); }), {"v.json", "'b' twice", "ids 2 and 4"});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,22 @@ int report_error(const std::string& prefix, const std::string& what, int code) {
   std::fflush(stderr);
   manylm::MpiSession::abort_job(code);
 }
+
+// CLI11 reads integers with strtoll's base 0: `--epochs 010` would be 8 and `--seed 0x10` 16. Every integer
+// option of every command (type INT or UINT, lists included) takes decimal digits only.
+void decimal_integers_only(CLI::App* app) {
+  static const CLI::Validator decimal(
+      [](std::string& s) -> std::string {
+        const size_t d = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
+        if (s.size() > d + 1 && s[d] == '0')
+          return fmt::format("'{}' is not a decimal integer (a leading 0 would read it as octal or hex)", s);
+        return {};
+      },
+      "", "decimal");
+  for (CLI::Option* o : app->get_options())
+    if (o->get_type_name() == "INT" || o->get_type_name() == "UINT") o->check(decimal);
+  for (CLI::App* sub : app->get_subcommands({})) decimal_integers_only(sub);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,6 +62,7 @@ int main(int argc, char** argv) {
     runners["plot"] = add_plot_command(app);
     runners["average"] = add_average_command(app);
     runners["bench"] = add_bench_command(app);
+    decimal_integers_only(&app);
     // `train --resume RUN` reads RUN/config.json as its --config (options on the command line still win).
     std::vector<std::string> args(argv, argv + argc);
     bool has_config = false;

@@ -48,7 +48,13 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
     const std::string tokens = j.at("tokens").get<std::string>();
     if (tokens != token_mode_name(TokenMode::Word) && tokens != token_mode_name(TokenMode::Char))
       fail("{}: vocabulary has unknown token mode '{}'", path, tokens);
+    for (const int64_t c : counts)
+      if (c < 0) fail("{}: vocabulary has a negative count ({})", path, c);
     Vocab v(parse_token_mode(tokens), std::move(words), std::move(counts));
+    if (v.index_.size() != v.words_.size())  // a word listed twice would own two ids and be read as one
+      for (size_t i = 0; i < v.words_.size(); ++i)
+        if (v.index_.at(v.words_[i]) != static_cast<int32_t>(i))
+          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i], v.index_.at(v.words_[i]), i);
     if (v.unk() < 0) fail("{}: vocabulary has no <unk>", path);
     if (v.mode() == TokenMode::Word && v.eos() < 0) fail("{}: word vocabulary has no <eos>", path);
     return v;
