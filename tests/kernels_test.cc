@@ -100,7 +100,9 @@ TEST(Kernels, RunningMeanMatchesTheMeanInDouble) {
       sum[i] += x[i];
     }
     running_mean(mean.data(), x.data(), n, k);
-    if (k == 1) ASSERT_EQ(0, std::memcmp(mean.data(), x.data(), x.size() * sizeof(float)));
+    if (k == 1) {
+      ASSERT_EQ(0, std::memcmp(mean.data(), x.data(), x.size() * sizeof(float)));
+    }
   }
   double worst = 0;
   for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(mean[i] - sum[i] / samples));

@@ -710,5 +710,22 @@ TEST(SafeTensors, RoundTripAndRejectTruncation) {
   std::system(("rm -rf " + dir).c_str());
 }
 
+// write_file_new (average --out): creates, never replaces, and leaves no temporary behind either way.
+TEST(Files, WriteFileNewNeverReplaces) {
+  char tmpl[] = "/tmp/manylm-new-XXXXXX";
+  const std::string dir = mkdtemp(tmpl), path = dir + "/avg.safetensors";
+  write_file_new(path, "first");
+  EXPECT_EQ(read_file(path, "t"), "first");
+  try {
+    write_file_new(path, "second");
+    ADD_FAILURE() << "replaced " << path;
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": exists"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(path, "t"), "first");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
+  std::system(("rm -rf " + dir).c_str());
+}
+
 }  // namespace
 }  // namespace manylm

@@ -29,7 +29,7 @@ Runner add_average_command(CLI::App& app) {
   sub->add_option("--out", o->out, "The averaged weights file to write (must not exist)")->required();
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
   return [o] {
-    if (path_exists(o->out)) fail("--out: {} exists; choose another name", o->out);
+    if (path_exists(o->out)) fail("--out: {} exists; choose another name", o->out);  // before reading the inputs
     const SafeTensorsFile first = load_safetensors(o->inputs.front());
     std::map<std::string, std::vector<double>> sum;
     for (const auto& [name, t] : first.tensors) sum[name].assign(t.values.begin(), t.values.end());
@@ -67,7 +67,7 @@ Runner add_average_command(CLI::App& app) {
     for (const char* key : {"format", "manylm"})
       if (auto it = first.metadata.find(key); it != first.metadata.end()) metadata[key] = it->second;
     metadata["manylm.averaged_from"] = nlohmann::json(o->inputs).dump();
-    write_file_atomic(o->out, encode_safetensors(refs, metadata));
+    write_file_new(o->out, encode_safetensors(refs, metadata));  // nor if it appeared meanwhile
     if (o->json)
       fmt::print("{}\n", nlohmann::json{{"command", "average"}, {"out", o->out}, {"inputs", o->inputs},
                                         {"tensors", mean.size()}}

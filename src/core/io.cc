@@ -70,18 +70,21 @@ void write_synced(const std::string& path, std::string_view bytes, const std::st
   }
 }
 
+void sync_directory_of(const std::string& path) {  // makes a rename or link durable
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
 }  // namespace
 
 void write_file_synced(const std::string& path, std::string_view bytes) { write_synced(path, bytes, path); }
 
 void rename_synced(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) fail("{}: cannot rename into place: {}", to, std::strerror(errno));
-  std::string dir = std::filesystem::path(to).parent_path().string();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_directory_of(to);
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
@@ -89,6 +92,28 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   write_synced(tmp, bytes, path);
   try {
     rename_synced(tmp, path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+void write_file_new(const std::string& path, std::string_view bytes) {
+  if (path_exists(path)) fail("{}: exists; choose another name", path);  // before writing anything
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  write_synced(tmp, bytes, path);
+  try {
+    if (::link(tmp.c_str(), path.c_str()) == 0) {
+      ::unlink(tmp.c_str());
+      sync_directory_of(path);
+    } else if (errno == EEXIST) {
+      fail("{}: exists (created while it was being written); choose another name", path);
+    } else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == EMLINK) {
+      if (path_exists(path)) fail("{}: exists; choose another name", path);  // no hard links here
+      rename_synced(tmp, path);
+    } else {
+      fail("{}: cannot create: {}", path, std::strerror(errno));
+    }
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;

@@ -14,6 +14,10 @@ std::string read_file(const std::string& path, std::string_view what);
 
 // Writes `bytes` to `path` atomically: `path.tmp.PID`, fsync, rename, fsync of the directory.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// As write_file_atomic, but never replaces a file: UserError naming `path` if it exists, also when another
+// process creates it meanwhile (link(2) of the written temporary; where the file system has no hard links,
+// a check before the rename).
+void write_file_new(const std::string& path, std::string_view bytes);
 // The two halves, for replacing several files together: write and fsync (removed again on failure), and
 // rename with an fsync of the directory (on failure `from` stays, so a pair's save can still be completed).
 void write_file_synced(const std::string& path, std::string_view bytes);
