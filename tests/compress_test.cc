@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "dist/compress.h"
+#include "mpi/compress.h"
 
 namespace manylm {
 namespace {

@@ -3,7 +3,7 @@
 
 It projects time per step and parallel efficiency, in weak scaling (every node keeps its per-node
 batch), for each gradient scheme manylm has (none = fp32, fp16, int8, dyn8, threshold) and for the
-collective algorithms each scheme can run on. It follows what src/dist/reducer.cc does (commit
+collective algorithms each scheme can run on. It follows what src/mpi/reducer.cc does (commit
 e00d3bc): the flat gradient is cut into buckets of max(--bucket-floats, 4096 N) values, so every rank
 owns at least one 4096-value block of each bucket on the dense path, and each bucket is reduced on
 its own, so latency terms are paid once per bucket. fp32 calls MPI_Iallreduce with a separate receive
@@ -82,7 +82,7 @@ def flops_per_token(r):
 
 
 def dense_bytes(codec, m):
-    """Bytes that m values encode to (src/dist/compress.cc dense_bytes)."""
+    """Bytes that m values encode to (src/mpi/compress.cc dense_bytes)."""
     if codec == "none":
         return 4 * m
     if codec == "fp16":

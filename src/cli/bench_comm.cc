@@ -19,8 +19,8 @@
 #include "core/rng.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
-#include "dist/comm.h"
-#include "dist/reducer.h"
+#include "mpi/comm.h"
+#include "mpi/reducer.h"
 #include "train/options.h"
 #include "train/trainer.h"
 

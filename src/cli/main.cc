@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/io.h"
-#include "dist/comm.h"
+#include "mpi/comm.h"
 
 namespace {
 // Prints the error line and returns the exit status; under mpirun it ends the whole job (MPI_Abort),

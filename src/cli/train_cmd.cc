@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "dist/comm.h"
+#include "mpi/comm.h"
 #include "train/options.h"
 #include "train/trainer.h"
 

@@ -81,7 +81,7 @@ std::string described_model(const SafeTensorsFile& f);
 void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
                   const std::string& model_meta_json, bool tied);
 
-// A data-parallel rank's error-feedback residuals (dist/reducer.h), one file per rank beside the
+// A data-parallel rank's error-feedback residuals (mpi/reducer.h), one file per rank beside the
 // checkpoint, recording the step and a tag (rank count and scheme). Loading returns false, having
 // filled nothing reliable, when the file is absent or was written at another step or for another tag.
 using NamedSpans = std::vector<std::pair<std::string, std::span<float>>>;

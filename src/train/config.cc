@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/gemm.h"
 #include "data/corpus.h"
-#include "dist/compress.h"
+#include "mpi/compress.h"
 
 namespace manylm {
 

@@ -52,7 +52,7 @@ struct Config {
   std::string precision = "fp32";  // products: fp32 | bf16 (bf16 operands, fp32 accumulation, fp32 master weights)
   int64_t max_steps = 0;         // 0: no limit
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
-  std::string grad_compress = "none";  // none | fp16 | int8 | dyn8 | threshold (dist/compress.h)
+  std::string grad_compress = "none";  // none | fp16 | int8 | dyn8 | threshold (mpi/compress.h)
   double bucket_mb = 4;                // gradient all-reduce bucket size, MiB of fp32
   double threshold_tau = 0;            // threshold: fixed τ; 0: adaptive
   double threshold_density = 0.01;     // threshold, adaptive τ: fraction of the gradient sent per step

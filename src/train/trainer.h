@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dist/comm.h"
+#include "mpi/comm.h"
 #include "model/model.h"
 #include "train/config.h"
 #include "train/optimizer.h"

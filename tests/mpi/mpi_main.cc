@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "dist/comm.h"
+#include "mpi/comm.h"
 
 namespace {
 // What ranks other than 0 print: their failures only, with the rank.

@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "dist/reducer.h"
+#include "mpi/reducer.h"
 
 namespace manylm {
 namespace {

@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "core/io.h"
-#include "dist/comm.h"
+#include "mpi/comm.h"
 #include "train/trainer.h"
 
 namespace manylm {

@@ -1,5 +1,5 @@
 // comm.cc — see comm.h.
-#include "dist/comm.h"
+#include "mpi/comm.h"
 
 #include <mpi.h>
 

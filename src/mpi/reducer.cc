@@ -1,5 +1,5 @@
 // reducer.cc — see reducer.h.
-#include "dist/reducer.h"
+#include "mpi/reducer.h"
 
 #include <mpi.h>
 #include <omp.h>

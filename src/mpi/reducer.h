@@ -29,8 +29,8 @@
 #include <thread>
 #include <vector>
 
-#include "dist/comm.h"
-#include "dist/compress.h"
+#include "mpi/comm.h"
+#include "mpi/compress.h"
 
 namespace manylm {
 

@@ -4,7 +4,7 @@
 // scale); threshold (Strom 2015: elements whose magnitude reaches τ are sent as index + sign, meaning ±τ).
 // Every encoder does error feedback: it encodes v = g + residual and leaves residual = v − decode(sent),
 // so what was sent plus what is held equals the sum of everything fed in (nothing lost, only delayed).
-// Not the transport: dist/reducer.h moves the bytes.
+// Not the transport: mpi/reducer.h moves the bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -21,7 +21,7 @@
 // 0000000 mean 0 (0x80 decodes to 0 too; the encoder writes it for -0 and tiny negative values). The
 // magnitude byte is then monotonic in the value: magnitude 1 is 1e-6, 2..3 band 5, 4..7 band 4, …,
 // 64..127 band 0 (steps of 0.9/64 up to 1.0). |v| / scale below 5e-7 encodes as 0.
-#include "dist/compress.h"
+#include "mpi/compress.h"
 
 #include <omp.h>
 
