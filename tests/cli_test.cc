@@ -653,9 +653,13 @@ TEST_F(CliRun, AverageWeightsAndEvalThem) {
 // ---------------------------------------------------------------------------------------------
 // The bench commands on tiny shapes: one JSON object each, every row's figures finite and positive.
 
+// A bench --json figure: a JSON number (a number written as a string is a failure).
 double num(const nlohmann::json& row, const char* key) {
-  const std::string v = row.value(key, "");
-  return v.empty() ? NAN : std::stod(v);
+  if (!row.contains(key) || !row[key].is_number()) {
+    ADD_FAILURE() << key << " is not a JSON number in " << row.dump();
+    return NAN;
+  }
+  return row[key].get<double>();
 }
 
 std::vector<nlohmann::json> bench_rows(const Result& r) {

@@ -28,6 +28,10 @@ struct BenchOptions {
 };
 std::vector<std::string> backend_list(const BenchOptions& o);
 
+// A table of results. Cells are text as printed; with --json every cell that is a number is written as a JSON
+// number ("n/a" and empty cells as null). A percentage of the measured peak above 100 (columns named
+// *pct_peak, and gemm_ceiling_pct) is a measurement problem, never clamped: it is printed with a "!" and a
+// note under the table, and in JSON listed in the row's "suspect" array and the table's "warnings".
 class BenchTable {
  public:
   BenchTable(std::string name, std::vector<std::string> columns) : name_(std::move(name)), columns_(std::move(columns)) {}
@@ -35,9 +39,24 @@ class BenchTable {
   void print(const BenchOptions& o) const;
 
  private:
+  bool suspect(size_t column, const std::string& cell) const;
+  void print_json() const;
+  void print_text(bool csv) const;
   std::string name_;
   std::vector<std::string> columns_;
   std::vector<std::vector<std::string>> rows_;
+};
+
+// The FP32 (or bf16 dot-product) peak of a thread count as the best of every measurement this process made
+// of it: a bench measures it again between its rows, since a busy neighbour can only lower a measurement
+// and a denominator measured low would inflate every percentage printed with it.
+class PeakTracker {
+ public:
+  double measure(int threads, bool bf16);  // one more measurement (~0.15 s); returns the best so far
+  double best(int threads, bool bf16) const;
+
+ private:
+  std::vector<std::pair<std::pair<int, bool>, double>> best_;
 };
 
 inline int omp_procs() { return cpu_count(); }  // the process's CPUs, not the (pinned) calling thread's

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -87,42 +89,85 @@ GemmCeiling measure_gemm_ceiling(int repeats) {
   return best;
 }
 
-void BenchTable::print(const BenchOptions& o) const {
-  if (o.json) {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& r : rows_) {
-      nlohmann::json j;
-      for (size_t i = 0; i < columns_.size(); ++i) j[columns_[i]] = r[i];
-      rows.push_back(j);
-    }
-    fmt::print("{}\n", nlohmann::json{{"command", "bench"}, {"bench", name_}, {"cpu", cpu_model()}, {"rows", rows}}.dump());
-    return;
-  }
-  if (o.csv) {
-    std::string line;
-    for (size_t i = 0; i < columns_.size(); ++i) line += (i ? "," : "") + columns_[i];
-    fmt::print("{}\n", line);
-    for (const auto& r : rows_) {
-      line.clear();
-      for (size_t i = 0; i < r.size(); ++i) line += (i ? "," : "") + r[i];
-      fmt::print("{}\n", line);
-    }
-    return;
-  }
-  std::vector<size_t> w(columns_.size());
-  for (size_t i = 0; i < columns_.size(); ++i) {
-    w[i] = columns_[i].size();
-    for (const auto& r : rows_) w[i] = std::max(w[i], r[i].size());
-  }
-  fmt::print("# {} on {} ({} hardware threads)\n", name_, cpu_model(), omp_procs());
-  std::string line;
-  for (size_t i = 0; i < columns_.size(); ++i) line += fmt::format("{:>{}}  ", columns_[i], w[i]);
-  fmt::print("{}\n", line);
+namespace {
+// A cell as JSON: a number when the whole cell is one, null for "n/a" or nothing, else the text.
+nlohmann::json json_cell(const std::string& cell) {
+  if (cell.empty() || cell == "n/a") return nullptr;
+  char* end = nullptr;
+  const double v = std::strtod(cell.c_str(), &end);
+  if (end != cell.c_str() + cell.size() || !std::isfinite(v)) return cell;
+  if (cell.find_first_of(".eE") == std::string::npos) return static_cast<int64_t>(std::llround(v));
+  return v;
+}
+constexpr char kSuspectNote[] =
+    "! above 100 % of the peak measured in this run: a measurement problem, not a result (something else ran "
+    "while the peak or the row was measured); rerun on a quiet machine";
+}  // namespace
+
+bool BenchTable::suspect(size_t column, const std::string& cell) const {
+  const std::string& c = columns_[column];
+  const bool of_peak = c == "gemm_ceiling_pct" || (c.size() >= 8 && c.compare(c.size() - 8, 8, "pct_peak") == 0);
+  if (!of_peak) return false;
+  const nlohmann::json v = json_cell(cell);
+  return v.is_number() && v.get<double>() > 100.0;
+}
+
+void BenchTable::print_json() const {
+  nlohmann::json rows = nlohmann::json::array(), warnings = nlohmann::json::array();
   for (const auto& r : rows_) {
-    line.clear();
-    for (size_t i = 0; i < r.size(); ++i) line += fmt::format("{:>{}}  ", r[i], w[i]);
-    fmt::print("{}\n", line);
+    nlohmann::json j = nlohmann::json::object(), bad = nlohmann::json::array();
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      j[columns_[i]] = json_cell(r[i]);
+      if (suspect(i, r[i])) bad.push_back(columns_[i]);
+    }
+    if (!bad.empty()) j["suspect"] = bad;
+    if (!bad.empty() && warnings.empty()) warnings.push_back(kSuspectNote + 2);
+    rows.push_back(j);
   }
+  nlohmann::json out{{"command", "bench"}, {"bench", name_}, {"cpu", cpu_model()}, {"rows", rows}};
+  if (!warnings.empty()) out["warnings"] = warnings;
+  fmt::print("{}\n", out.dump());
+}
+
+void BenchTable::print_text(bool csv) const {
+  bool any_suspect = false;
+  std::vector<std::vector<std::string>> shown = rows_;
+  for (auto& r : shown)
+    for (size_t i = 0; i < r.size(); ++i)
+      if (suspect(i, r[i])) r[i] += "!", any_suspect = true;
+  std::vector<size_t> w(columns_.size(), 0);
+  for (size_t i = 0; i < columns_.size() && !csv; ++i) {
+    w[i] = columns_[i].size();
+    for (const auto& r : shown) w[i] = std::max(w[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string l;
+    for (size_t i = 0; i < cells.size(); ++i) l += csv ? (i ? "," : "") + cells[i] : fmt::format("{:>{}}  ", cells[i], w[i]);
+    fmt::print("{}\n", l);
+  };
+  if (!csv) fmt::print("# {} on {} ({} hardware threads)\n", name_, cpu_model(), omp_procs());
+  line(columns_);
+  for (const auto& r : shown) line(r);
+  if (any_suspect) fmt::print(stderr, "{}\n", kSuspectNote);
+}
+
+void BenchTable::print(const BenchOptions& o) const {
+  if (o.json) print_json();
+  else print_text(o.csv);
+}
+
+double PeakTracker::measure(int threads, bool bf16) {
+  const double g = bf16 ? measure_bf16_peak(threads, 0.15).gflops : measure_fp32_peak(threads, 0.15).gflops;
+  for (auto& [key, v] : best_)
+    if (key == std::make_pair(threads, bf16)) return v = std::max(v, g);
+  best_.push_back({{threads, bf16}, g});
+  return g;
+}
+
+double PeakTracker::best(int threads, bool bf16) const {
+  for (const auto& [key, v] : best_)
+    if (key == std::make_pair(threads, bf16)) return v;
+  return 0;
 }
 
 Runner add_bench_command(CLI::App& app) {

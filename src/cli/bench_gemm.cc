@@ -3,8 +3,8 @@
 //  (b) the chain of GEMMs of one training step of a 2-layer Elman RNN and LSTM (forward, backward-data,
 //      backward-weights, output layer over the vocabulary), exactly the calls the model makes;
 //  (c) the per-step recurrent products against the one time-batched input projection.
-// GFLOP/s and % of the FP32 peak measured in the same run (before and after, the larger), for each thread
-// count and backend. Backend `manylm` is the trainer's engine: Auto for the seam's products, and each
+// GFLOP/s and % of the FP32 peak measured in the same run (the best of its measurements between the rows),
+// for each thread count and backend. Backend `manylm` is the trainer's engine: Auto for the seam's products, and each
 // layer's per-step recurrent products through the packed kernel in one parallel region (pack once, a
 // barrier per step).
 #include <fmt/format.h>
@@ -123,6 +123,15 @@ void check_backend() {
 int bench_gemm(const BenchOptions& o) {
   const auto batches = parse_int_list(o.batches, "batch-list"), hiddens = parse_int_list(o.hiddens, "hidden-list");
   BenchTable t("bench gemm", {"backend", "chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
+  // The peak of each thread count is measured again after every chain, and every row is divided by the best
+  // of all those measurements (PeakTracker): a neighbour's burst can only lower a measured peak.
+  PeakTracker peak;
+  struct Row {
+    std::vector<std::string> cells;
+    double gflops;
+    int threads;
+  };
+  std::vector<Row> rows;
   for (const std::string& backend : backend_list(o))
   for (int th : thread_list(o)) {
     const bool engine = backend == "manylm";
@@ -130,14 +139,7 @@ int bench_gemm(const BenchOptions& o) {
     check_backend();
     PackedB packed;
     set_threads(th);
-    // The peak is measured before and after this thread count's chains and the larger kept: on a shared
-    // machine a neighbour's burst can only lower a measured peak, and a low denominator inflates every %.
-    double peak = measure_fp32_peak(th, 0.3).gflops;
-    struct Row {
-      std::vector<std::string> cells;
-      double gflops;
-    };
-    std::vector<Row> rows;
+    peak.measure(th, false);
     auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
                        const std::vector<Call>& chain) {
       Buffers buf(chain);
@@ -147,7 +149,8 @@ int bench_gemm(const BenchOptions& o) {
       const double sec = median(s), gf = flops(chain) * 1e-9;
       rows.push_back({{backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th),
                        fmt::format("{:.2f}", gf), fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec)},
-                      gf / sec});
+                      gf / sec, th});
+      peak.measure(th, false);
     };
     measure("one-shape", "-", 128, 1200, std::vector<Call>(20, Call{Trans::N, Trans::N, 128, 1200, 1200}));
     for (int64_t gates : {1, 4})
@@ -159,11 +162,10 @@ int bench_gemm(const BenchOptions& o) {
                   std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H, true}));
           measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
         }
-    peak = std::max(peak, measure_fp32_peak(th, 0.3).gflops);
-    for (Row& r : rows) {
-      r.cells.push_back(fmt::format("{:.1f}", 100 * r.gflops / peak));
-      t.add(std::move(r.cells));
-    }
+  }
+  for (Row& r : rows) {
+    r.cells.push_back(fmt::format("{:.1f}", 100 * r.gflops / peak.best(r.threads, false)));
+    t.add(std::move(r.cells));
   }
   t.print(o);
   return 0;

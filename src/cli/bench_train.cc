@@ -1,13 +1,16 @@
 // bench_train.cc — `manylm bench train --recipe R`: the real training step (train_step, the function the
 // trainer calls) on the recipe's model and data: tokens/s, GFLOP/s, % of the FP32 (or, with
-// --precision-list bf16, the bf16 dot-product) peak measured in the same run (before and after the
-// steps, the larger), with --ceiling also % of the GEMM ceiling, and time per phase (embedding,
-// recurrent forward, output+softmax, output backward, recurrent backward, embedding backward,
-// clip+update), medians over --repeats.
+// --precision-list bf16, the bf16 dot-product) peak measured in the same run (the best of its measurements
+// between repeats), with --ceiling also % of the GEMM ceiling, and time per phase (embedding, recurrent
+// forward, output+softmax, output backward, recurrent backward, embedding backward, clip+update), medians
+// over --repeats. Repeats alternate: repeat r of every (backend, precision, threads) case runs before repeat
+// r+1 of any, so a slow spell of a shared machine falls on all cases alike, not on one case's turn; each
+// case keeps its own model state from repeat to repeat.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <sstream>
 
 #include "cli/bench.h"
@@ -29,115 +32,168 @@ double step_flops(const ModelShape& s, int64_t T, int64_t B) {
   return 3.0 * f;  // forward, backward-data, backward-weights
 }
 
+namespace {
+
+// One (backend, precision, threads) case: its model state, carried from repeat to repeat, and its timings.
+struct TrainCase {
+  std::string backend, precision;
+  int threads = 1;
+  Arena params, grads, hidden, average;
+  std::unique_ptr<Optimizer> opt;
+  std::unique_ptr<Workspace> ws;
+  int64_t step = 0;
+  std::vector<double> secs, average_ms;
+  std::vector<PhaseTimes> phases;
+  double ceiling = 0;  // --ceiling: the GEMM ceiling of this thread count (FP32 only)
+};
+
+struct TrainBench {
+  Config c;
+  ModelShape shape;
+  const Batcher* batcher = nullptr;
+  int steps = 0;
+
+  // Makes `k` the process's configuration: backend, precision, thread team, bf16 constants.
+  bool activate(TrainCase& k) const {
+    set_gemm_backend(parse_gemm_backend(k.backend));
+    if (!set_gemm_precision(parse_precision(k.precision))) return false;
+    set_threads(k.threads);
+    set_gemm_constants(k.params.data(), k.params.size());
+    return true;
+  }
+  // n steps of the real train_step (and the running mean of a recipe with --average-from, timed apart).
+  double run(TrainCase& k, int n, PhaseTimes* times) const {
+    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
+    std::vector<int32_t> x, y;
+    double average_seconds = 0;
+    for (int i = 0; i < n; ++i, ++k.step) {
+      const int64_t len = batcher->window(k.step % batcher->windows(), 0, c.batch, x, y);
+      train_step(shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch, c.clip,
+                 c.lr, k.step, times);
+      if (c.average_from > 0) {
+        const auto t0 = std::chrono::steady_clock::now();
+        running_mean(k.average.data(), k.params.data(), static_cast<int64_t>(k.params.size()), k.step + 1);
+        average_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+    }
+    return average_seconds;
+  }
+  std::unique_ptr<TrainCase> make_case(const std::string& backend, const std::string& precision, int th) const {
+    auto k = std::make_unique<TrainCase>();
+    k->backend = backend, k->precision = precision, k->threads = th;
+    k->params = Arena(param_table(shape));
+    k->grads = Arena(param_table(shape));
+    k->hidden = Arena(state_table(shape, c.batch));
+    if (c.average_from > 0) k->average = Arena(param_table(shape));
+    init_uniform(k->params, c.seed, c.init);
+    k->opt = std::make_unique<Optimizer>(c, k->params.table());
+    k->ws = std::make_unique<Workspace>(shape, c.bptt, c.batch, c.dropout > 0);
+    return k;
+  }
+  void timed_repeat(TrainCase& k) const {
+    PhaseTimes p;
+    const auto t0 = std::chrono::steady_clock::now();
+    const double average_seconds = run(k, steps, &p);
+    k.secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps);
+    k.phases.push_back(p);
+    k.average_ms.push_back(average_seconds / steps * 1e3);
+  }
+};
+
+std::vector<std::string> precision_list(const BenchOptions& o) {
+  std::vector<std::string> out;
+  std::stringstream in(o.precisions);
+  for (std::string p; std::getline(in, p, ',');) {
+    parse_precision(p);
+    out.push_back(p);
+  }
+  return out;
+}
+
+// One more repeat of case k with every gemm() call timed (costs a clock read per call): the per-signature table.
+void profile_case(const TrainBench& b, TrainCase& k, double peak, BenchTable& prof) {
+  const double s = median(k.secs);
+  gemm_profile(true);
+  b.run(k, b.steps, nullptr);
+  const auto entries = gemm_profile_entries();
+  gemm_profile(false);
+  const std::string th = std::to_string(k.threads);
+  double total = 0;
+  for (const auto& e : entries) total += e.seconds;
+  for (const auto& e : entries) {
+    const double gf = 2.0 * e.M * e.N * e.K * e.calls * 1e-9;
+    prof.add({k.backend, k.precision, th, e.signature, fmt::format("{:.1f}", double(e.calls) / b.steps),
+              fmt::format("{:.2f}", e.seconds / b.steps * 1e3), fmt::format("{:.1f}", 100 * e.seconds / (s * b.steps)),
+              fmt::format("{:.1f}", gf / e.seconds), fmt::format("{:.1f}", 100 * gf / e.seconds / peak), e.variant});
+  }
+  prof.add({k.backend, k.precision, th, "all GEMMs", "", fmt::format("{:.2f}", total / b.steps * 1e3),
+            fmt::format("{:.1f}", 100 * total / (s * b.steps)), "", "", ""});
+}
+
+void add_row(const TrainBench& b, const TrainCase& k, double peak, BenchTable& t) {
+  const double s = median(k.secs), gflops = step_flops(b.shape, b.c.bptt, b.c.batch) / s * 1e-9;
+  auto ms = [&](double PhaseTimes::*f) {
+    std::vector<double> v;
+    for (const auto& p : k.phases) v.push_back(p.*f / b.steps * 1e3);
+    return fmt::format("{:.2f}", median(v));
+  };
+  const bool ceil = k.ceiling > 0;
+  t.add({k.backend, k.precision, std::to_string(k.threads), fmt::format("{:.0f}", b.c.bptt * b.c.batch / s),
+         fmt::format("{:.1f}", gflops), fmt::format("{:.1f}", 100 * gflops / peak),
+         ceil ? fmt::format("{:.1f}", 100 * k.ceiling / peak) : "n/a",
+         ceil ? fmt::format("{:.1f}", 100 * gflops / k.ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
+         ms(&PhaseTimes::embed), ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd),
+         ms(&PhaseTimes::output_bwd), ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd),
+         ms(&PhaseTimes::update), b.c.average_from > 0 ? fmt::format("{:.2f}", median(k.average_ms)) : "n/a"});
+}
+
+}  // namespace
+
 int bench_train(const BenchOptions& o) {
-  Config c = config_from_json_file(o.recipe);
-  if (!o.data.empty()) c.data = o.data;
-  c.validate();
+  TrainBench b;
+  b.c = config_from_json_file(o.recipe);
+  if (!o.data.empty()) b.c.data = o.data;
+  b.c.validate();
+  const Config& c = b.c;
   const Vocab vocab = build_vocab(c.train_path(), parse_token_mode(c.tokens), c.vocab_size, c.min_count);
   const TokenIds ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
   const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
-  const ModelShape shape = c.model_shape(vocab.size());
-  const double flops = step_flops(shape, c.bptt, c.batch);
-  BenchTable t("bench train " + o.recipe,
-               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak", "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms",
-                "out_bwd_ms", "rec_bwd_ms", "embed_bwd_ms", "update_ms", "average_ms"});
-  BenchTable prof("bench train --gemm-profile " + o.recipe,
-                  {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
-  std::vector<std::string> precisions;
-  {
-    std::stringstream in(o.precisions);
-    for (std::string p; std::getline(in, p, ',');) {
-      parse_precision(p);
-      precisions.push_back(p);
-    }
-  }
+  b.shape = c.model_shape(vocab.size()), b.batcher = &batcher, b.steps = o.steps;
+  std::vector<std::unique_ptr<TrainCase>> cases;
+  PeakTracker peak;
   for (const std::string& backend : backend_list(o))
-  for (const std::string& precision : precisions)
-  for (int th : thread_list(o)) {
-    if (precision == "bf16" && backend != "onednn") continue;
-    set_gemm_backend(parse_gemm_backend(backend));
-    if (!set_gemm_precision(parse_precision(precision))) {
-      fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
-      continue;
-    }
-    set_threads(th);
-    // % of the peak of the precision measured: FP32 FMA, or bf16 dot products.
-    // Measured before and after the timed steps, the larger kept: on a shared machine a neighbour's burst
-    // can only lower a measured peak, and a low denominator would inflate every percentage.
-    auto measure_peak = [&] { return precision == "bf16" ? measure_bf16_peak(th, 0.3).gflops : measure_fp32_peak(th, 0.3).gflops; };
-    double peak = measure_peak();
-    // The GEMM ceiling (FP32 only): how near the step comes to the best any library does on an ideal shape.
-    const double ceiling = o.ceiling && precision == "fp32" ? measure_gemm_ceiling(3).gflops : 0.0;
-    Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
-    init_uniform(params, c.seed, c.init);
-    set_gemm_constants(params.data(), params.size());
-    Optimizer opt(c, params.table());
-    Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
-    std::vector<int32_t> x, y;
-    int64_t step = 0;
-    // A recipe with --average-from: the trainer's running mean after each update (timed apart, in the step).
-    Arena average;
-    if (c.average_from > 0) average = Arena(param_table(shape));
-    double average_seconds = 0;
-    auto run = [&](int n, PhaseTimes* times) {
-      for (int i = 0; i < n; ++i, ++step) {
-        const int64_t len = batcher.window(step % batcher.windows(), 0, c.batch, x, y);
-        train_step(shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, c.batch, c.clip, c.lr, step, times);
-        if (c.average_from > 0) {
-          const auto t0 = std::chrono::steady_clock::now();
-          running_mean(average.data(), params.data(), static_cast<int64_t>(params.size()), step + 1);
-          if (times) average_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const std::string& precision : precision_list(o))
+      for (int th : thread_list(o)) {
+        if (precision == "bf16" && backend != "onednn") continue;
+        auto k = b.make_case(backend, precision, th);
+        if (!b.activate(*k)) {
+          fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
+          continue;
         }
+        b.run(*k, 3, nullptr);  // warm-up: pages, library start-up, Auto's choice for every shape
+        if (o.ceiling && precision == "fp32") k->ceiling = measure_gemm_ceiling(3).gflops;
+        cases.push_back(std::move(k));
       }
-    };
-    run(3, nullptr);  // warm-up
-    std::vector<double> secs;
-    std::vector<PhaseTimes> phases;
-    std::vector<double> average_ms;
-    for (int r = 0; r < o.repeats; ++r) {
-      PhaseTimes p;
-      average_seconds = 0;
-      const auto t0 = std::chrono::steady_clock::now();
-      run(o.steps, &p);
-      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / o.steps);
-      phases.push_back(p);
-      average_ms.push_back(average_seconds / o.steps * 1e3);
+  for (int r = 0; r < o.repeats; ++r)  // alternating: repeat r of every case, then r+1
+    for (auto& k : cases) {
+      b.activate(*k);
+      peak.measure(k->threads, k->precision == "bf16");
+      b.timed_repeat(*k);
     }
-    const double s = median(secs);
-    peak = std::max(peak, measure_peak());
-    if (o.gemm_profile) {  // one more repeat with every gemm() call timed (costs a clock read per call)
-      gemm_profile(true);
-      run(o.steps, nullptr);
-      const auto entries = gemm_profile_entries();
-      gemm_profile(false);
-      double total = 0;
-      for (const auto& e : entries) total += e.seconds;
-      for (const auto& e : entries) {
-        const double gf = 2.0 * e.M * e.N * e.K * e.calls * 1e-9;
-        prof.add({backend, precision, std::to_string(th), e.signature, fmt::format("{:.1f}", double(e.calls) / o.steps),
-                  fmt::format("{:.2f}", e.seconds / o.steps * 1e3), fmt::format("{:.1f}", 100 * e.seconds / (s * o.steps)),
-                  fmt::format("{:.1f}", gf / e.seconds), fmt::format("{:.1f}", 100 * gf / e.seconds / peak), e.variant});
-      }
-      prof.add({backend, precision, std::to_string(th), "all GEMMs", "", fmt::format("{:.2f}", total / o.steps * 1e3),
-                fmt::format("{:.1f}", 100 * total / (s * o.steps)), "", "", ""});
-    }
-    auto ms = [&](double PhaseTimes::*f) {
-      std::vector<double> v;
-      for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
-      return fmt::format("{:.2f}", median(v));
-    };
-    set_gemm_constants(nullptr, 0);
-    set_gemm_precision(Precision::Fp32);
-    t.add({backend, precision, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
-           fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak),
-           ceiling > 0 ? fmt::format("{:.1f}", 100 * ceiling / peak) : "n/a",
-           ceiling > 0 ? fmt::format("{:.1f}", 100 * flops / s * 1e-9 / ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
-           ms(&PhaseTimes::embed),
-           ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd), ms(&PhaseTimes::output_bwd),
-           ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd), ms(&PhaseTimes::update),
-           c.average_from > 0 ? fmt::format("{:.2f}", median(average_ms)) : "n/a"});
+  BenchTable t("bench train " + o.recipe,
+               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak",
+                "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms", "out_bwd_ms", "rec_bwd_ms",
+                "embed_bwd_ms", "update_ms", "average_ms"});
+  BenchTable prof("bench train --gemm-profile " + o.recipe, {"backend", "precision", "threads", "gemm", "calls_per_step",
+                                                              "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
+  for (auto& k : cases) {
+    b.activate(*k);
+    const double pk = peak.measure(k->threads, k->precision == "bf16");
+    if (o.gemm_profile) profile_case(b, *k, pk, prof);
   }
+  for (auto& k : cases) add_row(b, *k, peak.best(k->threads, k->precision == "bf16"), t);
+  set_gemm_constants(nullptr, 0);
+  set_gemm_precision(Precision::Fp32);
   t.print(o);
   if (o.gemm_profile) prof.print(o);
   return 0;

@@ -1,12 +1,13 @@
 // gemm_tune.cc — the Auto backend of the GEMM seam: for each call signature (transposes, M, N, K, leading
 // dimensions, alpha ≠ 1, beta, thread count) the variant that ran fastest on this machine, chosen by
-// measurement the first time the signature is met and kept in a plan file (JSON, one entry per CPU model,
-// thread count and signature), so later runs reuse the choice and give the same numbers.
+// measurement the first time the signature is met and kept in a plan file (JSON, one entry per machine —
+// cpu_key(): model name, family, model, stepping and feature flags —, thread count and signature), so later
+// runs reuse the choice and give the same numbers.
 //
 // A variant is a backend (onednn, blas, libxsmm, blis) with one of two thread partitions: `team` — the
 // library parallelizes the product itself — or `split` — manylm's scheduling: the team divides C's columns
 // (rows when C is narrow) statically, in multiples of 16, and each thread runs the backend alone on its
-// slice. Measurement runs on the call's own operands; C is saved first and restored before every trial,
+// slice. Measurement runs on the call's own operands; C is saved first and restored after the trials,
 // so the call's result is exactly what the chosen variant computes. Called from inside a parallel region,
 // Auto runs oneDNN on the calling thread (no tuning there: the threads would race).
 // Not thread-safe across concurrent callers outside parallel regions, like the rest of the seam.
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <tuple>
@@ -70,7 +72,7 @@ Plan& plan() {
 }
 
 std::string machine_prefix() {
-  static const std::string cpu = cpu_model();  // read /proc/cpuinfo once
+  static const std::string cpu = cpu_key();  // read /proc/cpuinfo once; model name alone is ambiguous
   return fmt::format("{}|{} threads|", cpu, num_threads());
 }
 
@@ -134,51 +136,70 @@ void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int
   }
 }
 
-Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
-             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+std::vector<Variant> candidates() {
   std::vector<Variant> cands;
   for (GemmBackend b : {GemmBackend::OneDnn, GemmBackend::Blas, GemmBackend::Libxsmm, GemmBackend::Blis}) {
     if (!gemm_backend_available(b)) continue;
     cands.push_back({b, false});
     if (num_threads() > 1) cands.push_back({b, true});
   }
-  std::vector<float> saved(static_cast<size_t>(M * N));
-  auto keep = [&] {
-    for (int64_t i = 0; i < M; ++i) std::copy(C + i * ldc, C + i * ldc + N, saved.begin() + i * N);
-  };
-  auto restore = [&] {
-    for (int64_t i = 0; i < M; ++i) std::copy(saved.begin() + i * N, saved.begin() + (i + 1) * N, C + i * ldc);
-  };
-  if (beta != 0.0f) keep();
-  // Rounds that run every variant once, in an order rotated each round, so that a burst of load from
-  // another process (this may be a shared machine) slows all variants alike instead of one variant's
-  // whole turn. Round 0 plans/JITs and warms caches; then the fastest of up to 5 timed rounds.
+  return cands;
+}
+
+// The variant Auto takes: the fastest, except that one within kTie of the fastest and earlier in the list
+// (oneDNN's own threading first, the default backend) is preferred: a difference that small is within the
+// noise of the measurement, and a stable plan is worth more than it.
+size_t choose(const std::vector<double>& seconds) {
+  constexpr double kTie = 0.01;
+  const double fastest = *std::min_element(seconds.begin(), seconds.end());
+  for (size_t i = 0; i < seconds.size(); ++i)
+    if (seconds[i] <= fastest * (1 + kTie)) return i;
+  return 0;
+}
+
+// Seconds per call of every candidate: rounds that run each variant in an order rotated each round, so that a
+// burst of load from another process (this may be a shared machine) slows all variants alike instead of one
+// variant's whole turn. Round 0 plans/JITs and warms caches and sizes the samples: a sample repeats the call
+// until it lasts about 0.2 ms, so that small products are not timed at the clock's resolution. Then the
+// fastest sample of each variant over 5 timed rounds (2 for products over 50 ms).
+std::vector<double> time_variants(const std::vector<Variant>& cands, Trans ta, Trans tb, int64_t M, int64_t N,
+                                  int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                                  float beta, float* C, int64_t ldc) {
   const size_t nv = cands.size();
   std::vector<double> fastest(nv, 1e30);
+  std::vector<int> reps(nv, 1);
   for (int r = 0; r < 6; ++r) {
     for (size_t j = 0; j < nv; ++j) {
       const size_t i = (j + static_cast<size_t>(r)) % nv;
-      if (beta != 0.0f) restore();
       const auto t0 = std::chrono::steady_clock::now();
-      run_variant(cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (r > 0) fastest[i] = std::min(fastest[i], s);
+      for (int k = 0; k < reps[i]; ++k) run_variant(cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps[i];
+      if (r == 0) reps[i] = static_cast<int>(std::clamp(2e-4 / std::max(s, 1e-9), 1.0, 64.0));
+      else fastest[i] = std::min(fastest[i], s);
     }
     if (r >= 2 && *std::min_element(fastest.begin(), fastest.end()) > 0.05) break;  // large products: two timed rounds
   }
+  return fastest;
+}
+
+Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const std::vector<Variant> cands = candidates();
+  // C is kept and restored: the trials overwrite (or, with beta ≠ 0, accumulate into) it, and the caller
+  // then runs the chosen variant on the original.
+  std::vector<float> saved(static_cast<size_t>(M * N));
+  for (int64_t i = 0; i < M; ++i) std::copy(C + i * ldc, C + i * ldc + N, saved.begin() + i * N);
+  const std::vector<double> seconds = time_variants(cands, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  for (int64_t i = 0; i < M; ++i) std::copy(saved.begin() + i * N, saved.begin() + (i + 1) * N, C + i * ldc);
   nlohmann::json times = nlohmann::json::object();
-  Variant best = cands.front();
-  double best_s = 1e30;
-  for (size_t i = 0; i < nv; ++i) {
-    times[variant_name(cands[i])] = std::round(fastest[i] * 1e7) / 10;  // µs, one decimal
-    if (fastest[i] < best_s) best_s = fastest[i], best = cands[i];
-  }
-  if (beta != 0.0f) restore();
-  p.file["entries"][key] = {{"choice", variant_name(best)}, {"us", times}};
+  for (size_t i = 0; i < cands.size(); ++i) times[variant_name(cands[i])] = std::round(seconds[i] * 1e7) / 10;  // µs
+  const size_t best = choose(seconds);
+  p.file["entries"][key] = {{"choice", variant_name(cands[best])}, {"us", times}};
   if (std::getenv("MANYLM_GEMM_VERBOSE"))
-    fmt::print(stderr, "gemm: {} → {} ({:.1f} µs; {})\n", key, variant_name(best), best_s * 1e6, times.dump());
+    fmt::print(stderr, "gemm: {} → {} ({:.1f} µs; {})\n", key, variant_name(cands[best]), seconds[best] * 1e6,
+               times.dump());
   save(p);
-  return best;
+  return cands[best];
 }
 
 }  // namespace

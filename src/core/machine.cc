@@ -5,9 +5,12 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <vector>
+
+#include <fmt/format.h>
 
 namespace manylm {
 
@@ -106,12 +109,32 @@ double measure_triad_gbs(int threads, int mib, int repeats) {
   return best;
 }
 
-std::string cpu_model() {
+namespace {
+// The value of the first "key : value" line of /proc/cpuinfo whose key is `key` ("" when there is none).
+std::string cpuinfo_field(const std::string& key) {
   std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string k = line.substr(0, colon);
+    while (!k.empty() && (k.back() == ' ' || k.back() == '\t')) k.pop_back();
+    if (k == key) return colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+  }
+  return "";
+}
+}  // namespace
+
+std::string cpu_model() {
+  const std::string m = cpuinfo_field("model name");
+  return m.empty() ? "unknown" : m;
+}
+
+std::string cpu_key() {
+  // FNV-1a of the feature flags: two CPUs (or two guests of one) that differ in any flag are different machines.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : cpuinfo_field("flags")) h = (h ^ ch) * 1099511628211ull;
+  return fmt::format("{} (family {} model {} stepping {}, flags {:016x})", cpu_model(), cpuinfo_field("cpu family"),
+                     cpuinfo_field("model"), cpuinfo_field("stepping"), h);
 }
 
 }  // namespace manylm

@@ -17,6 +17,9 @@ bool cpu_has_avx512_bf16();
 PeakResult measure_bf16_peak(int threads, double seconds);  // gflops = 0 without AVX512_BF16
 // a[i] = b[i] + s·c[i] over arrays of `mib` MiB each; returns GB/s counting 3 arrays' traffic.
 double measure_triad_gbs(int threads, int mib, int repeats);
-std::string cpu_model();
+std::string cpu_model();  // /proc/cpuinfo's model name, for people ("AMD EPYC" names both Zen 3 and Zen 5 guests)
+// What identifies a machine for measured choices (the GEMM plan): model name, family, model, stepping and a
+// hash of the feature flags.
+std::string cpu_key();
 
 }  // namespace manylm
