@@ -33,7 +33,7 @@ int bench_train(const BenchOptions& o) {
   Config c = config_from_json_file(o.recipe);
   if (!o.data.empty()) c.data = o.data;
   c.validate();
-  const Vocab vocab = build_vocab(c.train_path(), parse_token_mode(c.tokens), c.vocab_size, c.min_count);
+  const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
   const TokenIds ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
   const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
   const ModelShape shape = c.model_shape(vocab.size());
@@ -73,7 +73,7 @@ int bench_train(const BenchOptions& o) {
     set_gemm_constants(params.data(), params.size());
     Optimizer opt(c, params.table());
     Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
+    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, 0, c.batch};
     std::vector<int32_t> x, y;
     int64_t step = 0;
     // A recipe with --average-from: the trainer's running mean after each update (timed apart, in the step).

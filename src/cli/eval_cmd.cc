@@ -48,7 +48,7 @@ Runner add_eval_command(CLI::App& app) {
     LoadedModel m = load_run_model(o->model, o->weights);
     if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
     set_threads(o->threads);
-    set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
+    set_gemm_backend(m.config.gemm);  // the run's backend: same numbers as training
     Config paths = m.config;
     if (!o->data.empty()) paths.data = o->data;
     const std::string text = o->text.empty() ? paths.test_path() : o->text;

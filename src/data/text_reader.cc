@@ -13,13 +13,8 @@
 
 namespace manylm {
 
-TokenMode parse_token_mode(const std::string& s) {
-  if (s == "word") return TokenMode::Word;
-  if (s == "char") return TokenMode::Char;
-  fail("--tokens: unknown token mode '{}' (expected word or char)", s);
-}
-
-const char* token_mode_name(TokenMode m) { return m == TokenMode::Word ? "word" : "char"; }
+TokenMode parse_token_mode(const std::string& s) { return parse_name<TokenMode>(s, "--tokens"); }
+const char* token_mode_name(TokenMode m) { return name_of(m); }
 
 namespace {
 constexpr size_t kBlock = 1 << 20;
