@@ -103,8 +103,9 @@ void change(const TrainOption& o, Config& c) {
         using T = std::remove_cvref_t<decltype(v)>;
         if constexpr (NamedEnum<T>) {
           const auto names = enum_names(T{});
-          for (size_t i = 0; i < names.size(); ++i)
-            if (names[i].value == v) return void(v = names[(i + 1) % names.size()].value);
+          size_t i = 0;
+          while (names[i].value != v) ++i;
+          v = names[(i + 1) % names.size()].value;
         } else if constexpr (std::is_same_v<T, std::string>) {
           v += "x";
         } else if constexpr (std::is_same_v<T, bool>) {
@@ -152,7 +153,7 @@ TEST(Options, TableNamesAreUniqueAndDocumented) {
     EXPECT_EQ(find_train_option(o.name), &o);
     EXPECT_NE(std::string(o.help), "") << o.name;
     EXPECT_NE(std::string(o.group), "") << o.name;
-    if (o.flag) EXPECT_TRUE(std::holds_alternative<bool Config::*>(o.field)) << o.name << ": a flag sets a bool";
+    if (o.flag()) EXPECT_TRUE(std::holds_alternative<bool Config::*>(o.field)) << o.name << ": a flag sets a bool";
   }
   EXPECT_GE(names.size(), 50u);
   EXPECT_EQ(find_train_option("no-such-option"), nullptr);
@@ -199,9 +200,9 @@ TEST(Options, EveryOptionRoundTripsThroughConfigJson) {
   const Config back = config_from_json_file(dir.write("config.json", text));
   for (const TrainOption& o : train_options()) {
     SCOPED_TRACE(o.name);
-    EXPECT_EQ(j.contains(o.name), o.saved);
-    EXPECT_EQ(same_value(o, back, c), o.saved);  // unsaved ones keep their defaults
-    if (o.saved) EXPECT_EQ(j.at(o.name), option_json(o, c));
+    EXPECT_EQ(j.contains(o.name), o.saved());
+    EXPECT_EQ(same_value(o, back, c), o.saved());  // unsaved ones keep their defaults
+    if (o.saved()) EXPECT_EQ(j.at(o.name), option_json(o, c));
   }
 }
 
@@ -214,7 +215,7 @@ TEST(Options, ResumeRefusesExactlyTheOptionsFixedOnResume) {
     Config now = saved;
     change(o, now);
     ASSERT_FALSE(same_value(o, saved, now));
-    if (!o.fixed_on_resume) {
+    if (!o.fixed_on_resume()) {
       EXPECT_NO_THROW(check_fixed_on_resume(saved, now, "run/config.json"));
       continue;
     }
@@ -277,7 +278,8 @@ TEST(Checkpoint, TrainStateJsonKeepsItsKeys) {
   EXPECT_TRUE(s.finished);
   EXPECT_EQ(s.to_json(), kOldTrainState);
   nlohmann::json old = nlohmann::json::parse(kOldTrainState);
-  for (const char* key : {"best_valid", "best_epoch", "epoch_seconds", "average_count", "average_start"}) old.erase(key);
+  for (const char* key : {"best_valid", "best_epoch", "epoch_seconds", "average_count", "average_start"})
+    old.erase(key);
   old["last_valid"] = nullptr;
   const TrainState o = TrainState::from_json(old.dump(), "state.safetensors");
   EXPECT_EQ(o.sched.best_epoch, 0);

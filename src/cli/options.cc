@@ -32,7 +32,7 @@ CLI::Option* bind(CLI::App& app, const TrainOption& o, Config& c) {
       [&](auto field) -> CLI::Option* {
         using T = std::remove_cvref_t<decltype(c.*field)>;
         if constexpr (std::is_same_v<T, bool>)
-          if (o.flag) return app.add_flag(name, c.*field, o.help);
+          if (o.flag()) return app.add_flag(name, c.*field, o.help);
         CLI::Option* opt = app.add_option(name, c.*field, o.help);
         if constexpr (NamedEnum<T>) opt->transform(name_check<T>())->type_name("TEXT");
         return opt;

@@ -86,7 +86,8 @@ void Tokenizer::flush_word() {
   if (word_.empty()) return;
   // Words become vocabulary entries (JSON strings): the text must be UTF-8.
   if (!word_ascii_ && !valid_utf8(word_))
-    fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path_, word_at_);
+    fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path_,
+         word_at_);
   word_ascii_ = true;
   emit(word_);
   word_.clear();

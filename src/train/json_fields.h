@@ -26,8 +26,11 @@ struct JsonWriter {
   nlohmann::json& j;
   template <class T>
   void operator()(const char* key, const T& v, FieldUse = FieldUse::Required) const {
-    if constexpr (std::is_floating_point_v<T>) j[key] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-    else j[key] = v;
+    if constexpr (std::is_floating_point_v<T>) {
+      j[key] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    } else {
+      j[key] = v;
+    }
   }
 };
 
@@ -42,7 +45,10 @@ struct JsonReader {
       fail("{}: '{}' is missing", context, key);
     }
     if constexpr (std::is_floating_point_v<T>) {
-      if (it->is_null()) return void(v = std::numeric_limits<T>::infinity());
+      if (it->is_null()) {  // written for a loss not known yet
+        v = std::numeric_limits<T>::infinity();
+        return;
+      }
       if (!it->is_number()) fail("{}: '{}' is not a number", context, key);
     } else if constexpr (std::is_same_v<T, bool>) {
       if (!it->is_boolean()) fail("{}: '{}' is not true or false", context, key);

@@ -17,20 +17,28 @@
 namespace manylm {
 
 // The Config field an option sets: one member pointer per field type. Enums read and print their names.
-using ConfigField =
-    std::variant<std::string Config::*, bool Config::*, int Config::*, int64_t Config::*, uint64_t Config::*,
-                 double Config::*, TokenMode Config::*, Cell Config::*, Activation Config::*, DropoutMask Config::*,
-                 OptimizerKind Config::*, Schedule Config::*, GemmBackend Config::*, Precision Config::*,
-                 Compress Config::*>;
+using ConfigField = std::variant<std::string Config::*, bool Config::*, int Config::*, int64_t Config::*,
+                                 uint64_t Config::*, double Config::*, TokenMode Config::*, Cell Config::*,
+                                 Activation Config::*, DropoutMask Config::*, OptimizerKind Config::*,
+                                 Schedule Config::*, GemmBackend Config::*, Precision Config::*, Compress Config::*>;
+
+// What an option is besides its value (bits of TrainOption::traits).
+enum OptionTraits : unsigned {
+  kPlain = 0,
+  kFlag = 1,           // given without a value (--tied); a bool field
+  kFixedOnResume = 2,  // defines the run's trajectory: --resume refuses another value
+  kNotSaved = 4,       // not in config.json: how this process runs, not what the run is
+};
 
 struct TrainOption {
   const char* name;  // --name
   ConfigField field;
-  const char* group;             // of --help
-  bool flag = false;             // given without a value (--tied); a bool field
-  bool fixed_on_resume = false;  // defines the run's trajectory: --resume refuses another value
-  bool saved = true;             // in config.json; false: how this process runs, not what the run is
-  const char* help = "";
+  const char* group;  // of --help
+  unsigned traits;    // OptionTraits
+  const char* help;
+  bool flag() const { return traits & kFlag; }
+  bool fixed_on_resume() const { return traits & kFixedOnResume; }
+  bool saved() const { return !(traits & kNotSaved); }
 };
 
 std::span<const TrainOption> train_options();

@@ -97,9 +97,9 @@ void Progress::epoch_end(const EpochReport& r) {
 void Progress::finish(const TrainResult& r, int64_t step, const char* codec) {
   record(nlohmann::json{{"type", "test"}, {"step", step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},
                         {"best_epoch", r.best_epoch}}.dump());
-  line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f}{} | {:.0f} tok/s | {:.1f} s", r.steps,
-                   r.epochs, r.valid_ppl, r.test_ppl, r.best_epoch > 0 ? fmt::format(" (epoch {})", r.best_epoch) : "",
-                   r.tokens_per_sec, r.wall_seconds));
+  line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f}{} | {:.0f} tok/s | {:.1f} s",
+                   r.steps, r.epochs, r.valid_ppl, r.test_ppl,
+                   r.best_epoch > 0 ? fmt::format(" (epoch {})", r.best_epoch) : "", r.tokens_per_sec, r.wall_seconds));
   if (r.ranks > 1)
     line(fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
                      "{:.1f} ms per step in flight, {:.1f} ms exposed",
@@ -113,7 +113,8 @@ void Progress::resumed(int64_t step, int64_t epoch, int64_t window) {
 }
 
 void Progress::stopped_by_signal(int64_t step, const std::string& run_dir) {
-  line(fmt::format("manylm: signal at step {}: checkpoint saved in {}; continue with --resume {}", step, run_dir, run_dir));
+  line(fmt::format("manylm: signal at step {}: checkpoint saved in {}; continue with --resume {}", step, run_dir,
+                   run_dir));
 }
 
 void Progress::averaging_starts(int64_t from, int64_t best_epoch, int64_t nonmono) {

@@ -76,8 +76,10 @@ std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Co
   if (now == saved) return {};
   const bool before = now == 0 || now - 1 > st.epoch || (now - 1 == st.epoch && st.window == 0);
   if (st.average_count > 0 || !before)
-    fail("--average-from: {} was trained with {} and is in epoch {}; the setting can change only before averaging "
-         "starts", o.run.config(), saved, st.epoch + 1);
+    fail(
+        "--average-from: {} was trained with {} and is in epoch {}; the setting can change only before averaging "
+        "starts",
+        o.run.config(), saved, st.epoch + 1);
   if (comm.root()) {
     o.saved.average_from = now;
     write_file_atomic(o.run.config(), config_to_json(o.saved));

@@ -318,8 +318,8 @@ void Run::start() {
 }
 
 void Run::announce() {
-  progress_.line(start_line(c_, data_.vocab.size(), param_count(shape_), num_threads(), comm_.size(), data_.train.size(),
-                            data_.train.from_cache(), run_.dir));
+  progress_.line(start_line(c_, data_.vocab.size(), param_count(shape_), num_threads(), comm_.size(),
+                            data_.train.size(), data_.train.from_cache(), run_.dir));
   if (!recovery_.note.empty()) progress_.line(recovery_.note);
   if (!recovery_.from_checkpoint && !c_.init_from.empty())
     progress_.line(fmt::format("weights from {} (--init-from)", c_.init_from));
@@ -336,7 +336,8 @@ void Run::connect_reducer() {
   residual_tag_ = residual_tag(comm_.size(), c_.grad_compress, reduce_options_.bucket_floats);
   if (recovery_.from_checkpoint && !feedback_.empty() &&
       !restore_residuals(run_, feedback_, st_.step, residual_tag_, comm_))
-    progress_.line("note: gradient residuals restart at zero (saved for another rank count, scheme, bucket size or step)");
+    progress_.line(
+        "note: gradient residuals restart at zero (saved for another rank count, scheme, bucket size or step)");
 }
 
 // The run, top-down: epochs of steps (each epoch from a zero state, Zaremba et al.), each epoch's end,
@@ -502,7 +503,8 @@ void Run::gradient_traffic() {  // per step, of the mean rank
 void Run::fill_totals() {  // what the result reports about the training, interrupted or not
   r_.steps = st_.step;
   r_.epochs = st_.epoch;
-  r_.tokens_per_sec = run_pace_.tokens > 0 ? run_pace_.rate() : Pace{static_cast<double>(st_.train_tokens), st_.train_seconds}.rate();
+  const Pace whole_run{static_cast<double>(st_.train_tokens), st_.train_seconds};  // all sessions
+  r_.tokens_per_sec = run_pace_.tokens > 0 ? run_pace_.rate() : whole_run.rate();
   r_.train_seconds = st_.train_seconds;
   r_.wall_seconds = seconds_since(wall_start_);
 }
