@@ -32,7 +32,10 @@ std::string start_line(const Config& c, int64_t vocab, int64_t params, int threa
 }
 
 Progress::Progress(double every_seconds, std::string metrics_path, bool silent)
-    : every_(every_seconds), metrics_(silent ? std::string() : std::move(metrics_path)), tty_(::isatty(2) == 1), silent_(silent) {
+    : every_(every_seconds),
+      metrics_(silent ? std::string() : std::move(metrics_path)),
+      tty_(::isatty(2) == 1),
+      silent_(silent) {
   last_print_ = last_record_ = std::chrono::steady_clock::now();
 }
 
@@ -46,8 +49,12 @@ void Progress::step(const StepReport& r) {
   const double pct = 100.0 * static_cast<double>(r.window) / static_cast<double>(r.windows);
   if (since_record >= every_) {
     last_record_ = now;
-    record(nlohmann::json{{"type", "train"}, {"step", r.step}, {"epoch", r.epoch + 1}, {"lr", r.lr},
-                          {"ppl", std::exp(interval_loss_ / static_cast<double>(interval_tokens_))}, {"tokens_per_sec", r.tokens_per_sec}}
+    record(nlohmann::json{{"type", "train"},
+                          {"step", r.step},
+                          {"epoch", r.epoch + 1},
+                          {"lr", r.lr},
+                          {"ppl", std::exp(interval_loss_ / static_cast<double>(interval_tokens_))},
+                          {"tokens_per_sec", r.tokens_per_sec}}
                .dump());
     interval_loss_ = 0;
     interval_tokens_ = 0;
@@ -55,11 +62,13 @@ void Progress::step(const StepReport& r) {
   if (tty_ ? since_print < 0.25 : since_print < every_) return;
   last_print_ = now;
   const int64_t eta = static_cast<int64_t>(r.epoch_eta_seconds), run_eta = static_cast<int64_t>(r.run_eta_seconds / 60);
-  std::string s = fmt::format("epoch {}/{} {:5.1f}% | step {} | lr {:.4g} | {:.0f} tok/s | train ppl {:.2f} | epoch ETA {}:{:02d}",
-                              r.epoch + 1, r.epochs, pct, r.step, r.lr, r.tokens_per_sec, r.epoch_ppl, eta / 60, eta % 60);
+  std::string s =
+      fmt::format("epoch {}/{} {:5.1f}% | step {} | lr {:.4g} | {:.0f} tok/s | train ppl {:.2f} | epoch ETA {}:{:02d}",
+                  r.epoch + 1, r.epochs, pct, r.step, r.lr, r.tokens_per_sec, r.epoch_ppl, eta / 60, eta % 60);
   // The whole run's remaining training at this rate (validation not counted; newbob may stop it sooner).
   if (r.run_eta_seconds > r.epoch_eta_seconds + 1)
-    s += run_eta >= 60 ? fmt::format(" | run ETA {}h{:02d}m", run_eta / 60, run_eta % 60) : fmt::format(" | run ETA {}m", run_eta);
+    s += run_eta >= 60 ? fmt::format(" | run ETA {}h{:02d}m", run_eta / 60, run_eta % 60)
+                       : fmt::format(" | run ETA {}m", run_eta);
   if (tty_) {
     fmt::print(stderr, "\r\033[K{}", s);
     live_ = true;
@@ -86,26 +95,35 @@ void Progress::record(const std::string& json_line) {
 void Progress::epoch_end(const EpochReport& r) {
   line(fmt::format("epoch {:3d} | lr {:.4g} | train ppl {:8.2f} | valid ppl {:8.2f}{} | {:.0f} tok/s", r.epoch, r.lr,
                    r.train_ppl, r.valid_ppl, r.averaged_updates > 0 ? " (averaged)" : "", r.tokens_per_sec));
-  nlohmann::json j{{"type", "valid"},       {"step", r.step},
-                   {"epoch", r.epoch},      {"lr", r.lr},
-                   {"train_ppl", r.train_ppl}, {"valid_ppl", r.valid_ppl},
-                   {"epoch_train_seconds", r.epoch_train_seconds}, {"train_seconds", r.train_seconds}};
+  nlohmann::json j{{"type", "valid"},
+                   {"step", r.step},
+                   {"epoch", r.epoch},
+                   {"lr", r.lr},
+                   {"train_ppl", r.train_ppl},
+                   {"valid_ppl", r.valid_ppl},
+                   {"epoch_train_seconds", r.epoch_train_seconds},
+                   {"train_seconds", r.train_seconds}};
   if (r.averaged_updates > 0) j["averaged_updates"] = r.averaged_updates;  // valid_ppl is the average's
   record(j.dump());
 }
 
 void Progress::finish(const TrainResult& r, int64_t step, const char* codec) {
-  record(nlohmann::json{{"type", "test"}, {"step", step}, {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},
-                        {"best_epoch", r.best_epoch}}.dump());
+  record(nlohmann::json{{"type", "test"},
+                        {"step", step},
+                        {"valid_ppl", r.valid_ppl},
+                        {"test_ppl", r.test_ppl},
+                        {"best_epoch", r.best_epoch}}
+             .dump());
   line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f}{} | {:.0f} tok/s | {:.1f} s",
                    r.steps, r.epochs, r.valid_ppl, r.test_ppl,
                    r.best_epoch > 0 ? fmt::format(" (epoch {})", r.best_epoch) : "", r.tokens_per_sec, r.wall_seconds));
   if (r.ranks > 1)
-    line(fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
-                     "{:.1f} ms per step in flight, {:.1f} ms exposed",
-                     codec, r.wire_bytes_per_step / 1e6,
-                     2.0 * (r.ranks - 1) / r.ranks * r.raw_bytes_per_step / std::max(r.wire_bytes_per_step, 1.0),
-                     r.comm_ms_per_step, r.wait_ms_per_step));
+    line(
+        fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
+                    "{:.1f} ms per step in flight, {:.1f} ms exposed",
+                    codec, r.wire_bytes_per_step / 1e6,
+                    2.0 * (r.ranks - 1) / r.ranks * r.raw_bytes_per_step / std::max(r.wire_bytes_per_step, 1.0),
+                    r.comm_ms_per_step, r.wait_ms_per_step));
 }
 
 void Progress::resumed(int64_t step, int64_t epoch, int64_t window) {
@@ -118,8 +136,10 @@ void Progress::stopped_by_signal(int64_t step, const std::string& run_dir) {
 }
 
 void Progress::averaging_starts(int64_t from, int64_t best_epoch, int64_t nonmono) {
-  line(fmt::format("averaging the weights from epoch {} on: the best validation loss (epoch {}) is {} epochs old "
-                   "(--average-nonmono {})", from, best_epoch, from - 1 - best_epoch, nonmono));
+  line(
+      fmt::format("averaging the weights from epoch {} on: the best validation loss (epoch {}) is {} epochs old "
+                  "(--average-nonmono {})",
+                  from, best_epoch, from - 1 - best_epoch, nonmono));
 }
 
 void Progress::scoring_best(int64_t epoch, const std::string& path) {

@@ -26,10 +26,10 @@ struct StepReport {
   int64_t window = 0, windows = 0;  // BPTT windows done in this epoch, and in all of it
   int64_t step = 0;
   double lr = 0;
-  double loss = 0;                   // this step's summed loss (nats) ...
-  int64_t tokens = 0;                // ... over this many tokens
-  double epoch_ppl = 0;              // the epoch's train perplexity so far
-  double tokens_per_sec = 0;         // this process's rate over the current epoch
+  double loss = 0;            // this step's summed loss (nats) ...
+  int64_t tokens = 0;         // ... over this many tokens
+  double epoch_ppl = 0;       // the epoch's train perplexity so far
+  double tokens_per_sec = 0;  // this process's rate over the current epoch
   double epoch_eta_seconds = 0, run_eta_seconds = 0;
 
   // Sets the times left at tokens_per_sec: the rest of this epoch and of the run (--epochs, or --max-steps
@@ -43,9 +43,9 @@ struct EpochReport {
   int64_t step = 0;
   double lr = 0;  // the rate the epoch trained with
   double train_ppl = 0, valid_ppl = 0;
-  double tokens_per_sec = 0;  // this process's, over the epoch
+  double tokens_per_sec = 0;                          // this process's, over the epoch
   double epoch_train_seconds = 0, train_seconds = 0;  // the run's, resumes included
-  int64_t averaged_updates = 0;  // > 0: valid_ppl scores the running mean of the weights
+  int64_t averaged_updates = 0;                       // > 0: valid_ppl scores the running mean of the weights
 };
 
 // A run's first line: the model, threads and ranks, the training text, the run directory.

@@ -25,9 +25,9 @@
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
-#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
@@ -47,8 +47,8 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 }  // namespace
 
 double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
-                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
-                  int64_t step, PhaseTimes* times, GradReducer* reducer) {
+                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip,
+                  double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
   drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
   const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
@@ -187,8 +187,14 @@ ReduceOptions reduce_options(const Config& c) {
 
 // The model the weights files describe (their "manylm" metadata).
 std::string model_meta(const Config& c, int64_t vocab) {
-  return nlohmann::json{{"cell", name_of(c.cell)}, {"activation", name_of(c.activation)}, {"tokens", name_of(c.tokens)},
-                        {"vocab", vocab}, {"embed", c.embed}, {"hidden", c.hidden}, {"layers", c.layers}}.dump();
+  return nlohmann::json{{"cell", name_of(c.cell)},
+                        {"activation", name_of(c.activation)},
+                        {"tokens", name_of(c.tokens)},
+                        {"vocab", vocab},
+                        {"embed", c.embed},
+                        {"hidden", c.hidden},
+                        {"layers", c.layers}}
+      .dump();
 }
 
 // One training run, from its Config to its result. Data parallel over the ranks of `comm`: each holds its
@@ -238,8 +244,8 @@ class Run {
   Arena all_hidden_;  // every lane's carried state, as checkpoints hold it
   Optimizer optimizer_;
   std::vector<Arena*> state_;  // what state.safetensors holds: the carried state, the optimizer's moments
-  Arena average_;   // --average-from: the running mean of the weights (checkpointed once it has begun)
-  Arena averaged_;  // the running mean under the parameters' names, at epoch ends
+  Arena average_;              // --average-from: the running mean of the weights (checkpointed once it has begun)
+  Arena averaged_;             // the running mean under the parameters' names, at epoch ends
   std::string meta_;
   TrainState st_;
   Recovery recovery_;
@@ -284,8 +290,11 @@ Run::Run(const Config& given, const Comm& comm)
   for (Arena* a : optimizer_.state()) state_.push_back(a);
   if (averaging()) average_ = Arena(prefixed_table(params_.table(), "average."));
   recovery_ = recover_run(open_, comm_);
-  if (recovery_.from_checkpoint) restore();
-  else start();
+  if (recovery_.from_checkpoint) {
+    restore();
+  } else {
+    start();
+  }
   announce();
   engine_.use_constants(params_);
   connect_reducer();
@@ -301,7 +310,7 @@ Run::Run(const Config& given, const Comm& comm)
 void Run::restore() {
   st_ = load_checkpoint(run_, params_, state_, averaging() ? &average_ : nullptr);
   st_.finished = st_.epoch >= c_.epochs || st_.sched.stop;  // a larger --epochs continues a finished run
-  for (size_t k = 0; k < hidden_.table().size(); ++k)  // this rank's lanes of the carried state
+  for (size_t k = 0; k < hidden_.table().size(); ++k)       // this rank's lanes of the carried state
     std::memcpy(hidden_[k].data, all_hidden_[k].data + lane0_ * shape_.hidden, hidden_[k].numel() * sizeof(float));
   if (const std::string note = reconcile_average_from(open_, st_, comm_); !note.empty())
     recovery_.note += (recovery_.note.empty() ? "" : "\n") + note;
@@ -388,8 +397,14 @@ Run::StepOutcome Run::step() {
 }
 
 void Run::report_step(double loss, int64_t tokens) {
-  StepReport r{.epoch = st_.epoch, .epochs = c_.epochs, .window = st_.window, .windows = batcher_.windows(),
-               .step = st_.step, .lr = st_.sched.lr, .loss = loss, .tokens = tokens,
+  StepReport r{.epoch = st_.epoch,
+               .epochs = c_.epochs,
+               .window = st_.window,
+               .windows = batcher_.windows(),
+               .step = st_.step,
+               .lr = st_.sched.lr,
+               .loss = loss,
+               .tokens = tokens,
                .epoch_ppl = std::exp(st_.epoch_loss / static_cast<double>(st_.epoch_tokens)),
                .tokens_per_sec = epoch_pace_.rate()};
   r.set_eta(c_.bptt * c_.batch, c_.max_steps);
@@ -408,9 +423,14 @@ void Run::end_epoch() {
     progress_.averaging_starts(st_.average_start, st_.sched.best_epoch, c_.average_nonmono);
   }
   if (best && c_.keep_best && comm_.root()) save_best(run_, scored, st_, v.perplexity(), meta_, shape_.tied);
-  progress_.epoch_end({.epoch = st_.epoch + 1, .step = st_.step, .lr = lr_used, .train_ppl = train_ppl,
-                       .valid_ppl = v.perplexity(), .tokens_per_sec = epoch_pace_.rate(),
-                       .epoch_train_seconds = st_.epoch_seconds, .train_seconds = st_.train_seconds,
+  progress_.epoch_end({.epoch = st_.epoch + 1,
+                       .step = st_.step,
+                       .lr = lr_used,
+                       .train_ppl = train_ppl,
+                       .valid_ppl = v.perplexity(),
+                       .tokens_per_sec = epoch_pace_.rate(),
+                       .epoch_train_seconds = st_.epoch_seconds,
+                       .train_seconds = st_.train_seconds,
                        .averaged_updates = st_.average_count});
   r_.train_ppl = train_ppl;
   st_.start_next_epoch(c_.epochs);
