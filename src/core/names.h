@@ -5,6 +5,7 @@
 // (found by argument-dependent lookup); parsing, printing, the command line's check and config.json all read
 // that table, so adding a value is one line. Not a reflection library.
 #pragma once
+#include <concepts>
 #include <optional>
 #include <span>
 #include <string>
