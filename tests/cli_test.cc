@@ -18,6 +18,7 @@
 #include <initializer_list>
 #include <tuple>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -416,6 +417,38 @@ TEST_F(CliErrors, BadConfigFiles) {
   EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
 }
 
+// An unknown name of an enum-like option (on the command line or in a --config file) names the option and
+// the allowed values; --resume with another value of an option that defines the run (the table's
+// fixed-on-resume ones) names the option and the run's config.json, and leaves the run as it was.
+TEST_F(CliErrors, EnumValuesAndFixedOptionsOnResume) {
+  const std::string run_dir = copy_run("word8");
+  const Files before = snapshot(run_dir);
+  for (const auto& [option, value, choices] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--cell", "rnn", "elman, lstm, gru"},
+           {"--optimizer", "Adam", "sgd, adam, adamw"},
+           {"--dropout-mask", "none", "standard, variational"},
+           {"--precision", "fp16", "fp32, bf16"},
+           {"--grad-compress", "zip", "none, fp16, int8, dyn8, threshold"}}) {
+    SCOPED_TRACE(option);
+    expect_user_error(run("train", with(train_opts(suite_), {{option, value}, {"--out", dir_ + "/fresh"}})),
+                      {option, "'" + value + "'", choices});
+    const std::string cfg = write("enum.json", nlohmann::json{{option.substr(2), value}}.dump());
+    expect_user_error(run("train", with(train_opts(suite_), {{"--config", cfg}, {"--out", dir_ + "/fresh"}})),
+                      {cfg, option, choices});
+    EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
+  }
+  for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--cell", "lstm"}, {"--optimizer", "adam"}, {"--dropout-mask", "variational"}, {"--tokens", "char"},
+           {"--bptt", "6"}, {"--seed", "2"}, {"--tied", ""}}) {
+    SCOPED_TRACE(option);
+    expect_user_error(run("train", {{"--resume", run_dir}, {option, value}, {"--epochs", "2"}}),
+                      {option, run_dir + "/config.json", "a resumed run keeps its settings"});
+  }
+  EXPECT_EQ(snapshot(run_dir), before);
+  // What may change on resume does: a larger --epochs, another --threads.
+  EXPECT_EQ(run("train", {{"--resume", run_dir}, {"--epochs", "2"}, {"--threads", "2"}}).status, 0);
+}
+
 TEST_F(CliErrors, OutOntoAnExistingRunWithoutResume) {
   const std::string run_dir = copy_run("word8");
   const Files before = snapshot(run_dir);
@@ -498,6 +531,29 @@ TEST_F(CliRun, JsonPrintsExactlyOneObject) {
   const nlohmann::json s = one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
   EXPECT_TRUE(s.contains("text") && s["text"].is_string());
   EXPECT_EQ(s.value("tokens", 0), 7);
+}
+
+// train --json keeps its keys (and "gradients" only with ranks); config.json holds every saved option, enums
+// by name.
+TEST_F(CliRun, JsonResultAndConfigJsonKeepTheirKeys) {
+  const std::string out = dir_ + "/run";
+  const nlohmann::json t = one_json_object(
+      run("train", with(train_opts(suite_), {{"--out", out}, {"--json", ""}, {"--optimizer", "adamw"}, {"--lr", "0.01"}})),
+      "train");
+  std::set<std::string> keys;
+  for (const auto& [k, v] : t.items()) keys.insert(k);
+  EXPECT_EQ(keys, (std::set<std::string>{"command", "run_dir", "train_ppl", "valid_ppl", "test_ppl", "epochs",
+                                         "best_epoch", "averaged_updates", "steps", "tokens_per_sec", "wall_seconds",
+                                         "train_seconds", "eval_batch", "bptt", "parameters", "interrupted", "ranks"}));
+  EXPECT_EQ(t.value("ranks", 0), 1);
+  EXPECT_EQ(t.value("interrupted", true), false);
+  const nlohmann::json saved = nlohmann::json::parse(read_bytes(out + "/config.json"));
+  EXPECT_EQ(saved.value("optimizer", ""), "adamw");
+  EXPECT_EQ(saved.value("cell", ""), "elman");
+  EXPECT_EQ(saved.value("gemm", ""), "onednn");
+  EXPECT_EQ(saved.value("grad-compress", ""), "none");
+  for (const char* unsaved : {"out", "resume", "json", "max-steps", "config"}) EXPECT_FALSE(saved.contains(unsaved)) << unsaved;
+  EXPECT_GE(saved.size(), 50u);
 }
 
 TEST_F(CliRun, ConfigFileWithCommandLineOverrides) {

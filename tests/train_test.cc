@@ -73,9 +73,9 @@ void expect_bit_identical(const std::string& a, const std::string& b) {
 // before the last).
 Config overfitting_config(const Corpus& corpus, const std::string& out) {
   Config c = corpus.config(out);
-  c.cell = "lstm";
+  c.cell = Cell::Lstm;
   c.hidden = c.embed = 64;
-  c.schedule = "constant";
+  c.schedule = Schedule::Constant;
   c.lr = 1.0;
   return c;
 }
@@ -98,13 +98,13 @@ class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
  protected:
   Config config(const Corpus& corpus, const std::string& out) {
     Config c = corpus.config(out);
-    c.cell = GetParam().cell;
-    c.optimizer = GetParam().optimizer;
+    c.cell = parse_cell(GetParam().cell);
+    c.optimizer = parse_name<OptimizerKind>(GetParam().optimizer, "--optimizer");
     c.dropout = GetParam().dropout;
     c.lr = GetParam().lr;
-    c.weight_decay = c.optimizer == "sgd" ? 0.0 : 0.01;
-    c.schedule = GetParam().schedule;
-    c.keep_best = c.schedule == "plateau";
+    c.weight_decay = c.optimizer == OptimizerKind::Sgd ? 0.0 : 0.01;
+    c.schedule = parse_name<Schedule>(GetParam().schedule, "--schedule");
+    c.keep_best = c.schedule == Schedule::Plateau;
     return c;
   }
 };
@@ -296,7 +296,7 @@ TEST_F(Train, ResumeBeforeTheFirstCheckpointStartsAtStepZero) {
 TEST_F(Train, AverageIsTheMeanOfTheWeightsAfterEachUpdate) {
   Corpus corpus(60);
   Config c = corpus.config("avg");
-  c.cell = "lstm";
+  c.cell = Cell::Lstm;
   c.dropout = 0.2;
   c.epochs = 2;
   c.average_from = 2;
@@ -436,7 +436,7 @@ TEST_F(Train, InitFromStartsFromTheGivenWeights) {
   Config b = corpus.config("b");
   b.epochs = 1;
   b.seed = 7;  // another random init, overwritten
-  b.schedule = "constant";
+  b.schedule = Schedule::Constant;
   b.lr = 1e-30;
   b.init_from = RunPaths{a.out}.model();
   run_training(b);
@@ -448,7 +448,7 @@ TEST_F(Train, InitFromStartsFromTheGivenWeights) {
   EXPECT_THROW(run_training(wrong), UserError);
   EXPECT_FALSE(path_exists(wrong.out));
   Config relu = corpus.config("relu");
-  relu.activation = "relu";
+  relu.activation = Activation::Relu;
   relu.init_from = RunPaths{a.out}.model();
   EXPECT_THROW(run_training(relu), UserError);
   EXPECT_FALSE(path_exists(relu.out));
@@ -460,11 +460,11 @@ TEST_F(Train, Bf16TrainsLikeFp32) {
   if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
   Corpus corpus(2000);
   Config a = corpus.config("fp32");
-  a.cell = "lstm";
-  a.gemm = "onednn";
+  a.cell = Cell::Lstm;
+  a.gemm = GemmBackend::OneDnn;
   Config b = a;
   b.out = corpus.dir + "/bf16";
-  b.precision = "bf16";
+  b.precision = Precision::Bf16;
   const TrainResult ra = run_training(a), rb = run_training(b);
   EXPECT_NEAR(rb.valid_ppl, ra.valid_ppl, 0.03 * ra.valid_ppl);
   EXPECT_NE(rb.valid_ppl, ra.valid_ppl);
@@ -485,7 +485,7 @@ TEST(Options, SeedAboveInt64RoundTripsThroughConfigJson) {
 
 TEST(Schedule, StepDecayFollowsZaremba) {
   Config c;
-  c.schedule = "step";
+  c.schedule = Schedule::Step;
   c.lr = 1.0;
   c.decay = 2.0;
   c.decay_after = 4;
@@ -500,7 +500,7 @@ TEST(Schedule, StepDecayFollowsZaremba) {
 
 TEST(Schedule, NewbobHalvesThenStops) {
   Config c;
-  c.schedule = "newbob";
+  c.schedule = Schedule::Newbob;
   c.lr = 0.4;
   c.decay = 2.0;
   c.newbob_ratio = 1.01;
@@ -520,7 +520,7 @@ TEST(Schedule, NewbobHalvesThenStops) {
 
 TEST(Schedule, PlateauDividesAfterAnEpochWithoutANewBest) {
   Config c;
-  c.schedule = "plateau";
+  c.schedule = Schedule::Plateau;
   c.lr = 20;
   c.decay = 4.0;
   ScheduleState s{20};
@@ -542,7 +542,7 @@ TEST(Schedule, PlateauDividesAfterAnEpochWithoutANewBest) {
 // ReduceLROnPlateau with cooldown 0); a new best in between starts it again too.
 TEST(Schedule, PlateauWithPatienceWaitsForThatManyEpochs) {
   Config c;
-  c.schedule = "plateau";
+  c.schedule = Schedule::Plateau;
   c.lr = 8;
   c.decay = 2.0;
   c.patience = 2;
@@ -598,7 +598,7 @@ TEST_F(Train, KeepBestScoresTheBestEpoch) {
 TEST(Optimizer, AdamAndAdamWMatchTheirFormulas) {
   for (std::string kind : {"adam", "adamw"}) {
     Config c;
-    c.optimizer = kind;
+    c.optimizer = parse_name<OptimizerKind>(kind, "--optimizer");
     c.weight_decay = 0.1;
     std::vector<TensorSpec> table = {{"w", {3, 5}}, {"b", {7}}};
     Arena p(table), g(table);

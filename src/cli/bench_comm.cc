@@ -94,7 +94,7 @@ void bench_recipe(const BenchOptions& o, const Comm& comm, const std::vector<Com
   const int N = comm.size();
   if (c.batch < N) fail("{}: --batch {} cannot be split over {} ranks", o.recipe, c.batch, N);
   std::string vocab_json;
-  if (comm.root()) vocab_json = build_vocab(c.train_path(), parse_token_mode(c.tokens), c.vocab_size, c.min_count).to_json();
+  if (comm.root()) vocab_json = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count).to_json();
   const Vocab vocab = Vocab::from_json(comm.broadcast(vocab_json), "vocabulary from rank 0");
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
   if (!comm.root()) comm.barrier();
@@ -119,7 +119,7 @@ void bench_recipe(const BenchOptions& o, const Comm& comm, const std::vector<Com
     ro.density = c.threshold_density;
     ro.tau = static_cast<float>(c.threshold_tau);
     GradReducer red(comm, grads.flat(), ro);
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, lane0, c.batch};
+    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, lane0, c.batch};
     std::vector<int32_t> x, y;
     int64_t step = 0;
     // mode 0: compute only; 1: reduce after backward; 2: overlapped. Seconds per step, slowest rank.

@@ -63,7 +63,7 @@ struct TrainBench {
   }
   // n steps of the real train_step (and the running mean of a recipe with --average-from, timed apart).
   double run(TrainCase& k, int n, PhaseTimes* times) const {
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
+    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, 0, c.batch};
     std::vector<int32_t> x, y;
     double average_seconds = 0;
     for (int i = 0; i < n; ++i, ++k.step) {
@@ -155,7 +155,7 @@ int bench_train(const BenchOptions& o) {
   if (!o.data.empty()) b.c.data = o.data;
   b.c.validate();
   const Config& c = b.c;
-  const Vocab vocab = build_vocab(c.train_path(), parse_token_mode(c.tokens), c.vocab_size, c.min_count);
+  const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
   const TokenIds ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
   const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
   b.shape = c.model_shape(vocab.size()), b.batcher = &batcher, b.steps = o.steps;

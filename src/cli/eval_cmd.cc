@@ -29,6 +29,96 @@ struct EvalOptions {
 constexpr double kLog10E = 0.43429448190325182765;
 }  // namespace
 
+namespace {
+
+struct Scores {
+  double loss = 0;  // nats
+  int64_t tokens = 0;
+};
+
+// The output files must not be the text being scored, nor each other.
+void check_outputs(const EvalOptions& o, const std::string& text) {
+  auto same_file = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return a == b || std::filesystem::equivalent(a, b, ec);
+  };
+  for (const auto& [opt, out] : {std::pair{"--per-word", o.per_word}, std::pair{"--sentences", o.sentences}})
+    if (!out.empty() && same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
+  if (!o.per_word.empty() && same_file(o.per_word, o.sentences))
+    fail("--sentences {}: is also the --per-word file; choose another file", o.sentences);
+}
+
+// --per-word, --sentences: every token scored, one lane, from the start-of-text context; with --sentences
+// each line (up to its <eos>) on its own.
+Scores score_each_token(const EvalOptions& o, const LoadedModel& m, const TokenIds& ids, int64_t T) {
+  Scores sc;
+  std::string per_word, sentences;
+  auto emit = [&](std::span<const int32_t> seq) {
+    std::vector<float> lp = score_tokens(m.shape, m.params, m.vocab.start(), seq, T);
+    double s = 0;
+    for (size_t i = 0; i < lp.size(); ++i) {
+      s += lp[i];
+      if (!o.per_word.empty())
+        per_word += fmt::format("{}\t{:.6f}\t{:.6f}\n", m.vocab.word(seq[i]) == "\n" ? "\\n" : m.vocab.word(seq[i]),
+                                lp[i], lp[i] * kLog10E);
+    }
+    sc.loss -= s;
+    sc.tokens += static_cast<int64_t>(lp.size());
+    if (!o.sentences.empty()) sentences += fmt::format("{:.6f}\n", s * kLog10E);
+  };
+  if (!o.sentences.empty()) {
+    if (m.vocab.eos() < 0) fail("--sentences: needs a word-level model (lines end with <eos>)");
+    auto all = ids.ids();
+    size_t b = 0;
+    for (size_t i = 0; i < all.size(); ++i)
+      if (all[i] == m.vocab.eos()) {  // one sentence per line, scored independently with its <eos>
+        emit(all.subspan(b, i + 1 - b));
+        b = i + 1;
+      }
+    if (b < all.size()) emit(all.subspan(b));
+  } else {
+    emit(ids.ids());
+  }
+  if (!o.per_word.empty()) write_file_atomic(o.per_word, per_word);
+  if (!o.sentences.empty()) write_file_atomic(o.sentences, sentences);
+  return sc;
+}
+
+int run_eval(const EvalOptions& o) {
+  LoadedModel m = load_run_model(o.model, o.weights);
+  if (o.batch < 0 || o.bptt < 0) fail("--batch/--bptt: must be positive");
+  set_threads(o.threads);
+  set_gemm_backend(m.config.gemm);  // the run's backend: same numbers as training
+  Config paths = m.config;
+  if (!o.data.empty()) paths.data = o.data;
+  const std::string text = o.text.empty() ? paths.test_path() : o.text;
+  const int64_t B = o.batch > 0 ? o.batch : m.config.eval_batch;
+  const int64_t T = o.bptt > 0 ? o.bptt : m.config.bptt;
+  check_outputs(o, text);
+  TokenIds ids = TokenIds::load(text, m.vocab, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
+  if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
+  Scores sc;
+  if (!o.per_word.empty() || !o.sentences.empty()) {
+    sc = score_each_token(o, m, ids, T);
+  } else {
+    const EvalResult r = evaluate(m.shape, m.params, ids.ids(), B, T, text);
+    sc = {r.loss_sum, r.tokens};
+  }
+  const double ppl = std::exp(sc.loss / static_cast<double>(sc.tokens));
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", sc.tokens},
+                                      {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, sc.tokens,
+               ids.oov(), std::filesystem::path(m.weights).filename().string(),
+               m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");
+  }
+  return 0;
+}
+
+}  // namespace
+
 Runner add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* sub = app.add_subcommand("eval", "Perplexity of a text file under a trained model");
@@ -44,75 +134,7 @@ Runner add_eval_command(CLI::App& app) {
   sub->add_option("--cache-dir", o->cache_dir, "Token-id cache directory");
   sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 65536));
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
-  return [o] {
-    LoadedModel m = load_run_model(o->model, o->weights);
-    if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
-    set_threads(o->threads);
-    set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
-    Config paths = m.config;
-    if (!o->data.empty()) paths.data = o->data;
-    const std::string text = o->text.empty() ? paths.test_path() : o->text;
-    const int64_t B = o->batch > 0 ? o->batch : m.config.eval_batch;
-    const int64_t T = o->bptt > 0 ? o->bptt : m.config.bptt;
-    auto same_file = [](const std::string& a, const std::string& b) {
-      std::error_code ec;
-      return a == b || std::filesystem::equivalent(a, b, ec);
-    };
-    for (const auto& [opt, out] : {std::pair{"--per-word", o->per_word}, std::pair{"--sentences", o->sentences}})
-      if (!out.empty() && same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
-    if (!o->per_word.empty() && same_file(o->per_word, o->sentences))
-      fail("--sentences {}: is also the --per-word file; choose another file", o->sentences);
-    TokenIds ids = TokenIds::load(text, m.vocab, o->cache_dir.empty() ? default_cache_dir() : o->cache_dir);
-    if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
-    const int32_t start = m.vocab.start();
-    double loss = 0;
-    int64_t tokens = 0;
-    if (!o->per_word.empty() || !o->sentences.empty()) {
-      // Every token scored, one lane, from the start-of-text context.
-      std::string per_word, sentences;
-      auto emit = [&](std::span<const int32_t> seq) {
-        std::vector<float> lp = score_tokens(m.shape, m.params, start, seq, T);
-        double s = 0;
-        for (size_t i = 0; i < lp.size(); ++i) {
-          s += lp[i];
-          if (!o->per_word.empty())
-            per_word += fmt::format("{}\t{:.6f}\t{:.6f}\n", m.vocab.word(seq[i]) == "\n" ? "\\n" : m.vocab.word(seq[i]),
-                                    lp[i], lp[i] * kLog10E);
-        }
-        loss -= s;
-        tokens += static_cast<int64_t>(lp.size());
-        if (!o->sentences.empty()) sentences += fmt::format("{:.6f}\n", s * kLog10E);
-      };
-      if (!o->sentences.empty()) {
-        if (m.vocab.eos() < 0) fail("--sentences: needs a word-level model (lines end with <eos>)");
-        auto all = ids.ids();
-        size_t b = 0;
-        for (size_t i = 0; i < all.size(); ++i)
-          if (all[i] == m.vocab.eos()) {  // one sentence per line, scored independently with its <eos>
-            emit(all.subspan(b, i + 1 - b));
-            b = i + 1;
-          }
-        if (b < all.size()) emit(all.subspan(b));
-      } else {
-        emit(ids.ids());
-      }
-      if (!o->per_word.empty()) write_file_atomic(o->per_word, per_word);
-      if (!o->sentences.empty()) write_file_atomic(o->sentences, sentences);
-    } else {
-      EvalResult r = evaluate(m.shape, m.params, ids.ids(), B, T, text);
-      loss = r.loss_sum;
-      tokens = r.tokens;
-    }
-    const double ppl = std::exp(loss / static_cast<double>(tokens));
-    if (o->json) {
-      fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", tokens},
-                                        {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    } else {
-      fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, tokens, ids.oov(),
-                 std::filesystem::path(m.weights).filename().string(), m.epoch > 0 ? fmt::format(" (epoch {})", m.epoch) : "");
-    }
-    return 0;
-  };
+  return [o] { return run_eval(*o); };
 }
 
 }  // namespace manylm

@@ -12,7 +12,6 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "core/io.h"
 #include "mpi/comm.h"
 
 namespace {
@@ -63,21 +62,7 @@ int main(int argc, char** argv) {
     runners["average"] = add_average_command(app);
     runners["bench"] = add_bench_command(app);
     decimal_integers_only(&app);
-    // `train --resume RUN` reads RUN/config.json as its --config (options on the command line still win).
     std::vector<std::string> args(argv, argv + argc);
-    bool has_config = false;
-    std::string resume;
-    for (size_t i = 1; i < args.size(); ++i) {
-      if (args[i] == "--config" || args[i].rfind("--config=", 0) == 0) has_config = true;
-      if (args[i] == "--resume" && i + 1 < args.size()) resume = args[i + 1];
-      if (args[i].rfind("--resume=", 0) == 0) resume = args[i].substr(9);
-    }
-    if (!resume.empty() && !has_config && args.size() > 1 && args[1] == "train") {
-      if (!path_exists(resume + "/config.json"))
-        fail("--resume: {} has no config.json: not a manylm run directory", resume);
-      args.push_back("--config");
-      args.push_back(resume + "/config.json");
-    }
     if (args.size() > 1 && args[1].rfind("-", 0) != 0 && !runners.count(args[1]))
       fail("unknown command '{}' (expected train, eval, sample, average, plot or bench; see manylm --help)", args[1]);
     std::vector<std::string> rev(args.rbegin(), args.rend() - 1);

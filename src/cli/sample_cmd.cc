@@ -73,7 +73,7 @@ Runner add_sample_command(CLI::App& app) {
     if (o->top_k < 0) fail("--top-k: must be 0 or positive (got {})", o->top_k);
     LoadedModel m = load_run_model(o->model, o->weights);
     set_threads(o->threads);
-    set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
+    set_gemm_backend(m.config.gemm);  // the run's backend: same numbers as training
     const ModelShape& s = m.shape;
     Workspace ws(s, 1, 1);
     Arena state(state_table(s, 1));

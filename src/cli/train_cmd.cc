@@ -5,35 +5,40 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "mpi/comm.h"
-#include "train/options.h"
+#include "train/json_fields.h"
 #include "train/trainer.h"
 
 namespace manylm {
 
+namespace {
+// --json: the result's fields, and with ranks the gradient traffic under "gradients".
+nlohmann::json result_json(const TrainResult& r, const Config& c) {
+  nlohmann::json j = {{"command", "train"}};
+  TrainResult::fields(r, JsonWriter{j});
+  if (r.ranks > 1) {
+    nlohmann::json g = {{"compress", name_of(c.grad_compress)}};
+    TrainResult::gradient_fields(r, JsonWriter{g});
+    j["gradients"] = g;
+  }
+  return j;
+}
+}  // namespace
+
 Runner add_train_command(CLI::App& app) {
   auto* sub = app.add_subcommand("train", "Train a model (or continue one with --resume)");
-  auto cfg = std::make_shared<Config>();
-  bind_train_options(*sub, *cfg);
-  use_json_config(*sub);
-  return [cfg, sub] {
-    apply_json_config(*sub);
+  struct Args {
+    Config config;
+    std::string config_file;
+  };
+  auto a = std::make_shared<Args>();
+  bind_train_options(*sub, a->config, a->config_file);
+  return [a, sub] {
+    apply_config_file(*sub, a->config, a->config_file);
     install_stop_signals();
-    const TrainResult r = run_training(*cfg);
-    if (cfg->json && Comm::world().root()) {
-      nlohmann::json j = {{"command", "train"},     {"run_dir", r.run_dir},       {"train_ppl", r.train_ppl},
-                          {"valid_ppl", r.valid_ppl}, {"test_ppl", r.test_ppl},     {"epochs", r.epochs}, {"best_epoch", r.best_epoch},
-                          {"averaged_updates", r.averaged_updates},
-                          {"steps", r.steps},         {"tokens_per_sec", r.tokens_per_sec},
-                          {"wall_seconds", r.wall_seconds}, {"train_seconds", r.train_seconds}, {"eval_batch", r.eval_batch}, {"bptt", r.bptt},
-                          {"parameters", r.params},   {"interrupted", r.interrupted}, {"ranks", r.ranks}};
-      if (r.ranks > 1)
-        j["gradients"] = {{"compress", cfg->grad_compress},           {"raw_bytes_per_step", r.raw_bytes_per_step},
-                          {"payload_bytes_per_step", r.payload_bytes_per_step},
-                          {"wire_bytes_per_step", r.wire_bytes_per_step}, {"comm_ms_per_step", r.comm_ms_per_step},
-                          {"wait_ms_per_step", r.wait_ms_per_step}};
-      fmt::print("{}\n", j.dump());
-    }
+    const TrainResult r = run_training(a->config);
+    if (a->config.json && Comm::world().root()) fmt::print("{}\n", result_json(r, a->config).dump());
     return r.interrupted ? 128 + r.signal : 0;
   };
 }

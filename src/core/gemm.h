@@ -13,10 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
+
 namespace manylm {
 
 enum class Trans { N, T };
 enum class GemmBackend { Blas, OneDnn, Libxsmm, Blis, Auto, Reference };
+inline constexpr Named<GemmBackend> kGemmBackendNames[] = {
+    {GemmBackend::Blas, "blas"}, {GemmBackend::OneDnn, "onednn"}, {GemmBackend::Libxsmm, "libxsmm"},
+    {GemmBackend::Blis, "blis"}, {GemmBackend::Auto, "auto"},     {GemmBackend::Reference, "reference"}};
+constexpr std::span<const Named<GemmBackend>> enum_names(GemmBackend) { return kGemmBackendNames; }
 GemmBackend parse_gemm_backend(const std::string& s);  // blas | onednn | libxsmm | blis | auto | reference
 const char* gemm_backend_name(GemmBackend b);
 
@@ -30,6 +36,8 @@ bool gemm_backend_available(GemmBackend b, std::string* why = nullptr);
 // gradients and every element-wise op stay fp32. Bf16 needs the onednn backend and a CPU with
 // AVX512_BF16 (set_gemm_precision returns false, and changes nothing, otherwise).
 enum class Precision { Fp32, Bf16 };
+inline constexpr Named<Precision> kPrecisionNames[] = {{Precision::Fp32, "fp32"}, {Precision::Bf16, "bf16"}};
+constexpr std::span<const Named<Precision>> enum_names(Precision) { return kPrecisionNames; }
 Precision parse_precision(const std::string& s);  // fp32 | bf16
 bool set_gemm_precision(Precision p);
 Precision gemm_precision();

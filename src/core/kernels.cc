@@ -14,21 +14,8 @@
 
 namespace manylm {
 
-Activation parse_activation(const std::string& s) {
-  if (s == "sigmoid") return Activation::Sigmoid;
-  if (s == "tanh") return Activation::Tanh;
-  if (s == "relu") return Activation::Relu;
-  fail("--activation: unknown activation '{}' (expected sigmoid, tanh or relu)", s);
-}
-
-const char* activation_name(Activation a) {
-  switch (a) {
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Tanh: return "tanh";
-    case Activation::Relu: return "relu";
-  }
-  return "?";
-}
+Activation parse_activation(const std::string& s) { return parse_name<Activation>(s, "--activation"); }
+const char* activation_name(Activation a) { return name_of(a); }
 
 namespace {
 constexpr int64_t kParallelMin = 1 << 14;  // below this many elements one thread is faster

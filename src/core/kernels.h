@@ -7,10 +7,15 @@
 #include <cstdint>
 #include <string>
 
+#include "core/names.h"
+
 namespace manylm {
 
 enum class Activation { Sigmoid, Tanh, Relu };
-Activation parse_activation(const std::string& s);  // UserError on unknown names
+inline constexpr Named<Activation> kActivationNames[] = {
+    {Activation::Sigmoid, "sigmoid"}, {Activation::Tanh, "tanh"}, {Activation::Relu, "relu"}};
+constexpr std::span<const Named<Activation>> enum_names(Activation) { return kActivationNames; }
+Activation parse_activation(const std::string& s);  // UserError naming --activation and the choices
 const char* activation_name(Activation a);
 
 // Scalar definitions, templated so the reference model and gradient checks share them.

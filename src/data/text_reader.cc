@@ -13,13 +13,8 @@
 
 namespace manylm {
 
-TokenMode parse_token_mode(const std::string& s) {
-  if (s == "word") return TokenMode::Word;
-  if (s == "char") return TokenMode::Char;
-  fail("--tokens: unknown token mode '{}' (expected word or char)", s);
-}
-
-const char* token_mode_name(TokenMode m) { return m == TokenMode::Word ? "word" : "char"; }
+TokenMode parse_token_mode(const std::string& s) { return parse_name<TokenMode>(s, "--tokens"); }
+const char* token_mode_name(TokenMode m) { return name_of(m); }
 
 namespace {
 constexpr size_t kBlock = 1 << 20;
@@ -56,6 +51,106 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// The tokenizer between bytes: a word, or a character, may span blocks of the file.
+class Tokenizer {
+ public:
+  Tokenizer(const std::string& path, TokenMode mode, const std::function<void(std::string_view)>& on_token,
+            const std::function<void()>& on_eol)
+      : path_(path), mode_(mode), on_token_(on_token), on_eol_(on_eol) {}
+  void byte(unsigned char c, int64_t at);  // the byte at offset `at` of the file
+  int64_t finish();                        // at the end of the file; returns the number of tokens
+
+ private:
+  void emit(std::string_view token) {
+    on_token_(token);
+    ++count_;
+  }
+  void flush_word();
+  void word_byte(unsigned char c, int64_t at);
+  void char_byte(unsigned char c, int64_t at);
+
+  const std::string& path_;
+  const TokenMode mode_;
+  const std::function<void(std::string_view)>& on_token_;
+  const std::function<void()>& on_eol_;
+  std::string word_;         // word mode: the word being read; char mode: a character split across blocks
+  bool line_open_ = false;   // word mode: bytes seen since the last '\n'
+  bool pending_cr_ = false;
+  bool word_ascii_ = true;
+  int64_t count_ = 0, word_at_ = 0;
+};
+
+void Tokenizer::flush_word() {
+  if (word_.empty()) return;
+  // Words become vocabulary entries (JSON strings): the text must be UTF-8.
+  if (!word_ascii_ && !valid_utf8(word_))
+    fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path_,
+         word_at_);
+  word_ascii_ = true;
+  emit(word_);
+  word_.clear();
+}
+
+void Tokenizer::byte(unsigned char c, int64_t at) {
+  if (c == 0) fail("{}: NUL byte at offset {}: this looks like a binary file, not text", path_, at);
+  if (pending_cr_) {
+    pending_cr_ = false;
+    if (c != '\n' && mode_ == TokenMode::Char) emit("\r");  // a lone CR is kept as a character
+  }
+  if (c == '\r') {
+    pending_cr_ = true;
+    if (mode_ == TokenMode::Word) flush_word();
+    return;
+  }
+  if (mode_ == TokenMode::Word) word_byte(c, at);
+  else char_byte(c, at);
+}
+
+void Tokenizer::word_byte(unsigned char c, int64_t at) {
+  if (c == '\n') {
+    flush_word();
+    on_eol_();
+    line_open_ = false;
+  } else if (c == ' ' || c == '\t' || c == '\v' || c == '\f') {
+    flush_word();
+    line_open_ = true;
+  } else {
+    if (word_.size() >= kMaxWord) fail("{}: a word longer than {} bytes at offset {}", path_, kMaxWord, at);
+    if (word_.empty()) word_at_ = at;
+    word_ascii_ = word_ascii_ && c < 0x80;
+    word_.push_back(static_cast<char>(c));
+    line_open_ = true;
+  }
+}
+
+void Tokenizer::char_byte(unsigned char c, int64_t at) {
+  if (word_.empty()) {
+    if (utf8_len(c) == 0)
+      fail("{}: invalid UTF-8 byte 0x{:02x} at offset {} (character mode needs UTF-8 text)", path_, c, at);
+    word_at_ = at;
+    word_ascii_ = c < 0x80;
+  } else if ((c & 0xC0) != 0x80) {
+    fail("{}: invalid UTF-8 sequence at offset {} (character mode needs UTF-8 text)", path_, at);
+  }
+  word_.push_back(static_cast<char>(c));
+  if (static_cast<int>(word_.size()) == utf8_len(static_cast<unsigned char>(word_[0]))) flush_word();
+}
+
+int64_t Tokenizer::finish() {
+  if (mode_ == TokenMode::Char) {
+    if (pending_cr_) emit("\r");
+    if (!word_.empty()) fail("{}: truncated UTF-8 sequence at the end of the file", path_);
+  } else {
+    flush_word();
+    if (line_open_) on_eol_();
+  }
+  return count_;
+}
+
+}  // namespace
+
 int64_t read_tokens(const std::string& path, TokenMode mode, const std::function<void(std::string_view)>& on_token,
                     const std::function<void()>& on_eol) {
   require_regular_file(path, "corpus");
@@ -65,90 +160,19 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  Tokenizer tokenizer(path, mode, on_token, on_eol);
   std::vector<char> buf(kBlock);
-  std::string word;      // word mode: the word being read; char mode: a character split across blocks
-  bool line_open = false;  // word mode: bytes seen since the last '\n'
-  bool pending_cr = false;
-  int64_t offset = 0, count = 0, word_at = 0;
-  bool first = true, word_ascii = true;
-  auto flush_word = [&] {
-    if (!word.empty()) {
-      // Words become vocabulary entries (JSON strings): the text must be UTF-8.
-      if (!word_ascii && !valid_utf8(word))
-        fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path, word_at);
-      word_ascii = true;
-      on_token(word);
-      ++count;
-      word.clear();
-    }
-  };
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+  for (int64_t offset = 0;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) fail("{}: read error: {}", path, std::strerror(errno));
     if (n == 0) break;
     size_t i = 0;
-    if (first) {
-      first = false;
-      if (n >= 3 && std::memcmp(buf.data(), "\xEF\xBB\xBF", 3) == 0) i = 3;  // byte-order mark
-    }
-    for (; i < static_cast<size_t>(n); ++i) {
-      const unsigned char c = static_cast<unsigned char>(buf[i]);
-      const int64_t at = offset + static_cast<int64_t>(i);
-      if (c == 0) fail("{}: NUL byte at offset {}: this looks like a binary file, not text", path, at);
-      if (pending_cr) {
-        pending_cr = false;
-        if (c != '\n' && mode == TokenMode::Char) {  // a lone CR is kept as a character
-          on_token("\r");
-          ++count;
-        }
-      }
-      if (c == '\r') {
-        pending_cr = true;
-        if (mode == TokenMode::Word) flush_word();
-        continue;
-      }
-      if (mode == TokenMode::Word) {
-        if (c == '\n') {
-          flush_word();
-          on_eol();
-          line_open = false;
-        } else if (c == ' ' || c == '\t' || c == '\v' || c == '\f') {
-          flush_word();
-          line_open = true;
-        } else {
-          if (word.size() >= kMaxWord) fail("{}: a word longer than {} bytes at offset {}", path, kMaxWord, at);
-          if (word.empty()) word_at = at;
-          word_ascii = word_ascii && c < 0x80;
-          word.push_back(static_cast<char>(c));
-          line_open = true;
-        }
-      } else {
-        if (word.empty()) {
-          int len = utf8_len(c);
-          if (len == 0) fail("{}: invalid UTF-8 byte 0x{:02x} at offset {} (character mode needs UTF-8 text)", path, c, at);
-          word_at = at;
-          word_ascii = c < 0x80;
-          word.push_back(static_cast<char>(c));
-        } else {
-          if ((c & 0xC0) != 0x80) fail("{}: invalid UTF-8 sequence at offset {} (character mode needs UTF-8 text)", path, at);
-          word.push_back(static_cast<char>(c));
-        }
-        if (static_cast<int>(word.size()) == utf8_len(static_cast<unsigned char>(word[0]))) flush_word();
-      }
-    }
+    if (offset == 0 && n >= 3 && std::memcmp(buf.data(), "\xEF\xBB\xBF", 3) == 0) i = 3;  // byte-order mark
+    for (; i < static_cast<size_t>(n); ++i)
+      tokenizer.byte(static_cast<unsigned char>(buf[i]), offset + static_cast<int64_t>(i));
     offset += n;
   }
-  if (mode == TokenMode::Char) {
-    if (pending_cr) {
-      on_token("\r");
-      ++count;
-    }
-    if (!word.empty()) fail("{}: truncated UTF-8 sequence at the end of the file", path);
-  } else {
-    flush_word();
-    if (line_open) on_eol();
-  }
-  return count;
+  return tokenizer.finish();
 }
 
 }  // namespace manylm

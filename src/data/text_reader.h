@@ -10,10 +10,14 @@
 #include <string>
 #include <string_view>
 
+#include "core/names.h"
+
 namespace manylm {
 
 enum class TokenMode { Word, Char };
-TokenMode parse_token_mode(const std::string& s);
+inline constexpr Named<TokenMode> kTokenModeNames[] = {{TokenMode::Word, "word"}, {TokenMode::Char, "char"}};
+constexpr std::span<const Named<TokenMode>> enum_names(TokenMode) { return kTokenModeNames; }
+TokenMode parse_token_mode(const std::string& s);  // UserError naming --tokens and the choices
 const char* token_mode_name(TokenMode m);
 // Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
 bool valid_utf8(std::string_view s);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -46,11 +47,11 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
     auto counts = j.at("counts").get<std::vector<int64_t>>();
     if (words.size() != counts.size() || words.empty()) fail("{}: vocabulary words and counts disagree", path);
     const std::string tokens = j.at("tokens").get<std::string>();
-    if (tokens != token_mode_name(TokenMode::Word) && tokens != token_mode_name(TokenMode::Char))
-      fail("{}: vocabulary has unknown token mode '{}'", path, tokens);
+    const std::optional<TokenMode> mode = lookup_name<TokenMode>(tokens);
+    if (!mode) fail("{}: vocabulary has unknown token mode '{}'", path, tokens);
     for (const int64_t c : counts)
       if (c < 0) fail("{}: vocabulary has a negative count ({})", path, c);
-    Vocab v(parse_token_mode(tokens), std::move(words), std::move(counts));
+    Vocab v(*mode, std::move(words), std::move(counts));
     if (v.index_.size() != v.words_.size())  // a word listed twice would own two ids and be read as one
       for (size_t i = 0; i < v.words_.size(); ++i)
         if (v.index_.at(v.words_[i]) != static_cast<int32_t>(i))

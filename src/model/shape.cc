@@ -7,21 +7,8 @@
 
 namespace manylm {
 
-Cell parse_cell(const std::string& s) {
-  if (s == "elman") return Cell::Elman;
-  if (s == "lstm") return Cell::Lstm;
-  if (s == "gru") return Cell::Gru;
-  fail("--cell: unknown cell '{}' (expected elman, lstm or gru)", s);
-}
-
-const char* cell_name(Cell c) {
-  switch (c) {
-    case Cell::Elman: return "elman";
-    case Cell::Lstm: return "lstm";
-    case Cell::Gru: return "gru";
-  }
-  return "?";
-}
+Cell parse_cell(const std::string& s) { return parse_name<Cell>(s, "--cell"); }
+const char* cell_name(Cell c) { return name_of(c); }
 
 std::vector<TensorSpec> param_table(const ModelShape& s) {
   std::vector<TensorSpec> t;

@@ -10,11 +10,14 @@
 
 #include "core/arena.h"
 #include "core/kernels.h"
+#include "core/names.h"
 
 namespace manylm {
 
 enum class Cell { Elman, Lstm, Gru };
-Cell parse_cell(const std::string& s);
+inline constexpr Named<Cell> kCellNames[] = {{Cell::Elman, "elman"}, {Cell::Lstm, "lstm"}, {Cell::Gru, "gru"}};
+constexpr std::span<const Named<Cell>> enum_names(Cell) { return kCellNames; }
+Cell parse_cell(const std::string& s);  // UserError naming --cell and the choices
 const char* cell_name(Cell c);
 
 struct ModelShape {

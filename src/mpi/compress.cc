@@ -41,25 +41,8 @@
 
 namespace manylm {
 
-Compress parse_compress(const std::string& name) {
-  if (name == "none") return Compress::None;
-  if (name == "fp16") return Compress::Fp16;
-  if (name == "int8") return Compress::Int8;
-  if (name == "dyn8") return Compress::Dyn8;
-  if (name == "threshold") return Compress::Threshold;
-  fail("--grad-compress: unknown scheme '{}' (choose none, fp16, int8, dyn8, threshold)", name);
-}
-
-const char* compress_name(Compress c) {
-  switch (c) {
-    case Compress::None: return "none";
-    case Compress::Fp16: return "fp16";
-    case Compress::Int8: return "int8";
-    case Compress::Dyn8: return "dyn8";
-    case Compress::Threshold: return "threshold";
-  }
-  return "?";
-}
+Compress parse_compress(const std::string& name) { return parse_name<Compress>(name, "--grad-compress"); }
+const char* compress_name(Compress c) { return name_of(c); }
 
 namespace {
 

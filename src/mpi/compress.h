@@ -11,9 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
+
 namespace manylm {
 
 enum class Compress { None, Fp16, Int8, Dyn8, Threshold };
+inline constexpr Named<Compress> kCompressNames[] = {{Compress::None, "none"},
+                                                     {Compress::Fp16, "fp16"},
+                                                     {Compress::Int8, "int8"},
+                                                     {Compress::Dyn8, "dyn8"},
+                                                     {Compress::Threshold, "threshold"}};
+constexpr std::span<const Named<Compress>> enum_names(Compress) { return kCompressNames; }
 
 Compress parse_compress(const std::string& name);  // UserError naming the choices
 const char* compress_name(Compress c);

@@ -17,54 +17,26 @@ namespace manylm {
 using nlohmann::json;
 
 std::string TrainState::to_json() const {
-  json j = {{"step", step},
-            {"epoch", epoch},
-            {"window", window},
-            {"lr", sched.lr},
-            {"last_valid", std::isfinite(sched.last_valid) ? json(sched.last_valid) : json(nullptr)},
-            {"best_valid", std::isfinite(sched.best_valid) ? json(sched.best_valid) : json(nullptr)},
-            {"best_epoch", sched.best_epoch},
-            {"decaying", sched.decaying},
-            {"stop", sched.stop},
-            {"epoch_loss", epoch_loss},
-            {"epoch_tokens", epoch_tokens},
-            {"epoch_seconds", epoch_seconds},
-            {"train_seconds", train_seconds},
-            {"train_tokens", train_tokens},
-            {"average_count", average_count},
-            {"average_start", average_start},
-            {"finished", finished}};
+  json j = json::object();
+  fields(*this, JsonWriter{j});
   return j.dump();
 }
 
 TrainState TrainState::from_json(const std::string& text, const std::string& path) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) fail("{}: training state is not valid JSON", path);
-  try {
-    TrainState s;
-    s.step = j.at("step");
-    s.epoch = j.at("epoch");
-    s.window = j.at("window");
-    s.sched.lr = j.at("lr");
-    s.sched.last_valid = j.at("last_valid").is_null() ? std::numeric_limits<double>::infinity()
-                                                       : j.at("last_valid").get<double>();
-    // best_*: absent in checkpoints written before they were kept
-    if (j.contains("best_valid") && !j.at("best_valid").is_null()) s.sched.best_valid = j.at("best_valid").get<double>();
-    s.sched.best_epoch = j.value("best_epoch", int64_t{0});
-    s.sched.decaying = j.at("decaying");
-    s.sched.stop = j.at("stop");
-    s.epoch_loss = j.at("epoch_loss");
-    s.epoch_tokens = j.at("epoch_tokens");
-    s.epoch_seconds = j.value("epoch_seconds", 0.0);  // absent in checkpoints written before it was kept
-    s.train_seconds = j.at("train_seconds");
-    s.train_tokens = j.at("train_tokens");
-    s.average_count = j.value("average_count", int64_t{0});  // absent in checkpoints written before averaging
-    s.average_start = j.value("average_start", int64_t{0});
-    s.finished = j.at("finished");
-    return s;
-  } catch (const json::exception& e) {
-    fail("{}: malformed training state: {}", path, e.what());
-  }
+  TrainState s;
+  fields(s, JsonReader{j, path + ": malformed training state"});
+  return s;
+}
+
+void TrainState::start_next_epoch(int64_t epochs) {
+  epoch++;
+  window = 0;
+  epoch_loss = 0;
+  epoch_tokens = 0;
+  epoch_seconds = 0;
+  if (epoch >= epochs || sched.stop) finished = true;
 }
 
 bool RunPaths::holds_run() const {

@@ -22,6 +22,7 @@
 
 #include "core/arena.h"
 #include "core/safetensors.h"
+#include "train/json_fields.h"
 #include "train/schedule.h"
 
 namespace manylm {
@@ -39,8 +40,34 @@ struct TrainState {
   int64_t average_count = 0; // --average-from: updates averaged so far
   int64_t average_start = 0; // --average-nonmono: the epoch (1-based) averaging starts, once triggered
   bool finished = false;
+
+  // The ONE list of what a checkpoint records (state.safetensors' "manylm.train_state" JSON), under these
+  // keys; S is TrainState, const or not (train/json_fields.h). kOptional: absent in checkpoints written
+  // before the field was kept.
+  template <class S, class F>
+  static void fields(S& s, F&& f) {
+    f("step", s.step);
+    f("epoch", s.epoch);
+    f("window", s.window);
+    f("lr", s.sched.lr);
+    f("last_valid", s.sched.last_valid);
+    f("best_valid", s.sched.best_valid, kOptional);
+    f("best_epoch", s.sched.best_epoch, kOptional);
+    f("decaying", s.sched.decaying);
+    f("stop", s.sched.stop);
+    f("epoch_loss", s.epoch_loss);
+    f("epoch_tokens", s.epoch_tokens);
+    f("epoch_seconds", s.epoch_seconds, kOptional);
+    f("train_seconds", s.train_seconds);
+    f("train_tokens", s.train_tokens);
+    f("average_count", s.average_count, kOptional);
+    f("average_start", s.average_start, kOptional);
+    f("finished", s.finished);
+  }
   std::string to_json() const;
   static TrainState from_json(const std::string& text, const std::string& path);
+  // After the last window of an epoch: the next one starts (none after --epochs or a schedule's stop).
+  void start_next_epoch(int64_t epochs);
 };
 
 struct RunPaths {

@@ -4,9 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/gemm.h"
 #include "data/corpus.h"
-#include "mpi/compress.h"
 
 namespace manylm {
 
@@ -20,9 +18,6 @@ void positive_finite(const char* opt, double v) {
 }  // namespace
 
 void Config::validate() const {
-  parse_token_mode(tokens);
-  parse_cell(cell);
-  parse_activation(activation);
   positive("layers", layers);
   positive("hidden", hidden);
   positive("embed", embed);
@@ -36,25 +31,19 @@ void Config::validate() const {
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
   if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
   if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
-  if (dropout_mask != "standard" && dropout_mask != "variational")
-    fail("--dropout-mask: unknown mode '{}' (expected standard or variational)", dropout_mask);
-  if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
-    fail("--optimizer: unknown optimizer '{}' (expected sgd, adam or adamw)", optimizer);
   if (!std::isfinite(weight_decay) || weight_decay < 0) fail("--weight-decay: must be >= 0 (got {})", weight_decay);
   if (!(beta1 >= 0 && beta1 < 1)) fail("--beta1: must be in [0, 1) (got {})", beta1);
   if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
   positive_finite("eps", eps);
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
-  if (std::string why; !gemm_backend_available(parse_gemm_backend(gemm), &why)) fail("--gemm {}: {}", gemm, why);
-  if (parse_precision(precision) == Precision::Bf16 && gemm != "onednn")
-    fail("--precision bf16: needs --gemm onednn (got --gemm {})", gemm);
+  if (std::string why; !gemm_backend_available(gemm, &why)) fail("--gemm {}: {}", name_of(gemm), why);
+  if (precision == Precision::Bf16 && gemm != GemmBackend::OneDnn)
+    fail("--precision bf16: needs --gemm onednn (got --gemm {})", name_of(gemm));
   positive_finite("lr", lr);
   positive_finite("init", init);
   positive_finite("checkpoint-minutes", checkpoint_minutes);
   positive_finite("progress-seconds", progress_seconds);
   if (!std::isfinite(clip) || clip < 0) fail("--clip: must be 0 (off) or a positive number (got {})", clip);
-  if (schedule != "constant" && schedule != "step" && schedule != "newbob" && schedule != "plateau")
-    fail("--schedule: unknown schedule '{}' (expected constant, step, newbob or plateau)", schedule);
   if (!std::isfinite(decay) || decay < 1.0) fail("--decay: must be a number >= 1 (got {})", decay);
   if (decay_after < 0) fail("--decay-after: must be >= 0 (got {})", decay_after);
   if (patience < 0) fail("--patience: must be >= 0 (got {})", patience);
@@ -66,7 +55,6 @@ void Config::validate() const {
     fail("--average-from: epoch {} is after the last one (--epochs {}): nothing would be averaged", average_from, epochs);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
-  parse_compress(grad_compress);
   positive_finite("bucket-mb", bucket_mb);
   if (bucket_mb > 1024) fail("--bucket-mb: at most 1024 (MPI counts are 32-bit; got {})", bucket_mb);
   if (!std::isfinite(threshold_tau) || threshold_tau < 0) fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
@@ -77,8 +65,8 @@ void Config::validate() const {
 
 ModelShape Config::model_shape(int64_t vocab) const {
   ModelShape s;
-  s.cell = parse_cell(cell);
-  s.activation = parse_activation(activation);
+  s.cell = cell;
+  s.activation = activation;
   s.vocab = vocab;
   s.embed = embed;
   s.hidden = hidden;

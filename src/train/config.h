@@ -1,41 +1,53 @@
-// config.h — the one typed configuration of a training run, parsed once (cli/options.cc binds every
-// field to its --long-option, which is also its key in JSON config files and in the run's config.json),
-// validated once, then passed by const reference. Not a parser.
+// config.h — the one typed configuration of a training run, parsed once (train/options.h is the table
+// that names every field's --long-option, also its key in JSON config files and in the run's config.json),
+// validated once, then passed by const reference. Enum-like settings are enums, each with its one name
+// table beside it (core/names.h). Not a parser.
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "core/gemm.h"
+#include "core/names.h"
 #include "data/text_reader.h"
 #include "model/shape.h"
+#include "mpi/compress.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
 
 namespace manylm {
+
+// --dropout-mask: a new mask every step, or one per window shared by its steps (Gal & Ghahramani).
+enum class DropoutMask { Standard, Variational };
+inline constexpr Named<DropoutMask> kDropoutMaskNames[] = {{DropoutMask::Standard, "standard"},
+                                                           {DropoutMask::Variational, "variational"}};
+constexpr std::span<const Named<DropoutMask>> enum_names(DropoutMask) { return kDropoutMaskNames; }
 
 struct Config {
   // data
   std::string data;        // corpus root; the corpus is data/<corpus>
   std::string corpus = "ptb";
   std::string train, valid, test;  // override data/<corpus>/{train,valid,test}.txt
-  std::string tokens = "word";
+  TokenMode tokens = TokenMode::Word;
   int64_t vocab_size = 0;  // 0: every word seen
   int64_t min_count = 1;
   std::string cache_dir;   // empty: default_cache_dir()
   // model
-  std::string cell = "elman";
-  std::string activation = "tanh";
+  Cell cell = Cell::Elman;
+  Activation activation = Activation::Tanh;
   int64_t layers = 1, hidden = 200, embed = 200;
   double init = 0.1;  // uniform ±init
   std::string init_from;  // start from these weights (a safetensors file of this model) instead of ±init
   bool tied = false;  // tie decoder.weight to encoder.weight
   double dropout = 0;  // on the non-recurrent connections (Zaremba et al.)
-  std::string dropout_mask = "standard";  // or "variational": one mask per window, shared by its steps (Gal & Ghahramani)
+  DropoutMask dropout_mask = DropoutMask::Standard;
   // training
   int64_t batch = 20, bptt = 20, eval_batch = 10;
   int64_t epochs = 13;
   double lr = 1.0, clip = 5.0;
-  std::string optimizer = "sgd";  // sgd | adam | adamw
+  OptimizerKind optimizer = OptimizerKind::Sgd;
   double weight_decay = 0;        // sgd, adam: L2 added to the gradient; adamw: decoupled
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::string schedule = "step";  // constant | step | newbob | plateau
+  Schedule schedule = Schedule::Step;
   double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving;
                                   // plateau: by this after an epoch without a new best validation loss
   int64_t decay_after = 4;
@@ -48,11 +60,11 @@ struct Config {
                                   // (AWD-LSTM's non-monotone trigger, NT-ASGD); 0: off
   uint64_t seed = 1;
   int threads = 0;               // 0: all cores
-  std::string gemm = "onednn";   // GEMM backend: onednn (oneDNN matmul, AVX-512 brgemm) | blas (OpenBLAS)
-  std::string precision = "fp32";  // products: fp32 | bf16 (bf16 operands, fp32 accumulation, fp32 master weights)
+  GemmBackend gemm = GemmBackend::OneDnn;
+  Precision precision = Precision::Fp32;  // bf16: bf16 operands, fp32 accumulation, fp32 master weights
   int64_t max_steps = 0;         // 0: no limit
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
-  std::string grad_compress = "none";  // none | fp16 | int8 | dyn8 | threshold (mpi/compress.h)
+  Compress grad_compress = Compress::None;
   double bucket_mb = 4;                // gradient all-reduce bucket size, MiB of fp32
   double threshold_tau = 0;            // threshold: fixed τ; 0: adaptive
   double threshold_density = 0.01;     // threshold, adaptive τ: fraction of the gradient sent per step

@@ -64,14 +64,14 @@ void sgd_update(Arena& params, const Arena& grads, double lr) {
 
 Optimizer::Optimizer(const Config& c, const std::vector<TensorSpec>& table)
     : kind_(c.optimizer), weight_decay_(c.weight_decay), beta1_(c.beta1), beta2_(c.beta2), eps_(c.eps) {
-  if (kind_ != "sgd") {
+  if (kind_ != OptimizerKind::Sgd) {
     m_ = Arena(prefixed_table(table, "adam.m."));
     v_ = Arena(prefixed_table(table, "adam.v."));
   }
 }
 
 std::vector<Arena*> Optimizer::state() {
-  if (kind_ == "sgd") return {};
+  if (kind_ == OptimizerKind::Sgd) return {};
   return {&m_, &v_};
 }
 
@@ -81,7 +81,7 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, dou
   float* g = grads.data();
   const float wd = static_cast<float>(weight_decay_), gs = static_cast<float>(grad_scale);
   if (sparse && !sparse_ok()) throw std::logic_error("Optimizer::update: a sparse update needs SGD without weight decay");
-  if (kind_ == "sgd") {
+  if (kind_ == OptimizerKind::Sgd) {
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);
     for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
@@ -111,7 +111,7 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, dou
   const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(beta1_, static_cast<double>(step))));
   const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(beta2_, static_cast<double>(step))));
   const float a = static_cast<float>(lr);
-  const bool decoupled = kind_ == "adamw";
+  const bool decoupled = kind_ == OptimizerKind::AdamW;
   float* m = m_.data();
   float* v = v_.data();
 #pragma omp parallel for simd schedule(static)

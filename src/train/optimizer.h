@@ -12,10 +12,16 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/names.h"
 
 namespace manylm {
 
 struct Config;
+
+enum class OptimizerKind { Sgd, Adam, AdamW };
+inline constexpr Named<OptimizerKind> kOptimizerNames[] = {
+    {OptimizerKind::Sgd, "sgd"}, {OptimizerKind::Adam, "adam"}, {OptimizerKind::AdamW, "adamw"}};
+constexpr std::span<const Named<OptimizerKind>> enum_names(OptimizerKind) { return kOptimizerNames; }
 
 // One tensor of the flat block whose gradient is nonzero only in `rows` (distinct, any order): rows of
 // `width` floats, the tensor at [offset, offset + count·width).
@@ -46,12 +52,12 @@ class Optimizer {
   // without weight decay a zero gradient changes nothing, so the result is the dense update's.
   void update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
               const SparseRows* sparse = nullptr);
-  bool sparse_ok() const { return kind_ == "sgd" && weight_decay_ == 0.0; }
+  bool sparse_ok() const { return kind_ == OptimizerKind::Sgd && weight_decay_ == 0.0; }
   // The arenas a checkpoint must hold to resume bit-identically (empty for SGD).
   std::vector<Arena*> state();
 
  private:
-  std::string kind_;
+  OptimizerKind kind_;
   double weight_decay_, beta1_, beta2_, eps_;
   Arena m_, v_;
 };

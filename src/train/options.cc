@@ -1,12 +1,12 @@
-// options.cc — see options.h.
+// options.cc — see options.h. The table below is the one place an option is declared.
 #include "train/options.h"
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
+#include <charconv>
+#include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -15,169 +15,229 @@ namespace manylm {
 
 using nlohmann::json;
 
-void bind_train_options(CLI::App& app, Config& c) {
-  auto g = [&](const char* name, auto& field, const char* help) {
-    CLI::Option* o = app.add_option(name, field, help)->capture_default_str();
-    // Doubles in full (shortest round trip): CLI11's stream would keep 6 digits, and config.json is
-    // written from these strings (lr 20/35 came back as 0.571429).
-    if constexpr (std::is_same_v<std::decay_t<decltype(field)>, double>) o->default_str(fmt::format("{}", field));
-    return o;
-  };
-  g("--data", c.data, "Data directory holding corpora (default: ./data, then ../shared/data)")->group("Data");
-  g("--corpus", c.corpus, "Corpus folder under the data directory (with train.txt, valid.txt, test.txt)")->group("Data");
-  g("--train", c.train, "Training text file (overrides the corpus)")->group("Data");
-  g("--valid", c.valid, "Validation text file (overrides the corpus)")->group("Data");
-  g("--test", c.test, "Test text file (overrides the corpus)")->group("Data");
-  g("--tokens", c.tokens, "Token unit: word or char")->group("Data");
-  g("--vocab-size", c.vocab_size, "Keep at most this many types, rarer words become <unk> (0: all)")->group("Data");
-  g("--min-count", c.min_count, "Words seen fewer times become <unk>")->group("Data");
-  g("--cache-dir", c.cache_dir, "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)")->group("Data");
-  g("--cell", c.cell, "Recurrent cell: elman, lstm or gru")->group("Model");
-  g("--activation", c.activation, "Elman activation: sigmoid, tanh or relu")->group("Model");
-  g("--layers", c.layers, "Stacked recurrent layers (L)")->group("Model");
-  g("--hidden", c.hidden, "Hidden units per layer (H)")->group("Model");
-  g("--embed", c.embed, "Embedding size (E)")->group("Model");
-  g("--init", c.init, "Initialize every parameter uniformly in [-init, init]")->group("Model");
-  g("--init-from", c.init_from, "Start from the weights in this file (model.safetensors, best/average.safetensors or an epoch's copy of a run of the same model and vocabulary) instead of --init: warm start, fine-tuning")->group("Model");
-  app.add_flag("--tied", c.tied, "Tie the decoder's weights to the embedding (Press & Wolf; needs --embed = --hidden)")
-      ->default_str(c.tied ? "true" : "false")
-      ->group("Model");
-  g("--dropout", c.dropout, "Dropout probability on the non-recurrent connections (embedding, between layers, before the softmax)")->group("Model");
-  g("--dropout-mask", c.dropout_mask, "standard (new mask every step) or variational (one mask per window, shared by its steps)")->group("Model");
-  g("--batch", c.batch, "Batch lanes (B): parallel streams of the training text")->group("Training");
-  g("--bptt", c.bptt, "Steps per window (T) of truncated backpropagation through time")->group("Training");
-  g("--eval-batch", c.eval_batch, "Batch lanes for validation and test")->group("Training");
-  g("--epochs", c.epochs, "Maximum passes over the training text")->group("Training");
-  g("--lr", c.lr, "Learning rate (SGD), for the objective summed over steps and averaged over lanes")->group("Training");
-  g("--optimizer", c.optimizer, "sgd, adam or adamw")->group("Training");
-  g("--weight-decay", c.weight_decay, "Weight decay (sgd, adam: L2 in the gradient; adamw: decoupled)")->group("Training");
-  g("--beta1", c.beta1, "Adam: first-moment decay")->group("Training");
-  g("--beta2", c.beta2, "Adam: second-moment decay")->group("Training");
-  g("--eps", c.eps, "Adam: denominator epsilon")->group("Training");
-  g("--clip", c.clip, "Clip the global gradient norm to this (0: off)")->group("Training");
-  g("--schedule", c.schedule, "Learning-rate schedule: constant, step, newbob or plateau")->group("Training");
-  g("--decay", c.decay, "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying; plateau: after an epoch without a new best validation loss)")->group("Training");
-  g("--decay-after", c.decay_after, "step schedule: epochs trained at the full rate before dividing starts")->group("Training");
-  g("--patience", c.patience, "plateau schedule: epochs in a row without a new best validation loss tolerated before dividing (PyTorch's ReduceLROnPlateau)")->group("Training");
-  g("--newbob-ratio", c.newbob_ratio, "newbob: minimum validation perplexity improvement ratio")->group("Training");
-  app.add_flag("--keep-best", c.keep_best, "Keep the weights of the best validation epoch in best.safetensors; the final scores, eval and sample use them")
-      ->default_str(c.keep_best ? "true" : "false")
-      ->group("Training");
-  g("--average-from", c.average_from, "From this epoch on, validate, keep and score the mean of the weights after every update (Polyak averaging, AWD-LSTM's ASGD; average.safetensors); 0: off")->group("Training");
-  g("--average-nonmono", c.average_nonmono, "Instead of --average-from: start averaging after the epoch that makes the best validation loss this many epochs old (AWD-LSTM's NT-ASGD trigger); 0: off")->group("Training");
-  g("--seed", c.seed, "Random seed: a run is a pure function of config, data, seed and thread count")->group("Training");
-  g("--threads", c.threads, "Threads (0: all cores)")->group("Training");
-  g("--gemm", c.gemm, "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured here; plan cached on disk)")->group("Training");
-  g("--precision", c.precision, "Matrix products in fp32, or bf16 (bfloat16 operands, fp32 accumulation and master weights; needs AVX512_BF16)")->group("Training");
-  g("--max-steps", c.max_steps, "Stop after this many updates, saving a checkpoint (0: no limit)")->group("Training");
-  g("--grad-compress", c.grad_compress, "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback")->group("Distributed");
-  g("--bucket-mb", c.bucket_mb, "Gradient all-reduce bucket size in MiB (launched as soon as backward finishes it)")->group("Distributed");
-  g("--threshold-tau", c.threshold_tau, "threshold: fixed tau (0: adaptive, see --threshold-density)")->group("Distributed");
-  g("--threshold-density", c.threshold_density, "threshold with adaptive tau: fraction of gradient values sent per step")->group("Distributed");
-  app.add_flag("--deterministic", c.deterministic, "Sum gradients in rank order: bitwise reproducible whatever MPI's algorithm")
-      ->default_str(c.deterministic ? "true" : "false")
-      ->group("Distributed");
-  g("--comm-thread", c.comm_thread, "true: a progress thread drives the all-reduce during backward; false: polled between layers")->group("Distributed");
-  g("--checkpoint-minutes", c.checkpoint_minutes, "Save a checkpoint every this many minutes")->group("Run");
-  g("--checkpoint-steps", c.checkpoint_steps, "Also save every this many updates (0: off)")->group("Run");
-  g("--progress-seconds", c.progress_seconds, "Seconds between progress lines when stderr is not a terminal")->group("Run");
-  g("--out", c.out, "Run directory for checkpoints and metrics (default: runs/<cell>-<time>)")->group("Run");
-  g("--resume", c.resume, "Continue the run in this directory, bit-identically")->group("Run");
-  app.add_flag("--json", c.json, "Print one JSON object with the results on stdout at the end")->group("Run");
-}
-
 namespace {
-const std::set<std::string> kNotSaved = {"help", "config", "out", "resume", "json", "max-steps"};
+
+// In --help's order: name, Config field, --help group, traits, help. kFixedOnResume: what defines the
+// trajectory of a run (the model, the data it sees and in what order, the random numbers, the optimizer).
+constexpr TrainOption kTrainOptions[] = {
+    {"data", &Config::data, "Data", kPlain, "Data directory holding corpora (default: ./data, then ../shared/data)"},
+    {"corpus", &Config::corpus, "Data", kPlain,
+     "Corpus folder under the data directory (with train.txt, valid.txt, test.txt)"},
+    {"train", &Config::train, "Data", kPlain, "Training text file (overrides the corpus)"},
+    {"valid", &Config::valid, "Data", kPlain, "Validation text file (overrides the corpus)"},
+    {"test", &Config::test, "Data", kPlain, "Test text file (overrides the corpus)"},
+    {"tokens", &Config::tokens, "Data", kFixedOnResume, "Token unit: word or char"},
+    {"vocab-size", &Config::vocab_size, "Data", kFixedOnResume,
+     "Keep at most this many types, rarer words become <unk> (0: all)"},
+    {"min-count", &Config::min_count, "Data", kFixedOnResume, "Words seen fewer times become <unk>"},
+    {"cache-dir", &Config::cache_dir, "Data", kPlain,
+     "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)"},
+    {"cell", &Config::cell, "Model", kFixedOnResume, "Recurrent cell: elman, lstm or gru"},
+    {"activation", &Config::activation, "Model", kFixedOnResume, "Elman activation: sigmoid, tanh or relu"},
+    {"layers", &Config::layers, "Model", kFixedOnResume, "Stacked recurrent layers (L)"},
+    {"hidden", &Config::hidden, "Model", kFixedOnResume, "Hidden units per layer (H)"},
+    {"embed", &Config::embed, "Model", kFixedOnResume, "Embedding size (E)"},
+    {"init", &Config::init, "Model", kPlain, "Initialize every parameter uniformly in [-init, init]"},
+    {"init-from", &Config::init_from, "Model", kPlain,
+     "Start from the weights in this file (model.safetensors, best/average.safetensors or an epoch's copy of a run of "
+     "the same model and vocabulary) instead of --init: warm start, fine-tuning"},
+    {"tied", &Config::tied, "Model", kFlag | kFixedOnResume,
+     "Tie the decoder's weights to the embedding (Press & Wolf; needs --embed = --hidden)"},
+    {"dropout", &Config::dropout, "Model", kFixedOnResume,
+     "Dropout probability on the non-recurrent connections (embedding, between layers, before the softmax)"},
+    {"dropout-mask", &Config::dropout_mask, "Model", kFixedOnResume,
+     "standard (new mask every step) or variational (one mask per window, shared by its steps)"},
+    {"batch", &Config::batch, "Training", kFixedOnResume, "Batch lanes (B): parallel streams of the training text"},
+    {"bptt", &Config::bptt, "Training", kFixedOnResume,
+     "Steps per window (T) of truncated backpropagation through time"},
+    {"eval-batch", &Config::eval_batch, "Training", kPlain, "Batch lanes for validation and test"},
+    {"epochs", &Config::epochs, "Training", kPlain, "Maximum passes over the training text"},
+    // The current rate is part of the checkpointed schedule state; a new --lr would apply to some schedules and
+    // not others, at once or only from the next epoch.
+    {"lr", &Config::lr, "Training", kFixedOnResume,
+     "Learning rate (SGD), for the objective summed over steps and averaged over lanes"},
+    {"optimizer", &Config::optimizer, "Training", kFixedOnResume, "sgd, adam or adamw"},
+    {"weight-decay", &Config::weight_decay, "Training", kPlain,
+     "Weight decay (sgd, adam: L2 in the gradient; adamw: decoupled)"},
+    {"beta1", &Config::beta1, "Training", kPlain, "Adam: first-moment decay"},
+    {"beta2", &Config::beta2, "Training", kPlain, "Adam: second-moment decay"},
+    {"eps", &Config::eps, "Training", kPlain, "Adam: denominator epsilon"},
+    {"clip", &Config::clip, "Training", kPlain, "Clip the global gradient norm to this (0: off)"},
+    {"schedule", &Config::schedule, "Training", kPlain, "Learning-rate schedule: constant, step, newbob or plateau"},
+    {"decay", &Config::decay, "Training", kPlain,
+     "Divide the rate by this (step: each epoch after --decay-after; newbob: when decaying; plateau: after an epoch "
+     "without a new best validation loss)"},
+    {"decay-after", &Config::decay_after, "Training", kPlain,
+     "step schedule: epochs trained at the full rate before dividing starts"},
+    {"patience", &Config::patience, "Training", kPlain,
+     "plateau schedule: epochs in a row without a new best validation loss tolerated before dividing (PyTorch's "
+     "ReduceLROnPlateau)"},
+    {"newbob-ratio", &Config::newbob_ratio, "Training", kPlain,
+     "newbob: minimum validation perplexity improvement ratio"},
+    {"keep-best", &Config::keep_best, "Training", kFlag,
+     "Keep the weights of the best validation epoch in best.safetensors; the final scores, eval and sample use them"},
+    {"average-from", &Config::average_from, "Training", kPlain,
+     "From this epoch on, validate, keep and score the mean of the weights after every update (Polyak averaging, "
+     "AWD-LSTM's ASGD; average.safetensors); 0: off"},
+    // Its trigger depends on the run's history. (--average-from may change on resume before averaging has
+    // begun: train/resume.h.)
+    {"average-nonmono", &Config::average_nonmono, "Training", kFixedOnResume,
+     "Instead of --average-from: start averaging after the epoch that makes the best validation loss this many epochs "
+     "old (AWD-LSTM's NT-ASGD trigger); 0: off"},
+    {"seed", &Config::seed, "Training", kFixedOnResume,
+     "Random seed: a run is a pure function of config, data, seed and thread count"},
+    {"threads", &Config::threads, "Training", kPlain, "Threads (0: all cores)"},
+    {"gemm", &Config::gemm, "Training", kPlain,
+     "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured "
+     "here; plan cached on disk)"},
+    {"precision", &Config::precision, "Training", kPlain,
+     "Matrix products in fp32, or bf16 (bfloat16 operands, fp32 accumulation and master weights; needs AVX512_BF16)"},
+    {"max-steps", &Config::max_steps, "Training", kNotSaved,
+     "Stop after this many updates, saving a checkpoint (0: no limit)"},
+    {"grad-compress", &Config::grad_compress, "Distributed", kPlain,
+     "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback"},
+    {"bucket-mb", &Config::bucket_mb, "Distributed", kPlain,
+     "Gradient all-reduce bucket size in MiB (launched as soon as backward finishes it)"},
+    {"threshold-tau", &Config::threshold_tau, "Distributed", kPlain,
+     "threshold: fixed tau (0: adaptive, see --threshold-density)"},
+    {"threshold-density", &Config::threshold_density, "Distributed", kPlain,
+     "threshold with adaptive tau: fraction of gradient values sent per step"},
+    {"deterministic", &Config::deterministic, "Distributed", kFlag,
+     "Sum gradients in rank order: bitwise reproducible whatever MPI's algorithm"},
+    {"comm-thread", &Config::comm_thread, "Distributed", kPlain,
+     "true: a progress thread drives the all-reduce during backward; false: polled between layers"},
+    {"checkpoint-minutes", &Config::checkpoint_minutes, "Run", kPlain, "Save a checkpoint every this many minutes"},
+    {"checkpoint-steps", &Config::checkpoint_steps, "Run", kPlain, "Also save every this many updates (0: off)"},
+    {"progress-seconds", &Config::progress_seconds, "Run", kPlain,
+     "Seconds between progress lines when stderr is not a terminal"},
+    {"out", &Config::out, "Run", kNotSaved, "Run directory for checkpoints and metrics (default: runs/<cell>-<time>)"},
+    {"resume", &Config::resume, "Run", kNotSaved, "Continue the run in this directory, bit-identically"},
+    {"json", &Config::json, "Run", kFlag | kNotSaved, "Print one JSON object with the results on stdout at the end"},
+};
+
+template <class T>
+bool parse_number(const std::string& s, T& v) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size();
 }
 
-std::string JsonConfigFormatter::to_config(const CLI::App* app, bool, bool, std::string) const {
-  json j = json::object();
-  for (const CLI::Option* opt : app->get_options()) {
-    if (opt->get_lnames().empty()) continue;
-    const std::string name = opt->get_lnames()[0];
-    if (kNotSaved.count(name)) continue;
-    const std::string v = opt->count() > 0 ? opt->results().back() : opt->get_default_str();
-    const std::string type = opt->get_type_name();
-    if (opt->get_expected_min() == 0) j[name] = (v == "true");  // a flag: its value is in default_str
-    else if (type == "INT") j[name] = std::stoll(v);
-    else if (type == "UINT") j[name] = std::stoull(v);
-    else if (type == "FLOAT") j[name] = std::stod(v);
-    else if (type == "BOOLEAN") j[name] = (v == "true" || v == "1" || v == "on");
-    else j[name] = v;
+// One value of type T from JSON, or the reason it is not one.
+template <class T>
+std::string from_json_value(const json& j, T& v) {
+  const std::string got = "(got " + j.dump(-1, ' ', false, json::error_handler_t::replace) + ")";
+  if constexpr (NamedEnum<T>) {
+    const std::optional<T> e = j.is_string() ? lookup_name<T>(j.get<std::string>()) : std::nullopt;
+    if (!e)
+      return j.is_string() ? unknown_name_message<T>(j.get<std::string>())
+                           : "expected one of " + name_choices<T>() + " " + got;
+    v = *e;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!j.is_string()) return "expected a string " + got;
+    v = j.get<std::string>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (j.is_boolean())
+      v = j.get<bool>();
+    else if (j == "true" || j == "false")
+      v = j == "true";
+    else
+      return "expected true or false " + got;
+  } else if constexpr (std::is_integral_v<T>) {
+    const bool fits = j.is_number_unsigned() ? std::in_range<T>(j.get<uint64_t>())
+                                             : j.is_number_integer() && std::in_range<T>(j.get<int64_t>());
+    if (fits)
+      v = j.get<T>();
+    else if (!(j.is_string() && parse_number(j.get<std::string>(), v)))
+      return "expected an integer " + got;
+  } else {
+    if (j.is_number())
+      v = j.get<T>();
+    else if (!(j.is_string() && parse_number(j.get<std::string>(), v)))
+      return "expected a number " + got;
   }
-  return j.dump(2) + "\n";
+  return {};
 }
 
-std::vector<CLI::ConfigItem> JsonConfigFormatter::from_config(std::istream& input) const {
-  json j = json::parse(input, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw CLI::ConversionError("--config: the file is not a JSON object");
-  std::vector<CLI::ConfigItem> items;
-  for (auto& [k, v] : j.items()) {
-    CLI::ConfigItem it;
-    it.name = k;
-    if (v.is_string()) it.inputs = {v.get<std::string>()};
-    else if (v.is_boolean()) it.inputs = {v.get<bool>() ? "true" : "false"};
-    else if (v.is_number_unsigned()) it.inputs = {std::to_string(v.get<uint64_t>())};
-    else if (v.is_number_integer()) it.inputs = {std::to_string(v.get<int64_t>())};
-    else if (v.is_number()) it.inputs = {v.dump()};
-    else if (v.is_null()) continue;
-    else throw CLI::ConversionError("--config: key '" + k + "' must be a string, number or boolean");
-    items.push_back(std::move(it));
-  }
-  return items;
+}  // namespace
+
+std::span<const TrainOption> train_options() { return kTrainOptions; }
+
+const TrainOption* find_train_option(const std::string& name) {
+  for (const TrainOption& o : kTrainOptions)
+    if (name == o.name) return &o;
+  return nullptr;
 }
 
-void use_json_config(CLI::App& app) {
-  app.config_formatter(std::make_shared<JsonConfigFormatter>());
-  app.set_config("--config", "", "Read options from a JSON file whose keys are the long option names");
-  app.allow_config_extras(CLI::config_extras_mode::error);
+json option_json(const TrainOption& o, const Config& c) {
+  return std::visit(
+      [&](auto field) -> json {
+        if constexpr (NamedEnum<std::remove_cvref_t<decltype(c.*field)>>)
+          return name_of(c.*field);
+        else
+          return c.*field;
+      },
+      o.field);
 }
 
-void apply_json_config(CLI::App& app) {
-  const CLI::Option* config = app.get_config_ptr();
-  if (!config || config->count() == 0) return;
-  const std::string path = config->as<std::string>();
-  std::istringstream in(read_file(path, "config"));
-  try {
-    for (const CLI::ConfigItem& item : JsonConfigFormatter().from_config(in)) {
-      CLI::Option* opt = app.get_option_no_throw("--" + item.name);
-      if (!opt || !opt->get_configurable())
-        fail("{}: unknown option '{}' (keys are the long option names, without --)", path, item.name);
-      if (opt->count() > 0) continue;  // given on the command line
-      if (opt->get_expected_min() == 0) opt->add_result(opt->get_flag_value(item.name, item.inputs.at(0)));
-      else opt->add_result(item.inputs);
-      opt->run_callback();
-    }
-  } catch (const CLI::Error& e) {
-    fail("{}: {}", path, e.what());
-  }
+std::string option_text(const TrainOption& o, const Config& c) {
+  return std::visit(
+      [&](auto field) -> std::string {
+        using T = std::remove_cvref_t<decltype(c.*field)>;
+        if constexpr (NamedEnum<T>)
+          return name_of(c.*field);
+        else if constexpr (std::is_same_v<T, std::string>)
+          return c.*field;
+        else if constexpr (std::is_same_v<T, bool>)
+          return c.*field ? "true" : "false";
+        else
+          return fmt::format("{}", c.*field);  // doubles in full: the shortest text that reads back the same
+      },
+      o.field);
+}
+
+void set_option(const TrainOption& o, Config& c, const json& v) {
+  const std::string why = std::visit([&](auto field) { return from_json_value(v, c.*field); }, o.field);
+  if (!why.empty()) fail("--{}: {}", o.name, why);
+}
+
+bool same_value(const TrainOption& o, const Config& a, const Config& b) {
+  return std::visit([&](auto field) { return a.*field == b.*field; }, o.field);
 }
 
 std::string config_to_json(const Config& c) {
-  Config copy = c;
-  CLI::App app;
-  bind_train_options(app, copy);
-  app.config_formatter(std::make_shared<JsonConfigFormatter>());
-  return app.config_to_str(true, false);
+  json j = json::object();
+  for (const TrainOption& o : kTrainOptions)
+    if (o.saved()) j[o.name] = option_json(o, c);
+  return j.dump(2) + "\n";
+}
+
+void read_config_file(const std::string& path, Config& c, const std::set<std::string>& given) {
+  require_regular_file(path, "config");
+  const json j = json::parse(read_file(path, "config"), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    fail("{}: not a JSON object of options (keys are the long option names, without --)", path);
+  for (const auto& [key, value] : j.items()) {
+    const TrainOption* o = find_train_option(key);
+    if (!o) fail("{}: unknown option '{}' (keys are the long option names, without --)", path, key);
+    if (given.count(key) || value.is_null()) continue;  // the command line wins; null: the default
+    try {
+      set_option(*o, c, value);
+    } catch (const UserError& e) {
+      fail("{}: {}", path, e.what());
+    }
+  }
 }
 
 Config config_from_json_file(const std::string& path) {
-  require_regular_file(path, "config");
   Config c;
-  // As `train --config` reads it (a subcommand: apply_json_config names an unknown key and its file).
-  CLI::App app;
-  CLI::App* sub = app.add_subcommand("config");
-  bind_train_options(*sub, c);
-  use_json_config(*sub);
-  try {
-    std::vector<std::string> args = {"config", "--config", path};
-    std::vector<std::string> rev(args.rbegin(), args.rend());
-    app.parse(rev);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {}", path, e.what());
-  }
-  apply_json_config(*sub);
+  read_config_file(path, c);
   return c;
+}
+
+void check_fixed_on_resume(const Config& saved, const Config& now, const std::string& path) {
+  for (const TrainOption& o : kTrainOptions)
+    if (o.fixed_on_resume() && !same_value(o, saved, now))
+      fail("--{}: {} was trained with a different value ({}, not {}); a resumed run keeps its settings", o.name, path,
+           option_text(o, saved), option_text(o, now));
 }
 
 }  // namespace manylm

@@ -12,9 +12,18 @@
 #include <cstdint>
 #include <limits>
 
-#include "train/config.h"
+#include "core/names.h"
 
 namespace manylm {
+
+struct Config;
+
+enum class Schedule { Constant, Step, Newbob, Plateau };
+inline constexpr Named<Schedule> kScheduleNames[] = {{Schedule::Constant, "constant"},
+                                                     {Schedule::Step, "step"},
+                                                     {Schedule::Newbob, "newbob"},
+                                                     {Schedule::Plateau, "plateau"}};
+constexpr std::span<const Named<Schedule>> enum_names(Schedule) { return kScheduleNames; }
 
 struct ScheduleState {
   double lr = 0;

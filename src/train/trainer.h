@@ -14,6 +14,7 @@ namespace manylm {
 
 class GradReducer;
 
+// What a run reports (train --json prints its fields under these keys).
 struct TrainResult {
   std::string run_dir;
   double train_ppl = 0, valid_ppl = 0, test_ppl = 0;
@@ -31,6 +32,36 @@ struct TrainResult {
   int ranks = 1;
   double raw_bytes_per_step = 0, payload_bytes_per_step = 0, wire_bytes_per_step = 0;
   double comm_ms_per_step = 0, wait_ms_per_step = 0;
+
+  // The ONE list of the result's JSON keys (train/json_fields.h); S is TrainResult, const or not.
+  template <class S, class F>
+  static void fields(S& r, F&& f) {
+    f("run_dir", r.run_dir);
+    f("train_ppl", r.train_ppl);
+    f("valid_ppl", r.valid_ppl);
+    f("test_ppl", r.test_ppl);
+    f("epochs", r.epochs);
+    f("best_epoch", r.best_epoch);
+    f("averaged_updates", r.averaged_updates);
+    f("steps", r.steps);
+    f("tokens_per_sec", r.tokens_per_sec);
+    f("wall_seconds", r.wall_seconds);
+    f("train_seconds", r.train_seconds);
+    f("eval_batch", r.eval_batch);
+    f("bptt", r.bptt);
+    f("parameters", r.params);
+    f("interrupted", r.interrupted);
+    f("ranks", r.ranks);
+  }
+  // The gradient traffic, reported with more than one rank.
+  template <class S, class F>
+  static void gradient_fields(S& r, F&& f) {
+    f("raw_bytes_per_step", r.raw_bytes_per_step);
+    f("payload_bytes_per_step", r.payload_bytes_per_step);
+    f("wire_bytes_per_step", r.wire_bytes_per_step);
+    f("comm_ms_per_step", r.comm_ms_per_step);
+    f("wait_ms_per_step", r.wait_ms_per_step);
+  }
 };
 
 // Runs (or resumes, if c.resume is set) a training run. UserError for bad input, before anything in

@@ -42,7 +42,7 @@ struct Corpus {
   }
   Config config(const std::string& out) const {
     Config c = test_util::slice_config(dir, out);
-    c.cell = "lstm";
+    c.cell = Cell::Lstm;
     c.hidden = c.embed = 24;
     c.layers = 2;
     c.batch = 8;
@@ -153,11 +153,11 @@ TEST(MpiTrain, CompressedResumeIsBitIdentical) {
   const Comm comm = Comm::world();
   Corpus corpus;
   Config whole = corpus.config("whole");
-  whole.grad_compress = "int8";
+  whole.grad_compress = Compress::Int8;
   whole.max_steps = 30;
   run_training(whole, comm);
   Config part = corpus.config("part");
-  part.grad_compress = "int8";
+  part.grad_compress = Compress::Int8;
   part.max_steps = 12;
   run_training(part, comm);
   part.resume = part.out;
@@ -203,7 +203,7 @@ TEST_P(Codec, Trains) {
   const Comm comm = Comm::world();
   Corpus corpus;
   Config c = corpus.config("codec-" + GetParam());
-  c.grad_compress = GetParam();
+  c.grad_compress = parse_compress(GetParam());
   c.max_steps = 120;
   c.progress_seconds = 1e9;
   c.threshold_density = 0.05;

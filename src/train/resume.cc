@@ -1,0 +1,118 @@
+// resume.cc — see resume.h.
+#include "train/resume.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/io.h"
+#include "core/safetensors.h"
+#include "data/corpus.h"
+#include "train/options.h"
+
+namespace manylm {
+
+namespace {
+
+std::string default_run_dir(const Config& c) {
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return fmt::format("runs/{}-{}", name_of(c.cell), buf);
+}
+
+// The config as the run directory records it: the data directory actually used (default search included)
+// and explicit corpus files as absolute paths, so that --resume and eval work from any directory; on
+// another machine --data (or --train/--valid/--test) on the command line overrides them.
+Config with_absolute_data_paths(Config c) {
+  auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
+  if (c.train.empty() || c.valid.empty() || c.test.empty()) c.data = absolute(resolve_data_dir(c.data));
+  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from})
+    if (!f->empty()) *f = absolute(*f);
+  return c;
+}
+
+}  // namespace
+
+RunOpening open_run(const Config& given, const Comm& comm) {
+  RunOpening o{given, {}, {}};
+  const Config& c = o.config;
+  if (o.resuming()) {
+    o.run.dir = c.resume;
+    if (!is_directory(o.run.dir)) fail("--resume: {} is not a directory", o.run.dir);
+    if (!c.out.empty() && c.out != c.resume) fail("--out: not with --resume (a resumed run stays in {})", c.resume);
+    o.saved = config_from_json_file(o.run.config());
+    check_fixed_on_resume(o.saved, c, o.run.config());
+  } else {
+    o.run.dir = comm.broadcast(c.out.empty() ? default_run_dir(c) : c.out);  // one clock decides the name
+    if (comm.root() && o.run.holds_run())
+      fail("--out: {} already holds a run; continue it with --resume {} or choose another --out", o.run.dir, o.run.dir);
+  }
+  c.validate();
+  if (c.batch < comm.size())
+    fail("--batch: {} lanes cannot be split over {} ranks (each rank needs at least one lane)", c.batch, comm.size());
+  return o;
+}
+
+Recovery recover_run(const RunOpening& o, const Comm& comm) {
+  Recovery r;
+  if (!o.resuming()) return r;
+  if (comm.root()) {
+    r.note = recover_checkpoint(o.run);
+    r.from_checkpoint = o.run.has_checkpoint();
+    if (!r.from_checkpoint)
+      r.note = fmt::format("note: {} has no checkpoint yet (the run stopped before its first); starting at step 0",
+                           o.run.dir);
+  }
+  r.from_checkpoint = comm.broadcast(r.from_checkpoint ? "1" : "0") == "1";
+  return r;
+}
+
+std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Comm& comm) {
+  const int64_t now = o.config.average_from, saved = o.saved.average_from;
+  if (now == saved) return {};
+  const bool before = now == 0 || now - 1 > st.epoch || (now - 1 == st.epoch && st.window == 0);
+  if (st.average_count > 0 || !before)
+    fail(
+        "--average-from: {} was trained with {} and is in epoch {}; the setting can change only before averaging "
+        "starts",
+        o.run.config(), saved, st.epoch + 1);
+  if (comm.root()) {
+    o.saved.average_from = now;
+    write_file_atomic(o.run.config(), config_to_json(o.saved));
+  }
+  return fmt::format("note: --average-from {} (was {}), recorded in {}", now, saved, o.run.config());
+}
+
+void write_run_start(const RunOpening& o, const Vocab& vocab) {
+  if (o.resuming()) truncate_metrics(o.run, 0);
+  make_directories(o.run.dir);
+  write_file_atomic(o.run.config(), config_to_json(with_absolute_data_paths(o.config)));
+  write_file_atomic(o.run.vocab(), vocab.to_json());
+}
+
+void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta) {
+  require_regular_file(path, "weights (--init-from)");
+  const SafeTensorsFile f = load_safetensors(path);
+  if (const std::string d = described_model(f); !d.empty() && d != model_meta)  // equal shapes are not enough
+    fail("--init-from: {} holds another model ({}; this run: {})", path, d, model_meta);
+  fill_arena(f, params, path);
+}
+
+std::string residual_tag(int ranks, Compress codec, int64_t bucket_floats) {
+  return fmt::format("{} ranks, {}, buckets of {} floats", ranks, name_of(codec), bucket_floats);
+}
+
+bool restore_residuals(const RunPaths& run, const NamedSpans& feedback, int64_t step, const std::string& tag,
+                       const Comm& comm) {
+  int64_t restored[1] = {load_residuals(run.residuals(comm.rank()), feedback, step, tag)};
+  comm.sum(restored);
+  if (restored[0] == comm.size()) return true;  // all ranks or none
+  for (const auto& [name, span] : feedback) std::fill(span.begin(), span.end(), 0.0f);
+  return false;
+}
+
+}  // namespace manylm
