@@ -3,6 +3,7 @@
 #pragma once
 #include <omp.h>
 
+#include "core/engine.h"
 #include "core/parallel.h"
 
 #include <string>
@@ -55,7 +56,7 @@ struct GemmCeiling {
   double gflops = 0;
   std::string backend = "n/a";
 };
-GemmCeiling measure_gemm_ceiling(int repeats);
+GemmCeiling measure_gemm_ceiling(const Engine& e, int repeats);
 
 int bench_peak(const BenchOptions& o);
 int bench_gemm(const BenchOptions& o);

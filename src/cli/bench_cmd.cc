@@ -14,6 +14,7 @@
 
 #include "cli/bench.h"
 #include "cli/commands.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/machine.h"
@@ -63,7 +64,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-GemmCeiling measure_gemm_ceiling(int repeats) {
+GemmCeiling measure_gemm_ceiling(const Engine& e, int repeats) {
   constexpr int64_t n = 1536;
   std::vector<float> a(n * n), b(n * n), c(n * n);
   std::mt19937 rng(7);
@@ -75,7 +76,7 @@ GemmCeiling measure_gemm_ceiling(int repeats) {
     if (!gemm_backend_available(be, nullptr)) continue;
     auto once = [&] {
       const auto t0 = std::chrono::steady_clock::now();
-      gemm_with(be, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+      gemm_with(e, be, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
     once();  // warm-up: library threads, JIT, pages

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/machine.h"
@@ -55,22 +56,24 @@ int bench_train(const BenchOptions& o) {
   for (const std::string& precision : precisions)
   for (int th : thread_list(o)) {
     if (precision == "bf16" && backend != "onednn") continue;
-    set_gemm_backend(parse_gemm_backend(backend));
-    if (!set_gemm_precision(parse_precision(precision))) {
+    if (parse_precision(precision) == Precision::Bf16 && !bf16_supported()) {
       fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
       continue;
     }
-    set_threads(th);
+    EngineOptions eo;
+    eo.threads = th;
+    eo.backend = parse_gemm_backend(backend);
+    eo.precision = parse_precision(precision);
+    const Engine engine(eo);
     // % of the peak of the precision measured: FP32 FMA, or bf16 dot products.
     // Measured before and after the timed steps, the larger kept: on a shared machine a neighbour's burst
     // can only lower a measured peak, and a low denominator would inflate every percentage.
     auto measure_peak = [&] { return precision == "bf16" ? measure_bf16_peak(th, 0.3).gflops : measure_fp32_peak(th, 0.3).gflops; };
     double peak = measure_peak();
     // The GEMM ceiling (FP32 only): how near the step comes to the best any library does on an ideal shape.
-    const double ceiling = o.ceiling && precision == "fp32" ? measure_gemm_ceiling(3).gflops : 0.0;
+    const double ceiling = o.ceiling && precision == "fp32" ? measure_gemm_ceiling(engine, 3).gflops : 0.0;
     Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, c.batch));
     init_uniform(params, c.seed, c.init);
-    set_gemm_constants(params.data(), params.size());
     Optimizer opt(c, params.table());
     Workspace ws(shape, c.bptt, c.batch, c.dropout > 0);
     const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == "variational", c.seed, 0, 0, c.batch};
@@ -83,7 +86,7 @@ int bench_train(const BenchOptions& o) {
     auto run = [&](int n, PhaseTimes* times) {
       for (int i = 0; i < n; ++i, ++step) {
         const int64_t len = batcher.window(step % batcher.windows(), 0, c.batch, x, y);
-        train_step(shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, c.batch, c.clip, c.lr, step, times);
+        train_step(engine, shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, c.batch, c.clip, c.lr, step, times);
         if (c.average_from > 0) {
           const auto t0 = std::chrono::steady_clock::now();
           running_mean(average.data(), params.data(), static_cast<int64_t>(params.size()), step + 1);
@@ -107,10 +110,10 @@ int bench_train(const BenchOptions& o) {
     const double s = median(secs);
     peak = std::max(peak, measure_peak());
     if (o.gemm_profile) {  // one more repeat with every gemm() call timed (costs a clock read per call)
-      gemm_profile(true);
+      engine.profile(true);
       run(o.steps, nullptr);
-      const auto entries = gemm_profile_entries();
-      gemm_profile(false);
+      const auto entries = engine.profile_entries();
+      engine.profile(false);
       double total = 0;
       for (const auto& e : entries) total += e.seconds;
       for (const auto& e : entries) {
@@ -127,8 +130,6 @@ int bench_train(const BenchOptions& o) {
       for (const auto& p : phases) v.push_back(p.*f / o.steps * 1e3);
       return fmt::format("{:.2f}", median(v));
     };
-    set_gemm_constants(nullptr, 0);
-    set_gemm_precision(Precision::Fp32);
     t.add({backend, precision, std::to_string(th), fmt::format("{:.0f}", c.bptt * c.batch / s), fmt::format("{:.1f}", flops / s * 1e-9),
            fmt::format("{:.1f}", 100 * flops / s * 1e-9 / peak),
            ceiling > 0 ? fmt::format("{:.1f}", 100 * ceiling / peak) : "n/a",

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/io.h"
@@ -47,8 +48,11 @@ Runner add_eval_command(CLI::App& app) {
   return [o] {
     LoadedModel m = load_run_model(o->model, o->weights);
     if (o->batch < 0 || o->bptt < 0) fail("--batch/--bptt: must be positive");
-    set_threads(o->threads);
-    set_gemm_backend(parse_gemm_backend(m.config.gemm));  // the run's backend: same numbers as training
+    // The run's backend: the same numbers as training.
+    EngineOptions eo;
+    eo.threads = o->threads;
+    eo.backend = parse_gemm_backend(m.config.gemm);
+    const Engine engine(eo);
     Config paths = m.config;
     if (!o->data.empty()) paths.data = o->data;
     const std::string text = o->text.empty() ? paths.test_path() : o->text;
@@ -71,7 +75,7 @@ Runner add_eval_command(CLI::App& app) {
       // Every token scored, one lane, from the start-of-text context.
       std::string per_word, sentences;
       auto emit = [&](std::span<const int32_t> seq) {
-        std::vector<float> lp = score_tokens(m.shape, m.params, start, seq, T);
+        std::vector<float> lp = score_tokens(engine, m.shape, m.params, start, seq, T);
         double s = 0;
         for (size_t i = 0; i < lp.size(); ++i) {
           s += lp[i];
@@ -99,7 +103,7 @@ Runner add_eval_command(CLI::App& app) {
       if (!o->per_word.empty()) write_file_atomic(o->per_word, per_word);
       if (!o->sentences.empty()) write_file_atomic(o->sentences, sentences);
     } else {
-      EvalResult r = evaluate(m.shape, m.params, ids.ids(), B, T, text);
+      EvalResult r = evaluate(engine, m.shape, m.params, ids.ids(), B, T, text);
       loss = r.loss_sum;
       tokens = r.tokens;
     }

@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
 #include "core/parallel.h"
 
 namespace manylm {

@@ -9,6 +9,7 @@
 // slice. Measurement runs on the call's own operands; C is saved first and restored before every trial,
 // so the call's result is exactly what the chosen variant computes. Called from inside a parallel region,
 // Auto runs oneDNN on the calling thread (no tuning there: the threads would race).
+// The plan is an Engine's (AutoPlan): made with the engine from its plan path, read from disk at first use.
 // Not thread-safe across concurrent callers outside parallel regions, like the rest of the seam.
 #include <omp.h>
 
@@ -24,7 +25,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/engine.h"
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
 #include "core/io.h"
 #include "core/machine.h"
 #include "core/parallel.h"
@@ -56,7 +59,9 @@ bool parse_variant(const std::string& s, Variant* v) {
 // The signature as numbers: the in-memory lookup of every call, without formatting a string.
 using Sig = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>;
 
-struct Plan {
+}  // namespace
+
+struct AutoPlan {
   bool loaded = false;
   std::string path;
   nlohmann::json file = nlohmann::json::object();  // everything on disk, other machines' entries included
@@ -64,10 +69,16 @@ struct Plan {
   std::map<Sig, Variant> fast;                     // choices already looked up in this process
 };
 
-Plan& plan() {
-  static Plan p;
+void StateDeleter::operator()(AutoPlan* p) const { delete p; }
+std::unique_ptr<AutoPlan, StateDeleter> make_auto_plan(const std::string& path) {
+  std::unique_ptr<AutoPlan, StateDeleter> p(new AutoPlan);
+  p->path = path;
   return p;
 }
+
+namespace {
+
+using Plan = AutoPlan;
 
 std::string machine_prefix() {
   static const std::string cpu = cpu_model();  // read /proc/cpuinfo once
@@ -112,10 +123,10 @@ void save(Plan& p) {
   }
 }
 
-void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+void run_variant(const Engine& e, const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!v.split) {
-    gemm_with(v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_with(e, v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #pragma omp parallel
@@ -125,16 +136,16 @@ void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int
       auto [p0, p1] = static_range((N + 15) / 16, tid, nt);
       const int64_t n0 = p0 * 16, n1 = std::min<int64_t>(N, p1 * 16);
       const float* Bs = tb == Trans::N ? B + n0 : B + n0 * ldb;
-      if (n1 > n0) gemm_with(v.backend, ta, tb, M, n1 - n0, K, alpha, A, lda, Bs, ldb, beta, C + n0, ldc);
+      if (n1 > n0) gemm_with(e, v.backend, ta, tb, M, n1 - n0, K, alpha, A, lda, Bs, ldb, beta, C + n0, ldc);
     } else {  // rows
       auto [m0, m1] = static_range(M, tid, nt);
       const float* As = ta == Trans::N ? A + m0 * lda : A + m0;
-      if (m1 > m0) gemm_with(v.backend, ta, tb, m1 - m0, N, K, alpha, As, lda, B, ldb, beta, C + m0 * ldc, ldc);
+      if (m1 > m0) gemm_with(e, v.backend, ta, tb, m1 - m0, N, K, alpha, As, lda, B, ldb, beta, C + m0 * ldc, ldc);
     }
   }
 }
 
-Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+Variant tune(const Engine& e, Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   std::vector<Variant> cands;
   for (GemmBackend b : {GemmBackend::OneDnn, GemmBackend::Blas, GemmBackend::Libxsmm, GemmBackend::Blis}) {
@@ -160,7 +171,7 @@ Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int
       const size_t i = (j + static_cast<size_t>(r)) % nv;
       if (beta != 0.0f) restore();
       const auto t0 = std::chrono::steady_clock::now();
-      run_variant(cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      run_variant(e, cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (r > 0) fastest[i] = std::min(fastest[i], s);
     }
@@ -183,33 +194,25 @@ Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int
 
 }  // namespace
 
-void set_gemm_plan_path(const std::string& path) {
-  Plan& p = plan();
-  p = Plan{};
-  p.path = path;
-}
-
-std::string gemm_plan_path() {
-  Plan& p = plan();
+std::string auto_plan_path(AutoPlan& p) {
   load(p);
   return p.path;
 }
 
-std::string gemm_auto_choice(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
-                             int64_t ldc, float alpha, float beta) {
-  Plan& p = plan();
+std::string auto_choice(AutoPlan& p, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                        int64_t ldc, float alpha, float beta) {
   load(p);
   auto it = p.choice.find(machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
   return it == p.choice.end() ? "" : variant_name(it->second);
 }
 
-void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_auto(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (omp_in_parallel()) {
-    gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_onednn(*e.state().onednn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  Plan& p = plan();
+  Plan& p = *e.state().plan;
   load(p);
   const Sig sig{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, num_threads()};
   auto fast = p.fast.find(sig);
@@ -217,12 +220,12 @@ void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
     const std::string key = machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
     auto it = p.choice.find(key);
     if (it == p.choice.end()) {
-      const Variant v = tune(p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const Variant v = tune(e, p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       it = p.choice.emplace(key, v).first;
     }
     fast = p.fast.emplace(sig, it->second).first;
   }
-  run_variant(fast->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  run_variant(e, fast->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace manylm

@@ -9,11 +9,9 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <string>
 #include <utility>
 
 #include "core/parallel.h"
@@ -148,24 +146,6 @@ TeamShare team_share(const PackedB& w, int64_t H) {
   const auto [p0, p1] = static_range(w.panels(), tid, nt);
   const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
   return {p0, p1, j0, j1};
-}
-
-namespace {
-// 1 on, 0 off; starts from MANYLM_PACKED_RECURRENT (0 turns it off, for A/B measurements against the
-// per-step gemm() calls).
-std::atomic<int>& packed_setting() {
-  static std::atomic<int> on{[] {
-    const char* e = std::getenv("MANYLM_PACKED_RECURRENT");
-    return e && std::string(e) == "0" ? 0 : 1;
-  }()};
-  return on;
-}
-}  // namespace
-
-void set_packed_recurrent(bool on) { packed_setting() = on ? 1 : 0; }
-
-bool use_packed_recurrent() {
-  return packed_setting() != 0 && gemm_precision() == Precision::Fp32 && gemm_backend() != GemmBackend::Reference;
 }
 
 }  // namespace manylm

@@ -75,7 +75,9 @@ std::vector<Arena*> Optimizer::state() {
   return {&m_, &v_};
 }
 
-void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale, const SparseRows* sparse) {
+void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale,
+                       const SparseRows* sparse) {
+  engine.constants_changed();  // bf16: the copy is remade at the next product
   const int64_t n = static_cast<int64_t>(params.size());
   float* p = params.data();
   float* g = grads.data();

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/io.h"
@@ -89,13 +90,13 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
 
 }  // namespace
 
-double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
+double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
                   DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
                   int64_t step, PhaseTimes* times, GradReducer* reducer) {
   drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
-  const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
+  const double loss = model_forward(e, s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
-  model_backward(s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
+  model_backward(e, s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
   const auto t0 = Clock::now();
   if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
   // One rank, untied embedding, SGD without decay: the embedding's gradient is zero outside the window's
@@ -110,8 +111,7 @@ double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidde
     sparse = &rows;
   }
   const double norm = std::sqrt(grad_sum_squares(grads, sparse));
-  opt.update(params, grads, lr, step + 1, clip_factor(norm, clip), sparse);
-  gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
+  opt.update(e, params, grads, lr, step + 1, clip_factor(norm, clip), sparse);
   if (times) times->update += seconds_since(t0);
   return loss;
 }
@@ -170,10 +170,13 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   c.validate();
   if (c.batch < comm.size())
     fail("--batch: {} lanes cannot be split over {} ranks (each rank needs at least one lane)", c.batch, comm.size());
-  set_threads(c.threads);
-  set_gemm_backend(parse_gemm_backend(c.gemm));
   const bool bf16 = parse_precision(c.precision) == Precision::Bf16;
-  const bool bf16_ok = set_gemm_precision(bf16 ? Precision::Bf16 : Precision::Fp32);
+  EngineOptions eo;
+  eo.threads = c.threads;
+  eo.backend = parse_gemm_backend(c.gemm);
+  eo.precision = parse_precision(c.precision);
+  const Engine engine(eo);
+  const bool bf16_ok = engine.precision() == Precision::Bf16;
   const TokenMode mode = parse_token_mode(c.tokens);
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
   // This rank's lanes of the global batch (all of them with one rank).
@@ -276,7 +279,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   }
   Progress progress(c.progress_seconds, run.metrics(), !comm.root());
   progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
-                            c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), num_threads(),
+                            c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), engine.threads(),
                             comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
                             train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!resume_note.empty()) progress.line(resume_note);
@@ -284,13 +287,6 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   if (from_checkpoint) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
   if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
   else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
-  struct ConstantsScope {  // bf16: the parameter block is read from its bf16 copy
-    explicit ConstantsScope(const Arena& p) { set_gemm_constants(p.data(), p.size()); }
-    ~ConstantsScope() {
-      set_gemm_constants(nullptr, 0);
-      set_gemm_precision(Precision::Fp32);
-    }
-  } constants_scope(params);
 
   Workspace ws(shape, c.bptt, B, c.dropout > 0);
   ReduceOptions ro;
@@ -338,7 +334,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   // Evaluation splits the lanes over the ranks and sums.
   auto eval = [&](const Arena& weights, const TokenIds& ids, const std::string& path) {
     auto [e0, e1] = static_range(c.eval_batch, comm.rank(), comm.size());
-    EvalResult e = evaluate(shape, weights, ids.ids(), c.eval_batch, c.bptt, path, nullptr, e0, e1);
+    EvalResult e = evaluate(engine, shape, weights, ids.ids(), c.eval_batch, c.bptt, path, nullptr, e0, e1);
     double v[2] = {e.loss_sum, static_cast<double>(e.tokens)};
     comm.sum(v);
     return EvalResult{v[0], static_cast<int64_t>(v[1])};
@@ -373,7 +369,7 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     while (st.window < windows) {
       const auto t0 = Clock::now();
       const int64_t len = batcher.window(st.window, lane0, lane1, x, y);
-      double v[3] = {train_step(shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len, B, c.clip,
+      double v[3] = {train_step(engine, shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len, B, c.clip,
                                 st.sched.lr, st.step, nullptr, comm.distributed() ? &reducer : nullptr),
                      static_cast<double>(g_stop_signal.load()),
                      comm.root() && seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes ? 1.0 : 0.0};
@@ -466,12 +462,10 @@ TrainResult run_training(const Config& given, const Comm& comm) {
   if (c.keep_best && comm.broadcast(comm.root() && path_exists(run.best()) ? "1" : "0") == "1") {
     if (comm.root()) load_best(run, params);
     comm.broadcast(params.flat());
-    gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
     r.best_epoch = st.sched.best_epoch;  // save_best wrote the file when the state's best last changed
     progress.line(fmt::format("scoring the weights of epoch {}, the best on validation ({})", r.best_epoch, run.best()));
   } else if (st.average_count > 0) {
     std::memcpy(params.data(), average.data(), params.size() * sizeof(float));
-    gemm_constants_changed();
     progress.line(fmt::format("scoring the mean of the weights after each of the {} updates since epoch {}",
                               st.average_count, average_from()));
   }
