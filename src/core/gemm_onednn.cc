@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/gemm.h"
 #include "core/gemm_backends.h"
 
@@ -119,8 +120,10 @@ const uint16_t* bf16_operand(Bf16Constants& k, const float* X, int64_t rows, int
   if (ld == cols) {
     to_bf16(X, rows * cols, scratch.data());
   } else {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-    for (int64_t r = 0; r < rows; ++r) to_bf16(X + r * ld, cols, scratch.data() + r * ld);
+    uint16_t* out = scratch.data();
+    parallel_for(rows, cols > 0 ? (1 << 16) / cols + 1 : rows + 1, [=](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) to_bf16(X + r * ld, cols, out + r * ld);
+    });
   }
   return scratch.data();
 }
@@ -142,14 +145,16 @@ void gemm_onednn_bf16(OneDnnState& d, Bf16Constants& k, Trans ta, Trans tb, int6
 
 void to_bf16(const float* x, int64_t n, uint16_t* out) {
   // Round to nearest even on the bit pattern; a NaN keeps a quiet NaN. The loop vectorizes.
-#pragma omp parallel for schedule(static) if (n > (1 << 18))
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    __builtin_memcpy(&u, x + i, 4);
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : r);
-  }
+  parallel_for(n, (1 << 18) + 1, [=](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t u;
+      __builtin_memcpy(&u, x + i, 4);
+      const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+      const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : r);
+    }
+  });
 }
 
 }  // namespace manylm

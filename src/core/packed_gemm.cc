@@ -97,26 +97,27 @@ void PackedB::pack(Trans tb, const float* B, int64_t ldb, int64_t K, int64_t N) 
   }
   float* d = data_.get();
   const int64_t np = panels();
-#pragma omp parallel for schedule(static) if (need > (1 << 16))
-  for (int64_t p = 0; p < np; ++p) {
-    float* out = d + p * K * kPanel;
-    const int64_t n0 = p * kPanel, w = std::min(kPanel, N - n0);
-    if (tb == Trans::N) {
-      for (int64_t k = 0; k < K; ++k) {
-        std::memcpy(out + k * kPanel, B + k * ldb + n0, static_cast<size_t>(w) * 4);
-        for (int64_t j = w; j < kPanel; ++j) out[k * kPanel + j] = 0.0f;
-      }
-    } else {
-      for (int64_t j = 0; j < kPanel; ++j) {
-        if (j < w) {
-          const float* src = B + (n0 + j) * ldb;
-          for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = src[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = 0.0f;
+  parallel_for(np, need > (1 << 16) ? 1 : np + 1, [=](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* out = d + p * K * kPanel;
+      const int64_t n0 = p * kPanel, w = std::min(kPanel, N - n0);
+      if (tb == Trans::N) {
+        for (int64_t k = 0; k < K; ++k) {
+          std::memcpy(out + k * kPanel, B + k * ldb + n0, static_cast<size_t>(w) * 4);
+          for (int64_t j = w; j < kPanel; ++j) out[k * kPanel + j] = 0.0f;
+        }
+      } else {
+        for (int64_t j = 0; j < kPanel; ++j) {
+          if (j < w) {
+            const float* src = B + (n0 + j) * ldb;
+            for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = src[k];
+          } else {
+            for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = 0.0f;
+          }
         }
       }
     }
-  }
+  });
 }
 
 void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64_t p0, int64_t p1, float beta, float* C,

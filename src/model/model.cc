@@ -65,21 +65,20 @@ ElmanWeights layer_weights(const Arena& p, const ParamIndex& ix, int64_t l) {
 }
 
 void embed_forward(const float* emb, int64_t E, const int32_t* x, int64_t n, float* out) {
-#pragma omp parallel for schedule(static) if (n * E > (1 << 14))
-  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * E, emb + int64_t{x[i]} * E, E * sizeof(float));
+  parallel_for(n, E > 0 ? (1 << 14) / E + 1 : n + 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(out + i * E, emb + int64_t{x[i]} * E, E * sizeof(float));
+  });
 }
 
 // d_emb[x[i]] += dx[i]; threads own column ranges, rows are added in order: deterministic.
 void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const float* dx) {
-#pragma omp parallel if (n * E > (1 << 14))
-  {
-    auto [c0, c1] = static_range(E, omp_get_thread_num(), omp_get_num_threads());
+  parallel_for(E, n > 0 ? (1 << 14) / n + 1 : E + 1, [=](int64_t c0, int64_t c1) {
     for (int64_t i = 0; i < n; ++i) {
       float* d = demb + int64_t{x[i]} * E;
       const float* s = dx + i * E;
       for (int64_t c = c0; c < c1; ++c) d[c] += s[c];
     }
-  }
+  });
 }
 
 }  // namespace

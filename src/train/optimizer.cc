@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/parallel.h"
 #include "core/kernels.h"
 #include "train/config.h"
 
@@ -38,15 +39,18 @@ double grad_sum_squares(const Arena& grads, const SparseRows* sp) {
   });
   if (!sp) return s;
   const int64_t nr = static_cast<int64_t>(sp->rows.size()), w = sp->width;
-  double rs = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : rs) if (nr * w > (1 << 15))
-  for (int64_t r = 0; r < nr; ++r) {
-    const float* row = g + sp->offset + int64_t{sp->rows[static_cast<size_t>(r)]} * w;
-    float f = 0.0f;
+  // Per thread in row order, the threads' sums in thread order: the same bits every run.
+  const double rs = parallel_sum(nr, w > 0 ? (1 << 15) / w + 1 : nr + 1, [=](int64_t r0, int64_t r1) {
+    double part = 0.0;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = g + sp->offset + int64_t{sp->rows[static_cast<size_t>(r)]} * w;
+      float f = 0.0f;
 #pragma omp simd reduction(+ : f)
-    for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
-    rs += f;
-  }
+      for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
+      part += f;
+    }
+    return part;
+  });
   return s + rs;
 }
 
@@ -87,25 +91,28 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);
     for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = b; i < e; ++i) {
-        p[i] -= a * (gs * g[i] + wd * p[i]);
-        g[i] = 0.0f;
-      }
+      parallel_for(e - b, 0, [=](int64_t i0, int64_t i1) {
+#pragma omp simd
+        for (int64_t i = b + i0; i < b + i1; ++i) {
+          p[i] -= a * (gs * g[i] + wd * p[i]);
+          g[i] = 0.0f;
+        }
+      });
     });
     if (!sparse) return;
     const int64_t nr = static_cast<int64_t>(sparse->rows.size()), w = sparse->width;
-#pragma omp parallel for schedule(static) if (nr * w > (1 << 15))
-    for (int64_t r = 0; r < nr; ++r) {
-      const int64_t o = sparse->offset + int64_t{sparse->rows[static_cast<size_t>(r)]} * w;
-      float* pr = p + o;
-      float* gr = g + o;
+    parallel_for(nr, w > 0 ? (1 << 15) / w + 1 : nr + 1, [=](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o = sparse->offset + int64_t{sparse->rows[static_cast<size_t>(r)]} * w;
+        float* pr = p + o;
+        float* gr = g + o;
 #pragma omp simd
-      for (int64_t i = 0; i < w; ++i) {
-        pr[i] -= a * (gs * gr[i]);
-        gr[i] = 0.0f;
+        for (int64_t i = 0; i < w; ++i) {
+          pr[i] -= a * (gs * gr[i]);
+          gr[i] = 0.0f;
+        }
       }
-    }
+    });
     return;
   }
   // Adam: m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − lr · m̂ / (√v̂ + ε)
@@ -116,17 +123,26 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
   const bool decoupled = kind_ == "adamw";
   float* m = m_.data();
   float* v = v_.data();
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    float gi = gs * g[i];
-    g[i] = 0.0f;
-    if (!decoupled) gi += wd * p[i];
-    m[i] = b1 * m[i] + (1.0f - b1) * gi;
-    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-    float u = (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
-    if (decoupled) u += wd * p[i];
-    p[i] -= a * u;
-  }
+  parallel_for(n, 0, [=](int64_t b, int64_t e) {
+    // Locals, not the closure's members (which the stores might alias): the loop vectorizes.
+    float* __restrict pp = p;
+    float* __restrict gg = g;
+    float* __restrict mm = m;
+    float* __restrict vv = v;
+    const bool dec = decoupled;
+    const float k1 = c1, k2 = c2, w = wd, s = gs;
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) {
+      float gi = s * gg[i];
+      gg[i] = 0.0f;
+      if (!dec) gi += w * pp[i];
+      mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
+      vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
+      float u = (mm[i] * k1) / (std::sqrt(vv[i] * k2) + eps);
+      if (dec) u += w * pp[i];
+      pp[i] -= a * u;
+    }
+  });
 }
 
 }  // namespace manylm
