@@ -23,6 +23,7 @@ struct BenchOptions {
   std::string precisions = "fp32";  // bench train: fp32, bf16
   bool gemm_profile = false;        // bench train: per-signature GEMM table
   bool ceiling = false;             // bench train: also measure the GEMM ceiling, and the step as % of it
+  bool no_packed = false;           // bench train: gemm() per recurrent step instead of the packed kernel (A/B)
   bool allow_engine = false;        // bench gemm: backend "manylm" (the trainer's engine) is allowed
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all

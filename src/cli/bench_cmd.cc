@@ -157,6 +157,8 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
   train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
   train->add_flag("--gemm-profile", o->gemm_profile, "Also print each GEMM signature's calls, time and % of peak per step");
+  train->add_flag("--no-packed-recurrent", o->no_packed,
+                  "Recurrent products through gemm() per step instead of the packed kernel (A/B measurements)");
   train->add_flag("--ceiling", o->ceiling, "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
   auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);

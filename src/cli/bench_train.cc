@@ -64,6 +64,7 @@ int bench_train(const BenchOptions& o) {
     eo.threads = th;
     eo.backend = parse_gemm_backend(backend);
     eo.precision = parse_precision(precision);
+    eo.packed_recurrent = !o.no_packed;
     const Engine engine(eo);
     // % of the peak of the precision measured: FP32 FMA, or bf16 dot products.
     // Measured before and after the timed steps, the larger kept: on a shared machine a neighbour's burst

@@ -61,7 +61,8 @@ class Engine {
   // first product that needs it instead of being converted at every product (a recurrent weight is used
   // 2T times per step). The model declares the block it reads (a different block makes the copy stale);
   // whatever writes the block declares the copy stale: the optimizer's update, and evaluate() on entry
-  // (weights loaded or averaged into the block since). Both are no-ops in fp32.
+  // (weights loaded or averaged into the block since). Both are no-ops in fp32. The block is known by its
+  // address and size: another block allocated where a freed one was needs constants_changed() too.
   void use_constants(const float* base, size_t n) const;
   void constants_changed() const;
 
