@@ -152,12 +152,15 @@ double sum_squares(const float* x, int64_t n) {
   // ~1e-7 relative for any length, without a double conversion per element. The threads' sums are added in
   // thread order.
   return parallel_sum(n, kParallelMin + 1, [=](int64_t b, int64_t e) {
+    // A local copy, not the closure's member: GCC 12 reloads a captured pointer in every iteration of a
+    // simd reduction (2.7x slower).
+    const float* v = x;
     double s = 0.0;
     for (int64_t i0 = b; i0 < e; i0 += 1024) {
       const int64_t i1 = std::min<int64_t>(e, i0 + 1024);
       float f = 0.0f;
 #pragma omp simd reduction(+ : f)
-      for (int64_t i = i0; i < i1; ++i) f += x[i] * x[i];
+      for (int64_t i = i0; i < i1; ++i) f += v[i] * v[i];
       s += f;
     }
     return s;
