@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <omp.h>
+#include <utility>
 #include <vector>
 
 #include "core/engine.h"
@@ -112,6 +113,47 @@ TEST(Kernels, RunningMeanMatchesTheMeanInDouble) {
   EXPECT_LT(worst, 2e-7) << "the mean is of magnitude 0.2-0.5: a few float ulps";
   EXPECT_GT(worst, 0.0) << "float arithmetic, not a double copy";
   omp_set_num_threads(1);
+}
+
+// parallel_for hands out every index exactly once, in static_range's ranges (one per team thread, or one
+// range on the calling thread below min_parallel or inside a parallel region); parallel_sum adds the ranges'
+// sums in thread order.
+TEST(Parallel, ForCoversEachIndexOnceAndSumIsInThreadOrder) {
+  const int keep = num_threads();
+  for (int threads : {1, 2, 3}) {
+    const Engine e(test_util::engine_options(threads));
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1000}}) {
+      for (int64_t min_parallel : {int64_t{0}, n + 1}) {
+        std::vector<int> hits(static_cast<size_t>(n), 0);
+        std::vector<std::pair<int64_t, int64_t>> ranges(static_cast<size_t>(threads), {-1, -1});
+        parallel_for(n, min_parallel, [&](int64_t b, int64_t end) {
+          ranges[static_cast<size_t>(omp_get_thread_num())] = {b, end};
+          for (int64_t i = b; i < end; ++i) ++hits[static_cast<size_t>(i)];
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << n << " " << i;
+        const bool team = n > 0 && n >= min_parallel && threads > 1;
+        for (int t = 0; team && t < threads; ++t) {
+          const auto [b, end] = static_range(n, t, threads);
+          if (b < end) EXPECT_EQ(ranges[static_cast<size_t>(t)], std::make_pair(b, end)) << n << " thread " << t;
+        }
+      }
+      // Sums that differ in the last bit by order: the team's result is the thread-order sum of its ranges.
+      std::vector<double> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = 1.0 / static_cast<double>(i + 3);
+      auto range_sum = [&](int64_t b, int64_t end) {
+        double s = 0;
+        for (int64_t i = b; i < end; ++i) s += x[static_cast<size_t>(i)];
+        return s;
+      };
+      double want = 0;
+      for (int t = 0; t < threads; ++t) {
+        const auto [b, end] = static_range(n, t, threads);
+        want += range_sum(b, end);
+      }
+      EXPECT_EQ(parallel_sum(n, 0, range_sum), threads > 1 ? want : range_sum(0, n)) << n;
+    }
+  }
+  const Engine restore(test_util::engine_options(keep));
 }
 
 TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
