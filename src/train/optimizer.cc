@@ -92,10 +92,14 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
     const float a = static_cast<float>(lr);
     for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
       parallel_for(e - b, 0, [=](int64_t i0, int64_t i1) {
+        // Locals, not the closure's members (which the stores might alias): one load each, not one per vector.
+        float* __restrict pp = p + b;
+        float* __restrict gg = g + b;
+        const float ka = a, ks = gs, kw = wd;
 #pragma omp simd
-        for (int64_t i = b + i0; i < b + i1; ++i) {
-          p[i] -= a * (gs * g[i] + wd * p[i]);
-          g[i] = 0.0f;
+        for (int64_t i = i0; i < i1; ++i) {
+          pp[i] -= ka * (ks * gg[i] + kw * pp[i]);
+          gg[i] = 0.0f;
         }
       });
     });
