@@ -2,13 +2,14 @@
 // dropout_keep(seed, step, site, position); masks do not change with the thread count or when the lanes
 // are split among workers (as MPI ranks will); and the statistics a dropout generator needs: keep rate
 // mean and variance, no correlation between neighbouring positions, steps or sites.
+#include "core/dropout.h"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <vector>
 
-#include "core/dropout.h"
 #include "core/engine.h"
 #include "core/parallel.h"
 #include "test_util.h"

@@ -3,6 +3,8 @@
 // dimensions longer than the rows, alpha and beta (beta = 0 over a C full of NaN), one and two threads, and
 // calls made from inside a parallel region, each thread on its own column slice of C.
 // Tolerance per element: 1e-5 · (|alpha| Σ|a||b| + |beta c|). Not a benchmark.
+#include "core/gemm.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "core/engine.h"
-#include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "test_util.h"
@@ -30,8 +31,8 @@ struct Backend {
   const char* name;
   GemmBackend backend;
   bool seam = false;
-  void fn(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+  void fn(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
     if (seam)
       gemm(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
@@ -165,7 +166,8 @@ TEST(GemmBackends, OneDnnMatchesReference) { check_backend({"onednn", GemmBacken
 TEST(GemmBackends, BlasThroughSeamMatchesReference) { check_backend({"blas", GemmBackend::Blas, true}); }
 
 std::vector<Backend> backends() {
-  std::vector<Backend> v{{"libxsmm", GemmBackend::Libxsmm}, {"blas", GemmBackend::Blas, true}, {"onednn", GemmBackend::OneDnn}};
+  std::vector<Backend> v{
+      {"libxsmm", GemmBackend::Libxsmm}, {"blas", GemmBackend::Blas, true}, {"onednn", GemmBackend::OneDnn}};
   if (gemm_backend_available(GemmBackend::Blis)) v.push_back({"blis", GemmBackend::Blis});
   return v;
 }
@@ -180,7 +182,8 @@ TEST(GemmBackends, LargeShapesMatchReference) {
     for (const Backend& be : backends())
       for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{0.5f, 0.3f}}) {
         std::vector<float> C = p->initial_c(beta);
-        be.fn(e, p->ta, p->tb, p->M, p->N, p->K, alpha, p->A.data(), p->lda, p->B.data(), p->ldb, beta, C.data(), p->ldc);
+        be.fn(e, p->ta, p->tb, p->M, p->N, p->K, alpha, p->A.data(), p->lda, p->B.data(), p->ldb, beta, C.data(),
+              p->ldc);
         EXPECT_TRUE(p->check(C, alpha, beta)) << be.name << " " << p->what(alpha, beta);
       }
 }
@@ -223,7 +226,8 @@ TEST(GemmBackends, LibxsmmSameBitsForOneAndTwoThreads) {
         const Engine e(engine_options(threads));
         std::vector<float>& C = by[threads - 1];
         C = p.C0;
-        gemm_with(e, GemmBackend::Libxsmm, ta, tb, p.M, p.N, p.K, 0.5f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.3f, C.data(), p.ldc);
+        gemm_with(e, GemmBackend::Libxsmm, ta, tb, p.M, p.N, p.K, 0.5f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.3f,
+                  C.data(), p.ldc);
       }
       EXPECT_EQ(by[0], by[1]) << p.what(0.5f, 0.3f);
     }

@@ -1,21 +1,22 @@
 // kernels_test.cc — element-wise kernels against their scalar definitions: exp_fast against std::exp
 // across its range, activations and their derivatives, column sums, the GEMM seam against the
 // reference loops across transposes, odd sizes and leading dimensions.
+#include "core/kernels.h"
+
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <omp.h>
 #include <utility>
 #include <vector>
 
 #include "core/engine.h"
 #include "core/gemm.h"
 #include "core/io.h"
-#include "core/kernels.h"
 #include "core/packed_gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -159,22 +160,22 @@ TEST(Parallel, ForCoversEachIndexOnceAndSumIsInThreadOrder) {
 TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {
-  const Engine e(test_util::engine_options(0, backend));
-  SCOPED_TRACE(gemm_backend_name(backend));
-  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
-    for (Trans ta : {Trans::N, Trans::T})
-      for (Trans tb : {Trans::N, Trans::T}) {
-        const int64_t lda = (ta == Trans::N ? K : M) + 3, ldb = (tb == Trans::N ? N : K) + 1, ldc = N + 2;
-        std::vector<float> A((ta == Trans::N ? M : K) * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), C2;
-        for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
-        for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
-        for (size_t i = 0; i < C.size(); ++i) C[i] = r.uniform(i + 7777777) - 0.5f;
-        C2 = C;
-        gemm(e, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
-        gemm_reference<float>(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C2.data(), ldc);
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
-      }
+    const Engine e(test_util::engine_options(0, backend));
+    SCOPED_TRACE(gemm_backend_name(backend));
+    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
+      for (Trans ta : {Trans::N, Trans::T})
+        for (Trans tb : {Trans::N, Trans::T}) {
+          const int64_t lda = (ta == Trans::N ? K : M) + 3, ldb = (tb == Trans::N ? N : K) + 1, ldc = N + 2;
+          std::vector<float> A((ta == Trans::N ? M : K) * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), C2;
+          for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+          for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
+          for (size_t i = 0; i < C.size(); ++i) C[i] = r.uniform(i + 7777777) - 0.5f;
+          C2 = C;
+          gemm(e, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
+          gemm_reference<float>(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C2.data(), ldc);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
+        }
   }
   }
 }
@@ -195,7 +196,8 @@ TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
   for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 1000) - 0.5f;
   for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = r.uniform(i + 9000) - 0.5f;
   EXPECT_EQ(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
-  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, C.data(), N);  // beta 1: C restored between trials
+  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, C.data(),
+       N);  // beta 1: C restored between trials
   gemm_reference<float>(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, R.data(), N);
   for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], R[i], 1e-4);
   const std::string choice = e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f);
@@ -205,7 +207,8 @@ TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
   EXPECT_NE(saved.find(choice), std::string::npos);
   for (const char* b : {"onednn/team", "blas/team", "libxsmm/team"})  // every variant was timed
     EXPECT_NE(saved.find(std::string("\"") + b + "\":"), std::string::npos) << b;
-  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);  // another signature (beta 0)
+  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(),
+       N);  // another signature (beta 0)
   e.reset();
   e = std::make_unique<Engine>(o);  // as a new process would: read back from disk
   EXPECT_EQ(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), choice);

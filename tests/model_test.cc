@@ -1,6 +1,8 @@
 // model_test.cc — the model three ways: the fast float model against the plain double reference
 // (loss, every gradient, carried state), and the reference against central differences in double,
 // for every activation and for 1 and 2 layers.
+#include "model/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "core/gemm.h"
 #include "core/packed_gemm.h"
 #include "core/rng.h"
-#include "model/model.h"
 #include "model/reference.h"
 #include "test_util.h"
 

@@ -76,8 +76,10 @@ int main(int argc, char** argv) {
     auto side_by_side = [&](GemmBackend x, GemmBackend y) {
 #pragma omp parallel num_threads(2)
       {
-        if (omp_get_thread_num() == 0) p.a.run(engine, x);  // inside a parallel region: the library runs on this thread
-        else p.b.run(engine, y);
+        if (omp_get_thread_num() == 0)
+          p.a.run(engine, x);  // inside a parallel region: the library runs on this thread
+        else
+          p.b.run(engine, y);
       }
     };
     sequential();  // warm-up: plans, JIT, page faults

@@ -3,11 +3,11 @@
 #pragma once
 #include <omp.h>
 
-#include "core/engine.h"
-#include "core/parallel.h"
-
 #include <string>
 #include <vector>
+
+#include "core/engine.h"
+#include "core/parallel.h"
 
 namespace manylm {
 

@@ -1,5 +1,4 @@
 // arena.cc — see arena.h.
-#include "core/parallel.h"
 #include "core/arena.h"
 
 #include <algorithm>
@@ -7,6 +6,8 @@
 #include <new>
 #include <stdexcept>
 #include <utility>
+
+#include "core/parallel.h"
 
 namespace manylm {
 

@@ -1,11 +1,11 @@
 // dropout.cc — see dropout.h.
-#include "core/parallel.h"
 #include "core/dropout.h"
 
 #include <bit>
 #include <cstddef>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace manylm {

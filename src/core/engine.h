@@ -75,8 +75,8 @@ class Engine {
   // backend alone on its slice), on the call's own operands; it is kept per machine (CPU model, thread
   // count) in the plan file and reused by later runs.
   std::string plan_path() const;
-  std::string auto_choice(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
-                          int64_t ldc, float alpha, float beta) const;  // "" when not yet tuned
+  std::string auto_choice(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc,
+                          float alpha, float beta) const;  // "" when not yet tuned
 
   struct State;  // the caches, defined in gemm_backends.h (core/ only)
   State& state() const { return *state_; }

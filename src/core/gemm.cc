@@ -2,12 +2,11 @@
 #include "core/gemm.h"
 
 #include <cblas.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "core/engine.h"
 #include "core/error.h"
@@ -53,10 +52,14 @@ bool gemm_backend_available(GemmBackend b, std::string* why) {
 void gemm_with(const Engine& e, GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   switch (b) {
-    case GemmBackend::OneDnn: gemm_onednn(*e.state().onednn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+    case GemmBackend::OneDnn:
+      gemm_onednn(*e.state().onednn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     case GemmBackend::Libxsmm: gemm_libxsmm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blis: gemm_blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
-    case GemmBackend::Auto: gemm_auto(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+    case GemmBackend::Auto:
+      gemm_auto(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     case GemmBackend::Reference: gemm_reference<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blas: break;
   }

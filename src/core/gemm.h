@@ -30,17 +30,17 @@ bool gemm_backend_available(GemmBackend b, std::string* why = nullptr);
 // AVX512_BF16 (an Engine asked for Bf16 without it runs Fp32, and says so: Engine::precision()).
 enum class Precision { Fp32, Bf16 };
 Precision parse_precision(const std::string& s);  // fp32 | bf16
-bool bf16_supported();  // this CPU has AVX512_BF16
+bool bf16_supported();                            // this CPU has AVX512_BF16
 
 class Engine;  // engine.h: the backend, precision, thread team and caches every product uses
 
-void gemm(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // One backend by name, bypassing the engine's choice and precision (the Auto tuner, benchmarks and tests
 // use it); the engine lends its caches (oneDNN's primitives, Auto's plan).
-void gemm_with(const Engine& e, GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_with(const Engine& e, GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // float → bfloat16 bits, round to nearest even (NaN stays NaN); and back.
 void to_bf16(const float* x, int64_t n, uint16_t* out);

@@ -24,11 +24,11 @@
 #include <immintrin.h>
 #endif
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "core/gemm.h"
 #include "core/gemm_backends.h"

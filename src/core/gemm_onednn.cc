@@ -9,17 +9,17 @@
 // thread, its own memory objects and its own stream; the cache and the streams are behind a mutex.
 // All of it is an Engine's (OneDnnState), made with the engine and gone with it.
 #include <omp.h>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <vector>
 
-#include "core/parallel.h"
 #include "core/gemm.h"
 #include "core/gemm_backends.h"
+#include "core/parallel.h"
 
 namespace manylm {
 
@@ -42,7 +42,7 @@ struct OneDnnState {
   std::mutex mu;  // guards cache and team_streams
   std::map<Key, std::unique_ptr<Prim>> cache;
   std::vector<std::unique_ptr<dnnl::stream>> team_streams;  // by team thread number, made on its first call
-  std::vector<uint16_t> scratch_a, scratch_b;  // bf16: the operands outside the parameter block
+  std::vector<uint16_t> scratch_a, scratch_b;               // bf16: the operands outside the parameter block
 };
 
 void StateDeleter::operator()(OneDnnState* p) const { delete p; }
@@ -138,8 +138,10 @@ void gemm_onednn(OneDnnState& d, Trans ta, Trans tb, int64_t M, int64_t N, int64
 void gemm_onednn_bf16(OneDnnState& d, Bf16Constants& k, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
                       float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                       int64_t ldc) {
-  const uint16_t* a = ta == Trans::N ? bf16_operand(k, A, M, K, lda, d.scratch_a) : bf16_operand(k, A, K, M, lda, d.scratch_a);
-  const uint16_t* b = tb == Trans::N ? bf16_operand(k, B, K, N, ldb, d.scratch_b) : bf16_operand(k, B, N, K, ldb, d.scratch_b);
+  const uint16_t* a =
+      ta == Trans::N ? bf16_operand(k, A, M, K, lda, d.scratch_a) : bf16_operand(k, A, K, M, lda, d.scratch_a);
+  const uint16_t* b =
+      tb == Trans::N ? bf16_operand(k, B, K, N, ldb, d.scratch_b) : bf16_operand(k, B, N, K, ldb, d.scratch_b);
   run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, true), a, b, C);
 }
 

@@ -6,8 +6,8 @@
 #pragma once
 #include <omp.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 

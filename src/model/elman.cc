@@ -63,8 +63,9 @@ void elman_backward(const Engine& e, Activation act, int64_t T, int64_t B, int64
   recurrent_weight_grads(e, T, B, In, H, H, X, S, dY, dY, w, g, dX);
 }
 
-void recurrent_weight_grads(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, int64_t G, const float* X, const float* S,
-                            const float* dGi, const float* dGh, const ElmanWeights& w, ElmanGrads& g, float* dX) {
+void recurrent_weight_grads(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, int64_t G, const float* X,
+                            const float* S, const float* dGi, const float* dGh, const ElmanWeights& w, ElmanGrads& g,
+                            float* dX) {
   gemm(e, Trans::T, Trans::N, G, H, T * B, 1.0f, dGh, G, S, H, 1.0f, g.w_hh, H);
   gemm(e, Trans::T, Trans::N, G, In, T * B, 1.0f, dGi, G, X, In, 1.0f, g.w_ih, In);
   colsum_add(g.b_ih, dGi, T * B, G);

@@ -40,7 +40,8 @@ void elman_backward(const Engine& e, Activation act, int64_t T, int64_t B, int64
 //   dW_hh += dGhᵀ · S[0..T−1];  dW_ih += dGiᵀ · X;  db_ih += Σ dGi;  db_hh += Σ dGh;  dX = dGi · W_ih
 // dGi, dGh (T, B, G): gradients of the input and hidden pre-activations (the same buffer for Elman and
 // LSTM). dX may be null.
-void recurrent_weight_grads(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, int64_t G, const float* X, const float* S,
-                            const float* dGi, const float* dGh, const ElmanWeights& w, ElmanGrads& g, float* dX);
+void recurrent_weight_grads(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, int64_t G, const float* X,
+                            const float* S, const float* dGi, const float* dGh, const ElmanWeights& w, ElmanGrads& g,
+                            float* dX);
 
 }  // namespace manylm

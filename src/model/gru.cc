@@ -64,8 +64,8 @@ inline void gate_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const fl
 
 }  // namespace
 
-void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                 float* Gi, float* Gh, PackedB* wp) {
+void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                 float* S, float* Gi, float* Gh, PackedB* wp) {
   const int64_t G = 3 * H;
   gemm(e, Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gi, G);
   add_bias_rows(Gi, T * B, G, w.b_ih, nullptr);
@@ -95,9 +95,9 @@ void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, c
   }
 }
 
-void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                  const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g, float* dX,
-                  PackedB* wp) {
+void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  const float* S, const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g,
+                  float* dX, PackedB* wp) {
   const int64_t G = 3 * H;
   auto step = [&](int64_t t, int64_t j0, int64_t j1) {
     gate_backward(B, H, j0, j1, Gi + t * B * G, Gh + t * B * G, S + t * B * H, dA + t * B * H, dGi + t * B * G,
@@ -124,7 +124,8 @@ void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, 
         step(t, j0, j1);
       }
       // dh[t-1] += dGh[t] · W_hh
-      if (t > 0) gemm(e, Trans::N, Trans::N, B, H, G, 1.0f, dGh + t * B * G, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
+      if (t > 0)
+        gemm(e, Trans::N, Trans::N, B, H, G, 1.0f, dGh + t * B * G, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
     }
   }
   recurrent_weight_grads(e, T, B, In, H, G, X, S, dGi, dGh, w, g, dX);

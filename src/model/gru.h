@@ -14,12 +14,12 @@ namespace manylm {
 
 // S (T+1, B, H), index 0 the carried state. Gi (T, B, 3H) receives the activated gates [r z n];
 // Gh (T, B, 3H) the hidden projections (with b_hh), which backward needs.
-void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                 float* Gi, float* Gh, PackedB* wp = nullptr);
+void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                 float* S, float* Gi, float* Gh, PackedB* wp = nullptr);
 
 // dA (T, B, H): dE/dh[t] from above (overwritten). dGi, dGh (T, B, 3H): scratch. dX (T, B, In): written.
-void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                  const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g, float* dX,
-                  PackedB* wp = nullptr);
+void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  const float* S, const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g,
+                  float* dX, PackedB* wp = nullptr);
 
 }  // namespace manylm

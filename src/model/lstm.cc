@@ -57,8 +57,8 @@ inline void cell_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const fl
 
 }  // namespace
 
-void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                  float* C, float* Gt, PackedB* wp) {
+void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  float* S, float* C, float* Gt, PackedB* wp) {
   const int64_t G = 4 * H;
   gemm(e, Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gt, G);  // (T·B, 4H)
   add_bias_rows(Gt, T * B, G, w.b_ih, w.b_hh);
@@ -89,9 +89,9 @@ void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, 
   }
 }
 
-void lstm_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                   const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g, float* dX,
-                   PackedB* wp) {
+void lstm_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                   const float* S, const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g,
+                   float* dX, PackedB* wp) {
   const int64_t G = 4 * H;
   // dE/dc carried from t+1 to t; it starts at 0 (truncated BPTT).
   float* dCarry = dC;

@@ -20,13 +20,13 @@ namespace manylm {
 
 // S (T+1, B, H) hidden states and C (T+1, B, H) cell states, index 0 holds the carried state on entry.
 // Gt (T, B, 4H) receives the activated gates [i f g o].
-void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                  float* C, float* Gt, PackedB* wp = nullptr);
+void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  float* S, float* C, float* Gt, PackedB* wp = nullptr);
 
 // dA (T, B, H): dE/dh[t] from above (overwritten). dG (T, B, 4H): scratch for dE/dG. dC (B, H): scratch
 // for dE/dc carried back in time. dX (T, B, In): written.
-void lstm_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                   const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g, float* dX,
-                   PackedB* wp = nullptr);
+void lstm_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                   const float* S, const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g,
+                   float* dX, PackedB* wp = nullptr);
 
 }  // namespace manylm

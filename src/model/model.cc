@@ -106,8 +106,8 @@ class Lap {
 
 DropoutSite site(const DropoutConfig& d, uint32_t k) { return {d.seed, d.step, k, d.p, d.variational}; }
 
-const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                            int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
+const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                            int64_t T, int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
   Lap lap(times);
   const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden;
@@ -124,7 +124,9 @@ const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& p
     std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
     const ElmanWeights w = layer_weights(params, ix, l);
     switch (s.cell) {
-      case Cell::Elman: elman_forward(e, s.activation, T, B, s.layer_input(l), H, in, w, S, packed); break;
+      case Cell::Elman:
+        elman_forward(e, s.activation, T, B, s.layer_input(l), H, in, w, S, packed);
+        break;
       case Cell::Lstm: {
         float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
         std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
@@ -174,8 +176,8 @@ double model_forward(const Engine& e, const ModelShape& s, const Arena& params, 
   return loss;
 }
 
-void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
+void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                    int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
   e.use_constants(params.data(), params.size());
   Lap lap(times);
   const ParamIndex& ix = ws.ix;
@@ -207,7 +209,9 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
     const ElmanWeights w = layer_weights(params, ix, l);
     const float* S = ws.acts[ws.S[l]].data;
     switch (s.cell) {
-      case Cell::Elman: elman_backward(e, s.activation, T, B, In, H, in, w, S, dA, g, dX, packed); break;
+      case Cell::Elman:
+        elman_backward(e, s.activation, T, B, In, H, in, w, S, dA, g, dX, packed);
+        break;
       case Cell::Lstm:
         lstm_backward(e, T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
                       ws.acts[ws.dC].data, g, dX, packed);

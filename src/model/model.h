@@ -62,8 +62,9 @@ double model_forward(const Engine& e, const ModelShape& s, const Arena& params, 
                      const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
 
 // Accumulates (+=) the gradient of the objective into grads. Must follow model_forward(for_backward).
-void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
+void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                    int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop = nullptr,
+                    PhaseTimes* times = nullptr);
 
 // Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
 const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,

@@ -41,9 +41,25 @@ struct Run {
 
   Run(const ModelShape& s_, const RefTensors<T>& p_, const std::vector<int32_t>& x_, const std::vector<int32_t>& y_,
       int64_t Tn_, int64_t B_, const RefTensors<T>& h0_, const DropoutConfig* drop_)
-      : s(s_), p(p_), x(x_), y(y_), Tn(Tn_), B(B_), h0(h0_), drop(drop_), ix(param_index(s_)), E(s_.embed), H(s_.hidden),
-        V(s_.vocab), L(s_.layers), G(s_.gates() * s_.hidden), acts(L + 1, std::vector<std::vector<T>>(Tn)), ins(acts),
-        GI(L, std::vector<std::vector<T>>(Tn)), GH(GI), CS(GI) {}
+      : s(s_),
+        p(p_),
+        x(x_),
+        y(y_),
+        Tn(Tn_),
+        B(B_),
+        h0(h0_),
+        drop(drop_),
+        ix(param_index(s_)),
+        E(s_.embed),
+        H(s_.hidden),
+        V(s_.vocab),
+        L(s_.layers),
+        G(s_.gates() * s_.hidden),
+        acts(L + 1, std::vector<std::vector<T>>(Tn)),
+        ins(acts),
+        GI(L, std::vector<std::vector<T>>(Tn)),
+        GH(GI),
+        CS(GI) {}
 
   static T sig(T v) { return T(1) / (T(1) + std::exp(-v)); }
   // Dropout multiplier of element (t, b, d) at site k: 0 or 1/(1−p).
@@ -61,7 +77,8 @@ struct Run {
     for (int64_t t = 0; t < Tn; ++t) {
       acts[0][t].resize(B * E);
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t e = 0; e < E; ++e) acts[0][t][b * E + e] = p[ix.encoder][x[t * B + b] * E + e] * keep(0, t, b, E, e);
+        for (int64_t e = 0; e < E; ++e)
+          acts[0][t][b * E + e] = p[ix.encoder][x[t * B + b] * E + e] * keep(0, t, b, E, e);
     }
     for (int64_t t = 0; t < Tn; ++t) ins[0][t] = acts[0][t];
   }
@@ -97,7 +114,8 @@ struct Run {
         CS[l][t][b * H + j] = c;
         h = o * std::tanh(c);
       } else {
-        const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]), n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+        const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]),
+                n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
         h = (T(1) - z) * n + z * prev[b * H + j];
       }
     }
@@ -169,7 +187,8 @@ struct Run {
         for (int64_t q = 0; q < 4; ++q) dgh[q * H + j] = dgi[q * H + j];
         next_ccarry[b * H + j] = dc * f;
       } else {
-        const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]), n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
+        const T r = sig(gi[j] + gh[j]), z = sig(gi[H + j] + gh[H + j]),
+                n = std::tanh(gi[2 * H + j] + r * gh[2 * H + j]);
         const T dn = dh * (T(1) - z) * (T(1) - n * n);
         const T dz = dh * (prev[b * H + j] - n) * z * (T(1) - z);
         const T dr = dn * gh[2 * H + j] * r * (T(1) - r);
@@ -204,7 +223,8 @@ struct Run {
   }
 
   // Backward through time of layer l, given dE/dA of its outputs per t; returns dE/d(its input) per t.
-  std::vector<std::vector<T>> backward_layer(int64_t l, const std::vector<std::vector<T>>& dA, RefTensors<T>& grads) const {
+  std::vector<std::vector<T>> backward_layer(int64_t l, const std::vector<std::vector<T>>& dA,
+                                             RefTensors<T>& grads) const {
     const int64_t In = s.layer_input(l);
     std::vector<std::vector<T>> dIn(Tn, std::vector<T>(B * In, T(0)));
     std::vector<T> carry(B * H, T(0)), ccarry(B * H, T(0));  // dE/dh and (LSTM) dE/dc from step t+1

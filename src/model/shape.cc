@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "core/parallel.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace manylm {
 

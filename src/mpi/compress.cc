@@ -270,8 +270,12 @@ void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t*
       }
       const float scale = std::bit_cast<float>(mx);
       switch (c) {
-        case Compress::None: none_block<F>(gb, rb, m, out + 4 * i0); break;
-        case Compress::Fp16: fp16_block<F>(gb, rb, m, out + 2 * i0); break;
+        case Compress::None:
+          none_block<F>(gb, rb, m, out + 4 * i0);
+          break;
+        case Compress::Fp16:
+          fp16_block<F>(gb, rb, m, out + 2 * i0);
+          break;
         case Compress::Int8:
           std::memcpy(out + 4 * b, &scale, 4);
           int8_block<F>(gb, rb, m, scale, out + 4 * nb + i0);  // the codes follow all the scales
@@ -280,13 +284,13 @@ void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t*
           std::memcpy(out + 4 * b, &scale, 4);
           dyn8_block<F>(gb, rb, m, scale, out + 4 * nb + i0, t);
           break;
-        case Compress::Threshold: break;  // rejected by dense_encode
+        case Compress::Threshold:
+          break;  // rejected by dense_encode
       }
     }
   });
   if (first_bad < n)
-    fail("gradient compression: non-finite value {} at element {}",
-         feed<F>(g, r, first_bad.load()), first_bad.load());
+    fail("gradient compression: non-finite value {} at element {}", feed<F>(g, r, first_bad.load()), first_bad.load());
 }
 
 // ---- per-block decoders: out[i] = decoded (Add: out[i] += decoded) --------------------------------------

@@ -11,8 +11,8 @@ namespace manylm {
 
 double EvalResult::perplexity() const { return std::exp(mean_loss()); }
 
-EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
-                    const std::string& what, std::vector<float>* logp, int64_t lane0, int64_t lane1) {
+EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B,
+                    int64_t T, const std::string& what, std::vector<float>* logp, int64_t lane0, int64_t lane1) {
   Batcher batcher(ids, B, T, what);
   if (lane1 < 0) lane1 = B;
   const int64_t nb = lane1 - lane0;
@@ -28,7 +28,8 @@ EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, s
   if (logp) logp->assign(static_cast<size_t>(B * L), 0.0f);
   for (int64_t k = 0; k < batcher.windows(); ++k) {
     const int64_t len = batcher.window(k, lane0, lane1, x, y);
-    r.loss_sum += model_forward(e, s, params, ws, x.data(), y.data(), len, nb, state, false, logp ? lp.data() : nullptr);
+    r.loss_sum +=
+        model_forward(e, s, params, ws, x.data(), y.data(), len, nb, state, false, logp ? lp.data() : nullptr);
     r.tokens += len * nb;
     if (logp)
       for (int64_t t = 0; t < len; ++t)
@@ -40,8 +41,8 @@ EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, s
 }  // namespace manylm
 
 namespace manylm {
-std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start, std::span<const int32_t> ids,
-                                int64_t T) {
+std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start,
+                                std::span<const int32_t> ids, int64_t T) {
   if (ids.empty()) return {};
   std::vector<int32_t> seq;
   seq.reserve(ids.size() + 1);

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "core/parallel.h"
 #include "core/kernels.h"
+#include "core/parallel.h"
 #include "train/config.h"
 
 namespace manylm {

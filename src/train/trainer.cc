@@ -25,9 +25,9 @@
 #include "core/safetensors.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
-#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
@@ -90,9 +90,9 @@ void check_resume_compatible(const Config& saved, const Config& now, const std::
 
 }  // namespace
 
-double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
-                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
-                  int64_t step, PhaseTimes* times, GradReducer* reducer) {
+double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
+                  Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
+                  double clip, double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
   drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
   const double loss = model_forward(e, s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
@@ -278,15 +278,17 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     }
   }
   Progress progress(c.progress_seconds, run.metrics(), !comm.root());
-  progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
-                            c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), engine.threads(),
-                            comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
-                            train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
+  progress.line(
+      fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
+                  c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), engine.threads(),
+                  comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
+                  train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!resume_note.empty()) progress.line(resume_note);
   if (!from_checkpoint && !c.init_from.empty()) progress.line(fmt::format("weights from {} (--init-from)", c.init_from));
   if (from_checkpoint) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
   if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
-  else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
+  else if (bf16)
+    progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
 
   Workspace ws(shape, c.bptt, B, c.dropout > 0);
   ReduceOptions ro;
@@ -369,8 +371,8 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     while (st.window < windows) {
       const auto t0 = Clock::now();
       const int64_t len = batcher.window(st.window, lane0, lane1, x, y);
-      double v[3] = {train_step(engine, shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len, B, c.clip,
-                                st.sched.lr, st.step, nullptr, comm.distributed() ? &reducer : nullptr),
+      double v[3] = {train_step(engine, shape, params, grads, hidden, ws, optimizer, drop, x.data(), y.data(), len, B,
+                                c.clip, st.sched.lr, st.step, nullptr, comm.distributed() ? &reducer : nullptr),
                      static_cast<double>(g_stop_signal.load()),
                      comm.root() && seconds_since(last_ckpt) >= 60.0 * c.checkpoint_minutes ? 1.0 : 0.0};
       comm.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
