@@ -25,9 +25,9 @@
 #include "core/safetensors.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
-#include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
+#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
@@ -278,17 +278,15 @@ TrainResult run_training(const Config& given, const Comm& comm) {
     }
   }
   Progress progress(c.progress_seconds, run.metrics(), !comm.root());
-  progress.line(
-      fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
-                  c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), engine.threads(),
-                  comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
-                  train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
+  progress.line(fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}", c.cell,
+                            c.layers, c.hidden, c.activation, vocab.size(), param_count(shape), engine.threads(),
+                            comm.distributed() ? fmt::format(" x {} ranks (gradients: {})", comm.size(), c.grad_compress) : "",
+                            train_ids.size(), train_ids.from_cache() ? " (cached ids)" : "", run.dir));
   if (!resume_note.empty()) progress.line(resume_note);
   if (!from_checkpoint && !c.init_from.empty()) progress.line(fmt::format("weights from {} (--init-from)", c.init_from));
   if (from_checkpoint) progress.line(fmt::format("resumed at step {} (epoch {}, window {})", st.step, st.epoch + 1, st.window));
   if (bf16 && !bf16_ok) progress.line("note: --precision bf16: this CPU has no AVX512_BF16; training in fp32");
-  else if (bf16)
-    progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
+  else if (bf16) progress.line("precision: bf16 products (fp32 accumulation, fp32 master weights)");
 
   Workspace ws(shape, c.bptt, B, c.dropout > 0);
   ReduceOptions ro;
