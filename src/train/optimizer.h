@@ -45,7 +45,7 @@ class Optimizer {
   // step, so clipping, update and zeroing cost one pass over the parameters.
   // With `sparse` (only where sparse_ok()), the sparse tensor's other rows are left as they are: for SGD
   // without weight decay a zero gradient changes nothing, so the result is the dense update's.
-  // The update tells `e` that the parameters changed (bf16: their copy is stale).
+  // The update tells `engine` that the parameters changed (bf16: their copy is stale).
   void update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
               const SparseRows* sparse = nullptr);
   bool sparse_ok() const { return kind_ == "sgd" && weight_decay_ == 0.0; }
