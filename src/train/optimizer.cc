@@ -91,17 +91,15 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);
     for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
-      parallel_for(e - b, 0, [=](int64_t i0, int64_t i1) {
-        // Locals, not the closure's members (which the stores might alias): one load each, not one per vector.
-        float* __restrict pp = p + b;
-        float* __restrict gg = g + b;
-        const float ka = a, ks = gs, kw = wd;
-#pragma omp simd
-        for (int64_t i = i0; i < i1; ++i) {
-          pp[i] -= ka * (ks * gg[i] + kw * pp[i]);
-          gg[i] = 0.0f;
-        }
-      });
+      // Not parallel_for: over ptb-small's parameter block this OpenMP loop runs the update phase in 1.65 ms,
+      // the same loop through parallel_for (same partition and instructions) in 2.15 ms (2 threads, GCC 12,
+      // bench train; equal when timed alone). The exception is measured, not understood.
+      if (e <= b) return;
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = b; i < e; ++i) {
+        p[i] -= a * (gs * g[i] + wd * p[i]);
+        g[i] = 0.0f;
+      }
     });
     if (!sparse) return;
     const int64_t nr = static_cast<int64_t>(sparse->rows.size()), w = sparse->width;
@@ -127,26 +125,18 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
   const bool decoupled = kind_ == "adamw";
   float* m = m_.data();
   float* v = v_.data();
-  parallel_for(n, 0, [=](int64_t b, int64_t e) {
-    // Locals, not the closure's members (which the stores might alias): the loop vectorizes.
-    float* __restrict pp = p;
-    float* __restrict gg = g;
-    float* __restrict mm = m;
-    float* __restrict vv = v;
-    const bool dec = decoupled;
-    const float k1 = c1, k2 = c2, w = wd, s = gs;
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      float gi = s * gg[i];
-      gg[i] = 0.0f;
-      if (!dec) gi += w * pp[i];
-      mm[i] = b1 * mm[i] + (1.0f - b1) * gi;
-      vv[i] = b2 * vv[i] + (1.0f - b2) * gi * gi;
-      float u = (mm[i] * k1) / (std::sqrt(vv[i] * k2) + eps);
-      if (dec) u += w * pp[i];
-      pp[i] -= a * u;
-    }
-  });
+  // Not parallel_for, like the SGD loop above (the whole parameter block, bandwidth-bound).
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    float gi = gs * g[i];
+    g[i] = 0.0f;
+    if (!decoupled) gi += wd * p[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+    float u = (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
+    if (decoupled) u += wd * p[i];
+    p[i] -= a * u;
+  }
 }
 
 }  // namespace manylm
