@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 status=0
 checked=0
 for src in "$@"; do
-  cmd=$(grep -F "\"command\":" "$db" | grep -F -- "-c $src\"" | grep -F "manylm_lib.dir" | head -1 |
+  cmd=$(grep -F "\"command\":" "$db" | grep -F -- "-c $src\"" | grep -E "manylm_[a-z]+\.dir" | head -1 |
         sed -e 's/^ *"command": "//' -e 's/",\{0,1\} *$//' -e 's/\\"/"/g')
   if [[ -z $cmd ]]; then
     echo "no compile command for $src in $db"

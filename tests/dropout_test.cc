@@ -2,14 +2,17 @@
 // dropout_keep(seed, step, site, position); masks do not change with the thread count or when the lanes
 // are split among workers (as MPI ranks will); and the statistics a dropout generator needs: keep rate
 // mean and variance, no correlation between neighbouring positions, steps or sites.
+#include "core/dropout.h"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <vector>
 
-#include "core/dropout.h"
+#include "core/engine.h"
 #include "core/parallel.h"
+#include "test_util.h"
 
 namespace manylm {
 namespace {
@@ -40,11 +43,13 @@ TEST(Dropout, SameMasksForOneAndTwoThreads) {
   const DropoutSite s{7, 1000, 1, 0.5f, false};
   const int64_t T = 35, B = 20, D = 650;  // ptb-medium's shape, large enough for the parallel path
   const int keep = num_threads();
-  set_threads(1);
-  auto one = mask_of(s, T, B, D, 0, B);
-  set_threads(2);
-  auto two = mask_of(s, T, B, D, 0, B);
-  set_threads(keep);
+  auto masks_with = [&](int threads) {
+    const Engine e(test_util::engine_options(threads));  // sizes the team the masks are made by
+    return mask_of(s, T, B, D, 0, B);
+  };
+  auto one = masks_with(1);
+  auto two = masks_with(2);
+  const Engine restore(test_util::engine_options(keep));
   EXPECT_EQ(one, two);
 }
 

@@ -3,6 +3,8 @@
 // dimensions longer than the rows, alpha and beta (beta = 0 over a C full of NaN), one and two threads, and
 // calls made from inside a parallel region, each thread on its own column slice of C.
 // Tolerance per element: 1e-5 · (|alpha| Σ|a||b| + |beta c|). Not a benchmark.
+#include "core/gemm.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -13,25 +15,29 @@
 #include <tuple>
 #include <vector>
 
-#include "core/gemm.h"
+#include "core/engine.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "test_util.h"
 
 namespace manylm {
 namespace {
 
-using GemmFn = void (*)(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                        float, float*, int64_t);
+using test_util::engine_options;
 
-// The blas backend as callers reach it: through gemm(), the seam set to Blas by the test.
-void gemm_blas_seam(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
+// A backend by name (gemm_with), or — seam — the blas backend as callers reach it: through gemm() on an
+// engine built with it.
 struct Backend {
   const char* name;
-  GemmFn fn;
+  GemmBackend backend;
+  bool seam = false;
+  void fn(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+    if (seam)
+      gemm(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      gemm_with(e, backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
 };
 
 constexpr float kPad = 12345.0f;  // the columns between N and ldc must keep it
@@ -123,10 +129,10 @@ const std::vector<std::tuple<int64_t, int64_t, int64_t>>& small_shapes() {
   return s;
 }
 
-// Restores the thread count the test started with.
+// Restores the thread count the test started with (an Engine sizes the process's team).
 struct ThreadsGuard {
   int saved = num_threads();
-  ~ThreadsGuard() { set_threads(saved); }
+  ~ThreadsGuard() { Engine restore(engine_options(saved)); }
 };
 
 void check_backend(const Backend& be) {
@@ -136,65 +142,57 @@ void check_backend(const Backend& be) {
       for (Trans tb : {Trans::N, Trans::T}) {
         const Problem p(ta, tb, M, N, K);
         for (int threads : {1, 2}) {
-          set_threads(threads);
+          const Engine e(engine_options(threads, be.backend));
           for (float alpha : {1.0f, 0.5f})
             for (float beta : {0.0f, 1.0f, 0.3f}) {
               std::vector<float> C = p.initial_c(beta);
-              be.fn(ta, tb, M, N, K, alpha, p.A.data(), p.lda, p.B.data(), p.ldb, beta, C.data(), p.ldc);
+              be.fn(e, ta, tb, M, N, K, alpha, p.A.data(), p.lda, p.B.data(), p.ldb, beta, C.data(), p.ldc);
               ASSERT_TRUE(p.check(C, alpha, beta)) << be.name << " " << p.what(alpha, beta) << " threads=" << threads;
             }
         }
       }
 }
 
-TEST(GemmBackends, LibxsmmMatchesReference) { check_backend({"libxsmm", gemm_libxsmm}); }
+TEST(GemmBackends, LibxsmmMatchesReference) { check_backend({"libxsmm", GemmBackend::Libxsmm}); }
 
 TEST(GemmBackends, BlisMatchesReference) {
   std::string why;
-  if (!blis_available(&why)) GTEST_SKIP() << why;
-  check_backend({"blis", gemm_blis});
+  if (!gemm_backend_available(GemmBackend::Blis, &why)) GTEST_SKIP() << why;
+  check_backend({"blis", GemmBackend::Blis});
 }
 
-TEST(GemmBackends, OneDnnMatchesReference) { check_backend({"onednn", gemm_onednn}); }
+TEST(GemmBackends, OneDnnMatchesReference) { check_backend({"onednn", GemmBackend::OneDnn}); }
 
-TEST(GemmBackends, BlasThroughSeamMatchesReference) {
-  const GemmBackend saved = gemm_backend();
-  set_gemm_backend(GemmBackend::Blas);
-  check_backend({"blas", gemm_blas_seam});
-  set_gemm_backend(saved);
-}
+TEST(GemmBackends, BlasThroughSeamMatchesReference) { check_backend({"blas", GemmBackend::Blas, true}); }
 
 std::vector<Backend> backends() {
-  std::vector<Backend> v{{"libxsmm", gemm_libxsmm}, {"blas", gemm_blas_seam}, {"onednn", gemm_onednn}};
-  if (blis_available(nullptr)) v.push_back({"blis", gemm_blis});
+  std::vector<Backend> v{
+      {"libxsmm", GemmBackend::Libxsmm}, {"blas", GemmBackend::Blas, true}, {"onednn", GemmBackend::OneDnn}};
+  if (gemm_backend_available(GemmBackend::Blis)) v.push_back({"blis", GemmBackend::Blis});
   return v;
 }
 
 // The training shapes: the forward product of a 2600-wide layer, and a large one for the weight gradient.
 TEST(GemmBackends, LargeShapesMatchReference) {
   ThreadsGuard guard;
-  set_threads(2);
-  const GemmBackend saved = gemm_backend();
-  set_gemm_backend(GemmBackend::Blas);
+  const Engine e(engine_options(2));
   const Problem forward(Trans::N, Trans::T, 20, 2600, 650);
   const Problem large(Trans::T, Trans::N, 700, 650, 2600, /*row_step=*/5);  // every 5th row checked
   for (const Problem* p : {&forward, &large})
     for (const Backend& be : backends())
       for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{0.5f, 0.3f}}) {
         std::vector<float> C = p->initial_c(beta);
-        be.fn(p->ta, p->tb, p->M, p->N, p->K, alpha, p->A.data(), p->lda, p->B.data(), p->ldb, beta, C.data(), p->ldc);
+        be.fn(e, p->ta, p->tb, p->M, p->N, p->K, alpha, p->A.data(), p->lda, p->B.data(), p->ldb, beta, C.data(),
+              p->ldc);
         EXPECT_TRUE(p->check(C, alpha, beta)) << be.name << " " << p->what(alpha, beta);
       }
-  set_gemm_backend(saved);
 }
 
 // manylm's own scheduling: inside a parallel region each thread multiplies into its own columns of C,
 // and the backend must run on the calling thread alone, safely beside the others.
 TEST(GemmBackends, ConcurrentCallsInsideParallelRegion) {
   ThreadsGuard guard;
-  set_threads(2);
-  const GemmBackend saved = gemm_backend();
-  set_gemm_backend(GemmBackend::Blas);
+  const Engine e(engine_options(2));
   for (const Backend& be : backends())
     for (Trans ta : {Trans::N, Trans::T})
       for (Trans tb : {Trans::N, Trans::T}) {
@@ -209,13 +207,12 @@ TEST(GemmBackends, ConcurrentCallsInsideParallelRegion) {
             if (omp_get_thread_num() == 0) team = nt;
             const float* B = p.B.data() + (tb == Trans::N ? c0 : c0 * p.ldb);  // columns c0.. of op(B)
             if (c1 > c0)
-              be.fn(ta, tb, p.M, c1 - c0, p.K, alpha, p.A.data(), p.lda, B, p.ldb, beta, C.data() + c0, p.ldc);
+              be.fn(e, ta, tb, p.M, c1 - c0, p.K, alpha, p.A.data(), p.lda, B, p.ldb, beta, C.data() + c0, p.ldc);
           }
           EXPECT_EQ(team, 2);
           EXPECT_TRUE(p.check(C, alpha, beta)) << be.name << " " << p.what(alpha, beta);
         }
       }
-  set_gemm_backend(saved);
 }
 
 // LIBXSMM's tiles are split statically and each element is computed by one thread in a fixed order.
@@ -226,10 +223,11 @@ TEST(GemmBackends, LibxsmmSameBitsForOneAndTwoThreads) {
       const Problem p(ta, tb, 130, 257, 300);
       std::vector<float> by[2];
       for (int threads : {1, 2}) {
-        set_threads(threads);
+        const Engine e(engine_options(threads));
         std::vector<float>& C = by[threads - 1];
         C = p.C0;
-        gemm_libxsmm(ta, tb, p.M, p.N, p.K, 0.5f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.3f, C.data(), p.ldc);
+        gemm_with(e, GemmBackend::Libxsmm, ta, tb, p.M, p.N, p.K, 0.5f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.3f,
+                  C.data(), p.ldc);
       }
       EXPECT_EQ(by[0], by[1]) << p.what(0.5f, 0.3f);
     }

@@ -9,7 +9,9 @@
 #include <fstream>
 #include <map>
 
+#include "core/engine.h"
 #include "model/model.h"
+#include "test_util.h"
 #include "train/optimizer.h"
 
 namespace manylm {
@@ -64,6 +66,7 @@ void expect_close(const float* got, const std::vector<float>& want, const std::s
 class Golden : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(Golden, MatchesPyTorch) {
+  const Engine e(test_util::engine_options());
   const std::string name = GetParam();
   auto g = read_golden(std::string(MANYLM_SOURCE_DIR) + "/tests/golden/" + name + ".bin");
   ModelShape s;
@@ -89,8 +92,8 @@ TEST_P(Golden, MatchesPyTorch) {
   };
   load_state();
   Workspace ws(s, T, B);
-  const double loss = model_forward(s, params, ws, g["x"].i.data(), g["y"].i.data(), T, B, state, true, nullptr) / B;
-  model_backward(s, params, ws, g["x"].i.data(), T, B, grads);
+  const double loss = model_forward(e, s, params, ws, g["x"].i.data(), g["y"].i.data(), T, B, state, true, nullptr) / B;
+  model_backward(e, s, params, ws, g["x"].i.data(), T, B, grads);
   EXPECT_NEAR(loss, g["loss"].f[0], 1e-5 * std::abs(g["loss"].f[0]));
   for (size_t k = 0; k < params.table().size(); ++k)
     expect_close(grads[k].data, g.at("grad." + params.table()[k].name).f, "grad." + params.table()[k].name, 1e-5);
@@ -102,8 +105,8 @@ TEST_P(Golden, MatchesPyTorch) {
     grads.zero();
     const int32_t* x = g["steps.x"].i.data() + st * T * B;
     const int32_t* y = g["steps.y"].i.data() + st * T * B;
-    const double l = model_forward(s, params, ws, x, y, T, B, state, true, nullptr) / B;
-    model_backward(s, params, ws, x, T, B, grads);
+    const double l = model_forward(e, s, params, ws, x, y, T, B, state, true, nullptr) / B;
+    model_backward(e, s, params, ws, x, T, B, grads);
     clip_grad_norm(grads, clip);
     sgd_update(params, grads, lr);
     EXPECT_NEAR(l, g["steps.loss"].f[static_cast<size_t>(st)], 1e-5 * l) << "step " << st;

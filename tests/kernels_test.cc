@@ -1,22 +1,27 @@
 // kernels_test.cc — element-wise kernels against their scalar definitions: exp_fast against std::exp
 // across its range, activations and their derivatives, column sums, the GEMM seam against the
 // reference loops across transposes, odd sizes and leading dimensions.
+#include "core/kernels.h"
+
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <omp.h>
+#include <memory>
+#include <utility>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/io.h"
-#include "core/kernels.h"
 #include "core/packed_gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/vmath.h"
+#include "test_util.h"
 
 namespace manylm {
 namespace {
@@ -111,28 +116,68 @@ TEST(Kernels, RunningMeanMatchesTheMeanInDouble) {
   omp_set_num_threads(1);
 }
 
+// parallel_for hands out every index exactly once, in static_range's ranges (one per team thread, or one
+// range on the calling thread below min_parallel or inside a parallel region); parallel_sum adds the ranges'
+// sums in thread order.
+TEST(Parallel, ForCoversEachIndexOnceAndSumIsInThreadOrder) {
+  const int keep = num_threads();
+  for (int threads : {1, 2, 3}) {
+    const Engine e(test_util::engine_options(threads));
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1000}}) {
+      for (int64_t min_parallel : {int64_t{0}, n + 1}) {
+        std::vector<int> hits(static_cast<size_t>(n), 0);
+        std::vector<std::pair<int64_t, int64_t>> ranges(static_cast<size_t>(threads), {-1, -1});
+        parallel_for(n, min_parallel, [&](int64_t b, int64_t end) {
+          ranges[static_cast<size_t>(omp_get_thread_num())] = {b, end};
+          for (int64_t i = b; i < end; ++i) ++hits[static_cast<size_t>(i)];
+        });
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)], 1) << n << " " << i;
+        const bool team = n > 0 && n >= min_parallel && threads > 1;
+        for (int t = 0; team && t < threads; ++t) {
+          const auto [b, end] = static_range(n, t, threads);
+          if (b < end) EXPECT_EQ(ranges[static_cast<size_t>(t)], std::make_pair(b, end)) << n << " thread " << t;
+        }
+      }
+      // Sums that differ in the last bit by order: the team's result is the thread-order sum of its ranges.
+      std::vector<double> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = 1.0 / static_cast<double>(i + 3);
+      auto range_sum = [&](int64_t b, int64_t end) {
+        double s = 0;
+        for (int64_t i = b; i < end; ++i) s += x[static_cast<size_t>(i)];
+        return s;
+      };
+      double want = 0;
+      for (int t = 0; t < threads; ++t) {
+        const auto [b, end] = static_range(n, t, threads);
+        want += range_sum(b, end);
+      }
+      EXPECT_EQ(parallel_sum(n, 0, range_sum), threads > 1 ? want : range_sum(0, n)) << n;
+    }
+  }
+  const Engine restore(test_util::engine_options(keep));
+}
+
 TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {
-  set_gemm_backend(backend);
-  SCOPED_TRACE(gemm_backend_name(backend));
-  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
-    for (Trans ta : {Trans::N, Trans::T})
-      for (Trans tb : {Trans::N, Trans::T}) {
-        const int64_t lda = (ta == Trans::N ? K : M) + 3, ldb = (tb == Trans::N ? N : K) + 1, ldc = N + 2;
-        std::vector<float> A((ta == Trans::N ? M : K) * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), C2;
-        for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
-        for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
-        for (size_t i = 0; i < C.size(); ++i) C[i] = r.uniform(i + 7777777) - 0.5f;
-        C2 = C;
-        gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
-        gemm_reference<float>(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C2.data(), ldc);
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
-      }
+    const Engine e(test_util::engine_options(0, backend));
+    SCOPED_TRACE(gemm_backend_name(backend));
+    for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
+      for (Trans ta : {Trans::N, Trans::T})
+        for (Trans tb : {Trans::N, Trans::T}) {
+          const int64_t lda = (ta == Trans::N ? K : M) + 3, ldb = (tb == Trans::N ? N : K) + 1, ldc = N + 2;
+          std::vector<float> A((ta == Trans::N ? M : K) * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), C2;
+          for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
+          for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
+          for (size_t i = 0; i < C.size(); ++i) C[i] = r.uniform(i + 7777777) - 0.5f;
+          C2 = C;
+          gemm(e, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
+          gemm_reference<float>(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C2.data(), ldc);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
+        }
   }
   }
-  set_gemm_backend(GemmBackend::Blas);
 }
 
 // Auto: the first call of a signature measures the variants and writes the plan; later calls (and a later
@@ -141,38 +186,42 @@ TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
 TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
   const std::string path = testing::TempDir() + "manylm-gemm-plan-test.json";
   std::remove(path.c_str());
-  set_gemm_plan_path(path);
-  set_gemm_backend(GemmBackend::Auto);
+  EngineOptions o = test_util::engine_options(0, GemmBackend::Auto);
+  o.plan_path = path;
+  auto e = std::make_unique<Engine>(o);
   CounterRng r{6, 6};
   const int64_t M = 20, N = 96, K = 40;
   std::vector<float> A(M * K), B(N * K), C(M * N), R(M * N);
   for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
   for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 1000) - 0.5f;
   for (size_t i = 0; i < C.size(); ++i) C[i] = R[i] = r.uniform(i + 9000) - 0.5f;
-  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
-  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, C.data(), N);  // beta 1: C restored between trials
+  EXPECT_EQ(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
+  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, C.data(),
+       N);  // beta 1: C restored between trials
   gemm_reference<float>(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 1.0f, R.data(), N);
   for (size_t i = 0; i < C.size(); ++i) ASSERT_NEAR(C[i], R[i], 1e-4);
-  const std::string choice = gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f);
+  const std::string choice = e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f);
   EXPECT_NE(choice, "");
   ASSERT_TRUE(path_exists(path));
   const std::string saved = read_file(path, "plan");
   EXPECT_NE(saved.find(choice), std::string::npos);
   for (const char* b : {"onednn/team", "blas/team", "libxsmm/team"})  // every variant was timed
     EXPECT_NE(saved.find(std::string("\"") + b + "\":"), std::string::npos) << b;
-  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);  // another signature (beta 0)
-  set_gemm_plan_path(path);  // as a new process would: read back from disk
-  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), choice);
-  EXPECT_NE(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 0.0f), "");
+  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(),
+       N);  // another signature (beta 0)
+  e.reset();
+  e = std::make_unique<Engine>(o);  // as a new process would: read back from disk
+  EXPECT_EQ(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), choice);
+  EXPECT_NE(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 0.0f), "");
   write_file_atomic(path, "{ not json");
-  set_gemm_plan_path(path);
+  e.reset();
+  e = std::make_unique<Engine>(o);
   testing::internal::CaptureStderr();
-  EXPECT_EQ(gemm_auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
-  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
+  EXPECT_EQ(e->auto_choice(Trans::N, Trans::T, M, N, K, K, K, N, 1.0f, 1.0f), "");
+  gemm(*e, Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find(path), std::string::npos) << err;
   EXPECT_NE(read_file(path, "plan").find("manylm-gemm-plan-1"), std::string::npos);
-  set_gemm_backend(GemmBackend::Blas);
   std::remove(path.c_str());
 }
 
@@ -234,8 +283,8 @@ TEST(Bf16, RoundsToNearestEven) {
 // reference on rounded operands in double, across transposes, leading dimensions, alpha and beta.
 TEST(Bf16, GemmIsTheProductOfRoundedOperands) {
   if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
-  set_gemm_backend(GemmBackend::OneDnn);
-  ASSERT_TRUE(set_gemm_precision(Precision::Bf16));
+  const Engine e(test_util::engine_options(0, GemmBackend::OneDnn, Precision::Bf16));
+  ASSERT_EQ(e.precision(), Precision::Bf16);
   CounterRng r{3, 3};
   auto rounded = [](std::vector<float> v) {
     std::vector<uint16_t> b(v.size());
@@ -254,34 +303,37 @@ TEST(Bf16, GemmIsTheProductOfRoundedOperands) {
         const std::vector<float> Ar = rounded(A), Br = rounded(B);
         const std::vector<double> Ad(Ar.begin(), Ar.end()), Bd(Br.begin(), Br.end());
         std::vector<double> Cd(C.begin(), C.end());
-        gemm(ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
+        gemm(e, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
         gemm_reference<double>(ta, tb, M, N, K, 0.7, Ad.data(), lda, Bd.data(), ldb, 0.3, Cd.data(), ldc);
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], Cd[i * ldc + j], 2e-6 * std::sqrt(double(K)) + 1e-6);
       }
   }
-  set_gemm_precision(Precision::Fp32);
-  set_gemm_backend(GemmBackend::Blas);
 }
 
-// The parameter block is read from its bf16 copy until gemm_constants_changed() says it moved on.
+// The parameter block is read from the engine's bf16 copy until the engine is told it changed; declaring
+// another block makes the copy stale too.
 TEST(Bf16, ConstantsCopyIsRemadeOnlyWhenTold) {
   if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512_BF16";
-  set_gemm_backend(GemmBackend::OneDnn);
-  ASSERT_TRUE(set_gemm_precision(Precision::Bf16));
+  const Engine e(test_util::engine_options(0, GemmBackend::OneDnn, Precision::Bf16));
   std::vector<float> W(64 * 32, 0.5f), x(4 * 32, 1.0f), y(4 * 64);
-  set_gemm_constants(W.data(), W.size());
-  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  e.use_constants(W.data(), W.size());
+  gemm(e, Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
   EXPECT_EQ(y[0], 16.0f);
-  std::fill(W.begin(), W.end(), 0.25f);  // an update the seam has not been told about
-  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  std::fill(W.begin(), W.end(), 0.25f);  // an update the engine has not been told about
+  gemm(e, Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
   EXPECT_EQ(y[0], 16.0f) << "the copy is not being used";
-  gemm_constants_changed();
-  gemm(Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  e.constants_changed();
+  gemm(e, Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
   EXPECT_EQ(y[0], 8.0f);
-  set_gemm_constants(nullptr, 0);
-  set_gemm_precision(Precision::Fp32);
-  set_gemm_backend(GemmBackend::Blas);
+  std::fill(W.begin(), W.end(), 0.125f);
+  e.use_constants(W.data(), W.size());  // the same block again: nothing changes
+  gemm(e, Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W.data(), 32, 0.0f, y.data(), 64);
+  EXPECT_EQ(y[0], 8.0f);
+  std::vector<float> W2(W);
+  e.use_constants(W2.data(), W2.size());  // another block: its own copy
+  gemm(e, Trans::N, Trans::T, 4, 64, 32, 1.0f, x.data(), 32, W2.data(), 32, 0.0f, y.data(), 64);
+  EXPECT_EQ(y[0], 4.0f);
 }
 
 }  // namespace

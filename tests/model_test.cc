@@ -1,16 +1,19 @@
 // model_test.cc — the model three ways: the fast float model against the plain double reference
 // (loss, every gradient, carried state), and the reference against central differences in double,
 // for every activation and for 1 and 2 layers.
+#include "model/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/packed_gemm.h"
 #include "core/rng.h"
-#include "model/model.h"
 #include "model/reference.h"
+#include "test_util.h"
 
 namespace manylm {
 namespace {
@@ -75,18 +78,17 @@ TEST_P(ModelGrad, FastMatchesReference) {
   const DropoutConfig drop = dropout_of(GetParam());
   const std::vector<float> state0(state.flat().begin(), state.flat().end());
   // Both time loops: the packed kernel in one parallel region, and a gemm() call per step.
-  struct Restore {
-    ~Restore() { set_packed_recurrent(true); }  // also when an ASSERT below returns early
-  } restore;
   for (bool packed : {true, false}) {
     SCOPED_TRACE(packed ? "packed recurrent products" : "gemm() per step");
-    set_packed_recurrent(packed);
-    ASSERT_EQ(use_packed_recurrent(), packed);
+    EngineOptions o = test_util::engine_options();
+    o.packed_recurrent = packed;
+    const Engine e(o);
+    ASSERT_EQ(e.packed_recurrent(), packed);
     std::copy(state0.begin(), state0.end(), state.flat().begin());
     grads.zero();
     Workspace ws(s, T, B, drop.p > 0);
-    const double loss = model_forward(s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
-    model_backward(s, params, ws, x.data(), T, B, grads, &drop);
+    const double loss = model_forward(e, s, params, ws, x.data(), y.data(), T, B, state, true, nullptr, &drop) / B;
+    model_backward(e, s, params, ws, x.data(), T, B, grads, &drop);
     EXPECT_NEAR(loss, ref_loss, 1e-5 * std::abs(ref_loss));
     for (size_t k = 0; k < params.table().size(); ++k) {
       TensorView v = grads[k];

@@ -1,11 +1,13 @@
-// test_util.h — helpers shared by the test files: the UserError message a call throws, and slices of
-// the real Penn Treebank written to a directory. Not a fixture library.
+// test_util.h — helpers shared by the test files: the UserError message a call throws, slices of the real
+// Penn Treebank written to a directory, and the options of the Engine a test multiplies with. Not a
+// fixture library.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
 
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/io.h"
 #include "train/config.h"
@@ -53,6 +55,16 @@ inline Config slice_config(const std::string& dir, const std::string& out) {
   c.cache_dir = dir + "/cache";
   c.out = dir + "/" + out;
   return c;
+}
+
+// The options of a test's Engine: `threads` (0: every CPU), the backend (Blas unless asked), fp32 unless asked.
+inline EngineOptions engine_options(int threads = 0, GemmBackend backend = GemmBackend::Blas,
+                                    Precision precision = Precision::Fp32) {
+  EngineOptions o;
+  o.threads = threads;
+  o.backend = backend;
+  o.precision = precision;
+  return o;
 }
 
 }  // namespace manylm::test_util

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/machine.h"
 #include "core/parallel.h"
@@ -28,8 +29,8 @@ struct Product {
   std::vector<float> A, B, C;
   Product(Trans ta_, Trans tb_, int64_t M_, int64_t N_, int64_t K_, GemmBackend b)
       : ta(ta_), tb(tb_), M(M_), N(N_), K(K_), team_choice(b), A(M_ * K_, 0.01f), B(K_ * N_, 0.02f), C(M_ * N_) {}
-  void run(GemmBackend b) {
-    gemm_with(b, ta, tb, M, N, K, 1.0f, A.data(), ta == Trans::N ? K : M, B.data(), tb == Trans::N ? N : K, 0.0f,
+  void run(const Engine& e, GemmBackend b) {
+    gemm_with(e, b, ta, tb, M, N, K, 1.0f, A.data(), ta == Trans::N ? K : M, B.data(), tb == Trans::N ? N : K, 0.0f,
               C.data(), N);
   }
   double gflop() const { return 2e-9 * static_cast<double>(M) * N * K; }
@@ -50,7 +51,9 @@ double seconds(auto&& f) {
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;
-  set_threads(2);
+  EngineOptions eo;
+  eo.threads = 2;
+  const Engine engine(eo);
   const double peak = measure_fp32_peak(2, 0.3).gflops;
   fmt::print("# 2 threads, FP32 peak {:.1f} GFLOP/s; medians of {} rounds\n", peak, rounds);
   const GemmBackend backends[] = {GemmBackend::Blas, GemmBackend::OneDnn, GemmBackend::Blis};
@@ -69,12 +72,14 @@ int main(int argc, char** argv) {
     const double gf = p.a.gflop() + p.b.gflop();
     std::vector<double> seq;
     std::vector<std::vector<double>> side(9);
-    auto sequential = [&] { p.a.run(p.a.team_choice), p.b.run(p.b.team_choice); };
+    auto sequential = [&] { p.a.run(engine, p.a.team_choice), p.b.run(engine, p.b.team_choice); };
     auto side_by_side = [&](GemmBackend x, GemmBackend y) {
 #pragma omp parallel num_threads(2)
       {
-        if (omp_get_thread_num() == 0) p.a.run(x);  // inside a parallel region: the library runs on this thread
-        else p.b.run(y);
+        if (omp_get_thread_num() == 0)
+          p.a.run(engine, x);  // inside a parallel region: the library runs on this thread
+        else
+          p.b.run(engine, y);
       }
     };
     sequential();  // warm-up: plans, JIT, page faults

@@ -3,10 +3,11 @@
 #pragma once
 #include <omp.h>
 
-#include "core/parallel.h"
-
 #include <string>
 #include <vector>
+
+#include "core/engine.h"
+#include "core/parallel.h"
 
 namespace manylm {
 
@@ -22,6 +23,7 @@ struct BenchOptions {
   std::string precisions = "fp32";  // bench train: fp32, bf16
   bool gemm_profile = false;        // bench train: per-signature GEMM table
   bool ceiling = false;             // bench train: also measure the GEMM ceiling, and the step as % of it
+  bool no_packed = false;           // bench train: gemm() per recurrent step instead of the packed kernel (A/B)
   bool allow_engine = false;        // bench gemm: backend "manylm" (the trainer's engine) is allowed
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all
@@ -74,7 +76,7 @@ struct GemmCeiling {
   double gflops = 0;
   std::string backend = "n/a";
 };
-GemmCeiling measure_gemm_ceiling(int repeats);
+GemmCeiling measure_gemm_ceiling(const Engine& e, int repeats);
 
 int bench_peak(const BenchOptions& o);
 int bench_gemm(const BenchOptions& o);

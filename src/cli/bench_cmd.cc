@@ -16,6 +16,7 @@
 
 #include "cli/bench.h"
 #include "cli/commands.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/machine.h"
@@ -65,7 +66,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-GemmCeiling measure_gemm_ceiling(int repeats) {
+GemmCeiling measure_gemm_ceiling(const Engine& e, int repeats) {
   constexpr int64_t n = 1536;
   std::vector<float> a(n * n), b(n * n), c(n * n);
   std::mt19937 rng(7);
@@ -77,7 +78,7 @@ GemmCeiling measure_gemm_ceiling(int repeats) {
     if (!gemm_backend_available(be, nullptr)) continue;
     auto once = [&] {
       const auto t0 = std::chrono::steady_clock::now();
-      gemm_with(be, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+      gemm_with(e, be, Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
     once();  // warm-up: library threads, JIT, pages
@@ -201,6 +202,8 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
   train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
   train->add_flag("--gemm-profile", o->gemm_profile, "Also print each GEMM signature's calls, time and % of peak per step");
+  train->add_flag("--no-packed-recurrent", o->no_packed,
+                  "Recurrent products through gemm() per step instead of the packed kernel (A/B measurements)");
   train->add_flag("--ceiling", o->ceiling, "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
   auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
@@ -87,7 +88,7 @@ void bench_sizes(const BenchOptions& o, const Comm& comm, const std::vector<Comp
   if (comm.root()) t.print(o);
 }
 
-void bench_recipe(const BenchOptions& o, const Comm& comm, const std::vector<Compress>& schemes) {
+void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, const std::vector<Compress>& schemes) {
   Config c = config_from_json_file(o.recipe);
   if (!o.data.empty()) c.data = o.data;
   c.validate();
@@ -104,7 +105,7 @@ void bench_recipe(const BenchOptions& o, const Comm& comm, const std::vector<Com
   const ModelShape shape = c.model_shape(vocab.size());
   const auto [lane0, lane1] = static_range(c.batch, comm.rank(), N);
   const int64_t B = lane1 - lane0;
-  BenchTable t(fmt::format("bench comm: {} training step, {} ranks x {} threads", o.recipe, N, num_threads()),
+  BenchTable t(fmt::format("bench comm: {} training step, {} ranks x {} threads", o.recipe, N, e.threads()),
                {"scheme", "compute_ms", "after_bwd_ms", "overlapped_ms", "comm_ms", "exposed_ms", "hidden_pct",
                 "wire_MB_per_step", "wire_cut", "tokens_per_s"});
   for (Compress scheme : schemes) {
@@ -129,7 +130,7 @@ void bench_recipe(const BenchOptions& o, const Comm& comm, const std::vector<Com
       const double t0 = seconds();
       for (int i = 0; i < o.steps; ++i, ++step) {
         const int64_t len = batcher.window(step % batcher.windows(), lane0, lane1, x, y);
-        train_step(shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step, nullptr,
+        train_step(e, shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step, nullptr,
                    mode ? &red : nullptr);
       }
       return comm.max((seconds() - t0) / o.steps);
@@ -160,10 +161,12 @@ int bench_comm(const BenchOptions& o) {
   const Comm comm = Comm::world();
   if (!comm.distributed())
     fail("bench comm: needs at least 2 MPI ranks: run it as mpirun -np 2 manylm bench comm (as root: add --allow-run-as-root)");
-  set_threads(o.threads.empty() ? 1 : parse_int_list(o.threads, "threads-list")[0]);
+  EngineOptions eo;
+  eo.threads = o.threads.empty() ? 1 : parse_int_list(o.threads, "threads-list")[0];
+  const Engine engine(eo);
   const std::vector<Compress> schemes = scheme_list(o.schemes);
   if (o.part != "step") bench_sizes(o, comm, schemes);
-  if (o.part != "sizes") bench_recipe(o, comm, schemes);
+  if (o.part != "sizes") bench_recipe(engine, o, comm, schemes);
   return 0;
 }
 

@@ -4,9 +4,9 @@
 //      backward-weights, output layer over the vocabulary), exactly the calls the model makes;
 //  (c) the per-step recurrent products against the one time-batched input projection.
 // GFLOP/s and % of the FP32 peak measured in the same run (the best of its measurements between the rows),
-// for each thread count and backend. Backend `manylm` is the trainer's engine: Auto for the seam's products, and each
-// layer's per-step recurrent products through the packed kernel in one parallel region (pack once, a
-// barrier per step).
+// for each thread count and backend. Backend `manylm` is the trainer's engine: Auto for the seam's products,
+// and each layer's per-step recurrent products through the packed kernel in one parallel region (pack once,
+// a barrier per step).
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/machine.h"
 #include "core/packed_gemm.h"
@@ -75,13 +76,13 @@ struct Buffers {
   }
 };
 
-double run_chain(const std::vector<Call>& chain, Buffers& buf, PackedB* packed) {
+double run_chain(const Engine& e, const std::vector<Call>& chain, Buffers& buf, PackedB* packed) {
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < chain.size();) {
     const Call& k = chain[i];
     const int64_t lda = k.ta == Trans::N ? k.K : k.M, ldb = k.tb == Trans::N ? k.N : k.K;
     if (!packed || !k.recurrent || k.ta != Trans::N) {
-      gemm(k.ta, k.tb, k.M, k.N, k.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(), k.N);
+      gemm(e, k.ta, k.tb, k.M, k.N, k.K, 1.0f, buf.a.data(), lda, buf.b.data(), ldb, 0.0f, buf.c.data(), k.N);
       ++i;
       continue;
     }
@@ -102,7 +103,7 @@ double run_chain(const std::vector<Call>& chain, Buffers& buf, PackedB* packed) 
 }
 
 // Checks the backend against the reference on a small shape of each transpose pair before timing.
-void check_backend() {
+void check_backend(const Engine& e) {
   CounterRng r{3, 3};
   for (Trans ta : {Trans::N, Trans::T})
     for (Trans tb : {Trans::N, Trans::T}) {
@@ -111,7 +112,7 @@ void check_backend() {
       for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
       for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 5000) - 0.5f;
       const int64_t lda = ta == Trans::N ? K : M, ldb = tb == Trans::N ? N : K;
-      gemm(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), N);
+      gemm(e, ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), N);
       gemm_reference<float>(ta, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, R.data(), N);
       for (size_t i = 0; i < C.size(); ++i)
         if (std::abs(C[i] - R[i]) > 1e-4f) throw std::runtime_error("bench gemm: backend disagrees with the reference");
@@ -134,18 +135,20 @@ int bench_gemm(const BenchOptions& o) {
   std::vector<Row> rows;
   for (const std::string& backend : backend_list(o))
   for (int th : thread_list(o)) {
-    const bool engine = backend == "manylm";
-    set_gemm_backend(engine ? GemmBackend::Auto : parse_gemm_backend(backend));
-    check_backend();
+    const bool manylm = backend == "manylm";
+    EngineOptions eo;
+    eo.threads = th;
+    eo.backend = manylm ? GemmBackend::Auto : parse_gemm_backend(backend);
+    const Engine engine(eo);
+    check_backend(engine);
     PackedB packed;
-    set_threads(th);
     peak.measure(th, false);
     auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
                        const std::vector<Call>& chain) {
       Buffers buf(chain);
-      run_chain(chain, buf, engine ? &packed : nullptr);  // warm-up: page faults, library start-up, Auto's choice
+      run_chain(engine, chain, buf, manylm ? &packed : nullptr);  // warm-up: pages, library start-up, Auto's choice
       std::vector<double> s;
-      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(chain, buf, engine ? &packed : nullptr));
+      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(engine, chain, buf, manylm ? &packed : nullptr));
       const double sec = median(s), gf = flops(chain) * 1e-9;
       rows.push_back({{backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th),
                        fmt::format("{:.2f}", gf), fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec)},

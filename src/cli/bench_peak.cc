@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/machine.h"
 
@@ -15,7 +16,9 @@ int bench_peak(const BenchOptions& o) {
   BenchTable t("bench peak", {"threads", "fp32_gflops", "fp32_gflops_per_thread", "bf16_gflops", "triad_gbs",
                               "gemm_ceiling_gflops", "gemm_ceiling_pct", "gemm_ceiling_backend"});
   for (int th : thread_list(o)) {
-    set_threads(th);  // before measuring: a team pinned for fewer threads would crowd these onto its CPUs
+    EngineOptions eo;
+    eo.threads = th;
+    const Engine engine(eo);  // before measuring: a team pinned for fewer threads would crowd these onto its CPUs
     std::vector<double> f, b, m;
     for (int r = 0; r < o.repeats; ++r) {
       f.push_back(measure_fp32_peak(th, 0.3).gflops);
@@ -23,7 +26,7 @@ int bench_peak(const BenchOptions& o) {
       m.push_back(measure_triad_gbs(th, 64, 2));
     }
     const double fp = median(f);
-    const GemmCeiling ceil = measure_gemm_ceiling(o.repeats);
+    const GemmCeiling ceil = measure_gemm_ceiling(engine, o.repeats);
     t.add({std::to_string(th), fmt::format("{:.1f}", fp), fmt::format("{:.1f}", fp / th),
            cpu_has_avx512_bf16() ? fmt::format("{:.1f}", median(b)) : "n/a", fmt::format("{:.1f}", median(m)),
            fmt::format("{:.1f}", ceil.gflops), fmt::format("{:.1f}", 100.0 * ceil.gflops / fp), ceil.backend});

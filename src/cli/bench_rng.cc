@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/dropout.h"
 #include "core/parallel.h"
 #include "train/trainer.h"
@@ -31,7 +32,9 @@ int bench_rng(const BenchOptions& o) {
   BenchTable t("bench rng", {"threads", "shape", "elements", "ns_per_element", "mask_ms_per_step", "step_ms",
                              "pct_of_step"});
   for (int th : thread_list(o)) {
-    set_threads(th);
+    EngineOptions eo;
+    eo.threads = th;
+    const Engine engine(eo);
     // A ptb-medium-shaped step, for the share.
     ModelShape s;
     s.cell = Cell::Lstm;
@@ -49,7 +52,7 @@ int bench_rng(const BenchOptions& o) {
     std::vector<double> steps;
     for (int r = 0; r < o.repeats + 1; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      train_step(s, params, grads, hidden, ws, opt, {0.5f, false, 1, 0, 0, B}, x.data(), y.data(), T, B, 5.0, 1.0, r);
+      train_step(engine, s, params, grads, hidden, ws, opt, {0.5f, false, 1, 0, 0, B}, x.data(), y.data(), T, B, 5.0, 1.0, r);
       if (r > 0) steps.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const double step = median(steps);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/bench.h"
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/machine.h"
@@ -38,6 +39,7 @@ namespace {
 struct TrainCase {
   std::string backend, precision;
   int threads = 1;
+  std::unique_ptr<Engine> engine;  // activate()d before each of its repeats
   Arena params, grads, hidden, average;
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<Workspace> ws;
@@ -53,14 +55,6 @@ struct TrainBench {
   const Batcher* batcher = nullptr;
   int steps = 0;
 
-  // Makes `k` the process's configuration: backend, precision, thread team, bf16 constants.
-  bool activate(TrainCase& k) const {
-    set_gemm_backend(parse_gemm_backend(k.backend));
-    if (!set_gemm_precision(parse_precision(k.precision))) return false;
-    set_threads(k.threads);
-    set_gemm_constants(k.params.data(), k.params.size());
-    return true;
-  }
   // n steps of the real train_step (and the running mean of a recipe with --average-from, timed apart).
   double run(TrainCase& k, int n, PhaseTimes* times) const {
     const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, 0, c.batch};
@@ -68,7 +62,7 @@ struct TrainBench {
     double average_seconds = 0;
     for (int i = 0; i < n; ++i, ++k.step) {
       const int64_t len = batcher->window(k.step % batcher->windows(), 0, c.batch, x, y);
-      train_step(shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch, c.clip,
+      train_step(*k.engine, shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch, c.clip,
                  c.lr, k.step, times);
       if (c.average_from > 0) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -78,9 +72,16 @@ struct TrainBench {
     }
     return average_seconds;
   }
-  std::unique_ptr<TrainCase> make_case(const std::string& backend, const std::string& precision, int th) const {
+  std::unique_ptr<TrainCase> make_case(const std::string& backend, const std::string& precision, int th,
+                                       bool packed) const {
     auto k = std::make_unique<TrainCase>();
     k->backend = backend, k->precision = precision, k->threads = th;
+    EngineOptions eo;
+    eo.threads = th;
+    eo.backend = parse_gemm_backend(backend);
+    eo.precision = parse_precision(precision);
+    eo.packed_recurrent = packed;
+    k->engine = std::make_unique<Engine>(eo);
     k->params = Arena(param_table(shape));
     k->grads = Arena(param_table(shape));
     k->hidden = Arena(state_table(shape, c.batch));
@@ -113,10 +114,10 @@ std::vector<std::string> precision_list(const BenchOptions& o) {
 // One more repeat of case k with every gemm() call timed (costs a clock read per call): the per-signature table.
 void profile_case(const TrainBench& b, TrainCase& k, double peak, BenchTable& prof) {
   const double s = median(k.secs);
-  gemm_profile(true);
+  k.engine->profile(true);
   b.run(k, b.steps, nullptr);
-  const auto entries = gemm_profile_entries();
-  gemm_profile(false);
+  const auto entries = k.engine->profile_entries();
+  k.engine->profile(false);
   const std::string th = std::to_string(k.threads);
   double total = 0;
   for (const auto& e : entries) total += e.seconds;
@@ -165,18 +166,18 @@ int bench_train(const BenchOptions& o) {
     for (const std::string& precision : precision_list(o))
       for (int th : thread_list(o)) {
         if (precision == "bf16" && backend != "onednn") continue;
-        auto k = b.make_case(backend, precision, th);
-        if (!b.activate(*k)) {
+        if (parse_precision(precision) == Precision::Bf16 && !bf16_supported()) {
           fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
           continue;
         }
+        auto k = b.make_case(backend, precision, th, !o.no_packed);
         b.run(*k, 3, nullptr);  // warm-up: pages, library start-up, Auto's choice for every shape
-        if (o.ceiling && precision == "fp32") k->ceiling = measure_gemm_ceiling(3).gflops;
+        if (o.ceiling && precision == "fp32") k->ceiling = measure_gemm_ceiling(*k->engine, 3).gflops;
         cases.push_back(std::move(k));
       }
   for (int r = 0; r < o.repeats; ++r)  // alternating: repeat r of every case, then r+1
     for (auto& k : cases) {
-      b.activate(*k);
+      k->engine->activate();
       peak.measure(k->threads, k->precision == "bf16");
       b.timed_repeat(*k);
     }
@@ -187,13 +188,11 @@ int bench_train(const BenchOptions& o) {
   BenchTable prof("bench train --gemm-profile " + o.recipe, {"backend", "precision", "threads", "gemm", "calls_per_step",
                                                               "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
   for (auto& k : cases) {
-    b.activate(*k);
+    k->engine->activate();
     const double pk = peak.measure(k->threads, k->precision == "bf16");
     if (o.gemm_profile) profile_case(b, *k, pk, prof);
   }
   for (auto& k : cases) add_row(b, *k, peak.best(k->threads, k->precision == "bf16"), t);
-  set_gemm_constants(nullptr, 0);
-  set_gemm_precision(Precision::Fp32);
   t.print(o);
   if (o.gemm_profile) prof.print(o);
   return 0;

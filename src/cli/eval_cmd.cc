@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/io.h"
@@ -50,11 +51,12 @@ void check_outputs(const EvalOptions& o, const std::string& text) {
 
 // --per-word, --sentences: every token scored, one lane, from the start-of-text context; with --sentences
 // each line (up to its <eos>) on its own.
-Scores score_each_token(const EvalOptions& o, const LoadedModel& m, const TokenIds& ids, int64_t T) {
+Scores score_each_token(const Engine& engine, const EvalOptions& o, const LoadedModel& m, const TokenIds& ids,
+                        int64_t T) {
   Scores sc;
   std::string per_word, sentences;
   auto emit = [&](std::span<const int32_t> seq) {
-    std::vector<float> lp = score_tokens(m.shape, m.params, m.vocab.start(), seq, T);
+    std::vector<float> lp = score_tokens(engine, m.shape, m.params, m.vocab.start(), seq, T);
     double s = 0;
     for (size_t i = 0; i < lp.size(); ++i) {
       s += lp[i];
@@ -87,8 +89,10 @@ Scores score_each_token(const EvalOptions& o, const LoadedModel& m, const TokenI
 int run_eval(const EvalOptions& o) {
   LoadedModel m = load_run_model(o.model, o.weights);
   if (o.batch < 0 || o.bptt < 0) fail("--batch/--bptt: must be positive");
-  set_threads(o.threads);
-  set_gemm_backend(m.config.gemm);  // the run's backend: same numbers as training
+  EngineOptions eo;  // the run's backend: the same numbers as training
+  eo.threads = o.threads;
+  eo.backend = m.config.gemm;
+  const Engine engine(eo);
   Config paths = m.config;
   if (!o.data.empty()) paths.data = o.data;
   const std::string text = o.text.empty() ? paths.test_path() : o.text;
@@ -99,9 +103,9 @@ int run_eval(const EvalOptions& o) {
   if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
   Scores sc;
   if (!o.per_word.empty() || !o.sentences.empty()) {
-    sc = score_each_token(o, m, ids, T);
+    sc = score_each_token(engine, o, m, ids, T);
   } else {
-    const EvalResult r = evaluate(m.shape, m.params, ids.ids(), B, T, text);
+    const EvalResult r = evaluate(engine, m.shape, m.params, ids.ids(), B, T, text);
     sc = {r.loss_sum, r.tokens};
   }
   const double ppl = std::exp(sc.loss / static_cast<double>(sc.tokens));

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
@@ -72,8 +73,11 @@ Runner add_sample_command(CLI::App& app) {
     if (!(o->temperature > 0) || !std::isfinite(o->temperature)) fail("--temperature: must be a positive number (got {})", o->temperature);
     if (o->top_k < 0) fail("--top-k: must be 0 or positive (got {})", o->top_k);
     LoadedModel m = load_run_model(o->model, o->weights);
-    set_threads(o->threads);
-    set_gemm_backend(m.config.gemm);  // the run's backend: same numbers as training
+    // The run's backend: the same numbers as training.
+    EngineOptions eo;
+    eo.threads = o->threads;
+    eo.backend = m.config.gemm;
+    const Engine engine(eo);
     const ModelShape& s = m.shape;
     Workspace ws(s, 1, 1);
     Arena state(state_table(s, 1));
@@ -82,7 +86,7 @@ Runner add_sample_command(CLI::App& app) {
     std::string text;
     if (!valid_utf8(o->prompt)) fail("--prompt: not valid UTF-8");
     for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode(), words ? m.vocab.word(m.vocab.eos()) : "")) {
-      model_step_logits(s, m.params, ws, cur, state);
+      model_step_logits(engine, s, m.params, ws, cur, state);
       cur = m.vocab.id(w);
       if (words) text += cur == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
       else text += w;
@@ -91,7 +95,7 @@ Runner add_sample_command(CLI::App& app) {
     std::vector<float> p(static_cast<size_t>(s.vocab));
     std::vector<int32_t> order(static_cast<size_t>(s.vocab));
     for (int64_t i = 0; i < o->length; ++i) {
-      const float* z = model_step_logits(s, m.params, ws, cur, state);
+      const float* z = model_step_logits(engine, s, m.params, ws, cur, state);
       std::copy(z, z + s.vocab, p.begin());
       softmax_inplace(p.data(), s.vocab, static_cast<float>(o->temperature));
       if (o->top_k > 0 && o->top_k < s.vocab) {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/parallel.h"
+
 namespace manylm {
 
 namespace {
@@ -64,8 +66,10 @@ TensorView Arena::get(const std::string& name) const {
 void Arena::zero() {
   const int64_t n = static_cast<int64_t>(std::max<size_t>(size_, kAlignFloats));
   float* d = data_;
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) d[i] = 0.0f;
+  parallel_for(n, (1 << 16) + 1, [=](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) d[i] = 0.0f;
+  });
 }
 
 std::vector<TensorSpec> prefixed_table(std::vector<TensorSpec> table, const std::string& prefix) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace manylm {
@@ -25,14 +26,12 @@ void dropout_forward(const DropoutSite& s, int64_t T, int64_t B, int64_t D, int6
   const uint32_t thr = threshold(s.p);
   const float scale = 1.0f / (1.0f - s.p);
   const int64_t rows = T * B;
-#pragma omp parallel if (rows * D > (1 << 14))
-  {
+  parallel_for(rows, D > 0 ? (1 << 14) / D + 1 : rows + 1, [&](int64_t r0, int64_t r1) {
     // Random words for one row: whole Philox blocks covering [base, base + D), generated eight blocks at
     // a time (philox_blocks), then compared and applied in a second simple loop.
-    thread_local std::vector<uint32_t> words;  // per thread, reused across calls
+    thread_local std::vector<uint32_t> words;  // per team thread, reused across calls (scratch only)
     if (words.size() < static_cast<size_t>(D + 8)) words.resize(static_cast<size_t>(D + 8));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       const int64_t t = r / B, lane = lane0 + r % B;
       const uint64_t base = static_cast<uint64_t>(s.variational ? lane * D : (t * lanes + lane) * D);
       const uint64_t b0 = base >> 2, nb = ((base + static_cast<uint64_t>(D) + 3) >> 2) - b0;
@@ -50,14 +49,16 @@ void dropout_forward(const DropoutSite& s, int64_t T, int64_t B, int64_t D, int6
         xr[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(xr[i] * scale) & keep);
       }
     }
-  }
+  });
 }
 
 void dropout_backward(float p, const uint8_t* mask, int64_t n, float* dx) {
   const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static) if (n > (1 << 14))
-  for (int64_t i = 0; i < n; ++i)
-    dx[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(dx[i] * scale) & (0u - static_cast<uint32_t>(mask[i])));
+  parallel_for(n, (1 << 14) + 1, [=](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i)
+      dx[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(dx[i] * scale) & (0u - static_cast<uint32_t>(mask[i])));
+  });
 }
 
 }  // namespace manylm

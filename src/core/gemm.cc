@@ -2,34 +2,17 @@
 #include "core/gemm.h"
 
 #include <cblas.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 
-#include <fmt/format.h>
-
+#include "core/engine.h"
 #include "core/error.h"
+#include "core/gemm_backends.h"
 
 namespace manylm {
-
-namespace {
-GemmBackend g_backend = GemmBackend::Blas;  // set once at start-up by the CLI or a test, never in a loop
-Precision g_precision = Precision::Fp32;    // likewise
-
-struct Prof {
-  int64_t M, N, K;
-  int64_t calls = 0;
-  double seconds = 0;
-  std::string variant;
-};
-bool g_profile = false;
-std::map<std::string, Prof> g_prof;
-}  // namespace
-
-// Defined in gemm_tune.cc.
-void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 Precision parse_precision(const std::string& s) {
   if (s == "fp32") return Precision::Fp32;
@@ -37,14 +20,7 @@ Precision parse_precision(const std::string& s) {
   fail("--precision: unknown precision '{}' (expected fp32 or bf16)", s);
 }
 
-bool set_gemm_precision(Precision p) {
-  if (p == Precision::Bf16 && !__builtin_cpu_supports("avx512bf16")) return false;
-  g_precision = p;
-  return true;
-}
-Precision gemm_precision() { return g_precision; }
-
-void set_gemm_backend(GemmBackend b) { g_backend = b; }
+bool bf16_supported() { return __builtin_cpu_supports("avx512bf16"); }
 
 GemmBackend parse_gemm_backend(const std::string& s) {
   if (s == "blas") return GemmBackend::Blas;
@@ -67,20 +43,23 @@ const char* gemm_backend_name(GemmBackend b) {
   }
   return "?";
 }
-GemmBackend gemm_backend() { return g_backend; }
 
 bool gemm_backend_available(GemmBackend b, std::string* why) {
   if (b == GemmBackend::Blis) return blis_available(why);
   return true;
 }
 
-void gemm_with(GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_with(const Engine& e, GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   switch (b) {
-    case GemmBackend::OneDnn: gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+    case GemmBackend::OneDnn:
+      gemm_onednn(*e.state().onednn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     case GemmBackend::Libxsmm: gemm_libxsmm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blis: gemm_blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
-    case GemmBackend::Auto: gemm_auto(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+    case GemmBackend::Auto:
+      gemm_auto(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
     case GemmBackend::Reference: gemm_reference<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blas: break;
   }
@@ -90,39 +69,29 @@ void gemm_with(GemmBackend b, Trans ta, Trans tb, int64_t M, int64_t N, int64_t 
               C, static_cast<blasint>(ldc));
 }
 
-void gemm_profile(bool on) {
-  g_profile = on;
-  g_prof.clear();
-}
-
-std::vector<GemmProfileEntry> gemm_profile_entries() {
-  std::vector<GemmProfileEntry> v;
-  for (const auto& [sig, p] : g_prof) v.push_back({sig, p.M, p.N, p.K, p.calls, p.seconds, p.variant});
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
-  return v;
-}
-
-void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  const auto t0 = g_profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  if (g_precision == Precision::Bf16)  // validated to come with the onednn backend
-    gemm_onednn_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  Engine::State& st = e.state();
+  const bool bf16 = e.precision() == Precision::Bf16;  // the engine runs Bf16 with the onednn backend only
+  const auto t0 = st.profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  if (bf16)
+    gemm_onednn_bf16(*st.onednn, st.constants, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
-    gemm_with(g_backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (!g_profile) return;
+    gemm_with(e, e.backend(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!st.profiling) return;
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string sig = fmt::format("{}{} {}x{}x{}", ta == Trans::N ? 'N' : 'T', tb == Trans::N ? 'N' : 'T', M, N, K);
-  Prof& p = g_prof[sig];
+  GemmProfileCounter& p = st.profile[sig];
   p.M = M, p.N = N, p.K = K;
   ++p.calls;
   p.seconds += sec;
-  if (g_precision == Precision::Bf16) {
+  if (bf16) {
     p.variant = "onednn-bf16";
-  } else if (g_backend == GemmBackend::Auto) {
-    p.variant = gemm_auto_choice(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
+  } else if (e.backend() == GemmBackend::Auto) {
+    p.variant = e.auto_choice(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
   } else {
-    p.variant = gemm_backend_name(g_backend);
+    p.variant = gemm_backend_name(e.backend());
   }
 }
 

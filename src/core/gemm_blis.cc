@@ -18,6 +18,7 @@
 #pragma GCC diagnostic pop
 
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
 
 namespace manylm {
 

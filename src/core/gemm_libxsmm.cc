@@ -24,13 +24,14 @@
 #include <immintrin.h>
 #endif
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
 #include "core/parallel.h"
 
 namespace manylm {
@@ -215,9 +216,10 @@ void run_tiles(const Call& c, int64_t t0, int64_t t1) {
 
 // C = beta·C (beta = 0: zeros, C not read): the whole product when K = 0 or alpha = 0.
 void scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
-#pragma omp parallel for schedule(static) if (!omp_in_parallel() && M * N > (1 << 16))
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+  parallel_for(M, N > 0 ? (1 << 16) / N + 1 : M + 1, [=](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+  });
 }
 
 }  // namespace

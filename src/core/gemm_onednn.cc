@@ -2,21 +2,24 @@
 // on this machine). Primitive creation costs milliseconds, so each distinct call signature
 // (transposes, M, N, K, leading dimensions, alpha, beta, thread count) creates its primitive once and caches it; a call
 // only rebinds the data pointers. Row-major strides express the transposes; beta ≠ 0 is a sum post-op.
-// Bf16: operands are rounded to bfloat16 into scratch buffers (the parameter block into a copy that is
-// remade only after gemm_constants_changed()), then oneDNN's bf16 matmul (brgemm, AVX512_BF16)
-// accumulates in fp32 into the fp32 result.
+// Bf16: operands are rounded to bfloat16 into scratch buffers (the parameter block into the Engine's copy,
+// remade only when the engine says it is stale: engine.h, use_constants), then oneDNN's bf16 matmul
+// (brgemm, AVX512_BF16) accumulates in fp32 into the fp32 result.
 // Called inside a parallel region (manylm's split scheduling), each thread gets primitives planned for one
-// thread, its own memory objects and its own stream; the cache itself is locked.
+// thread, its own memory objects and its own stream; the cache and the streams are behind a mutex.
+// All of it is an Engine's (OneDnnState), made with the engine and gone with it.
 #include <omp.h>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 #include <vector>
 
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
+#include "core/parallel.h"
 
 namespace manylm {
 
@@ -31,22 +34,25 @@ struct Prim {
   dnnl::memory a, b, c;
 };
 
-struct OneDnn {
+}  // namespace
+
+struct OneDnnState {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  std::mutex mu;  // guards cache
+  std::mutex mu;  // guards cache and team_streams
   std::map<Key, std::unique_ptr<Prim>> cache;
-  // bf16: the parameter block's copy, and scratch for the other operands
-  const float* const_base = nullptr;
-  size_t const_n = 0;
-  bool const_fresh = false;
-  std::vector<uint16_t> const_bf16, scratch_a, scratch_b;
+  std::vector<std::unique_ptr<dnnl::stream>> team_streams;  // by team thread number, made on its first call
+  std::vector<uint16_t> scratch_a, scratch_b;               // bf16: the operands outside the parameter block
 };
 
-OneDnn& onednn() {
-  static OneDnn d;  // created on first use; lives for the process
-  return d;
+void StateDeleter::operator()(OneDnnState* p) const { delete p; }
+std::unique_ptr<OneDnnState, StateDeleter> make_onednn_state() {
+  return std::unique_ptr<OneDnnState, StateDeleter>(new OneDnnState);
 }
+
+namespace {
+
+using OneDnn = OneDnnState;
 
 Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, int64_t lda, int64_t ldb,
                float beta, int64_t ldc, bool bf16) {
@@ -79,78 +85,78 @@ Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, 
   return *it->second;
 }
 
+// The calling team thread's own stream (inside a parallel region); the streams never move once made.
+dnnl::stream* team_stream(OneDnn& d) {
+  const auto tid = static_cast<size_t>(omp_get_thread_num());
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.team_streams.size() <= tid) d.team_streams.resize(tid + 1);
+  if (!d.team_streams[tid]) d.team_streams[tid] = std::make_unique<dnnl::stream>(d.engine);
+  return d.team_streams[tid].get();
+}
+
 void run(OneDnn& d, Prim& p, const void* A, const void* B, float* C) {
   p.a.set_data_handle(const_cast<void*>(A));
   p.b.set_data_handle(const_cast<void*>(B));
   p.c.set_data_handle(C);
-  thread_local std::unique_ptr<dnnl::stream> own;  // a worker thread's stream, made on its first call
-  dnnl::stream* s = &d.stream;
-  if (omp_in_parallel()) {
-    if (!own) own = std::make_unique<dnnl::stream>(d.engine);
-    s = own.get();
-  }
+  dnnl::stream* s = omp_in_parallel() ? team_stream(d) : &d.stream;
   p.matmul.execute(*s, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
   s->wait();
 }
 
 // The bf16 operand for a stored (rows, cols) matrix with leading dimension ld: from the parameter
 // block's copy when it lies inside it, else rounded into `scratch` with the same layout.
-const uint16_t* bf16_operand(OneDnn& d, const float* X, int64_t rows, int64_t cols, int64_t ld,
+const uint16_t* bf16_operand(Bf16Constants& k, const float* X, int64_t rows, int64_t cols, int64_t ld,
                              std::vector<uint16_t>& scratch) {
-  if (d.const_base && X >= d.const_base && X < d.const_base + d.const_n) {
-    if (!d.const_fresh) {
-      d.const_bf16.resize(d.const_n);
-      to_bf16(d.const_base, static_cast<int64_t>(d.const_n), d.const_bf16.data());
-      d.const_fresh = true;
+  if (k.base && X >= k.base && X < k.base + k.n) {
+    if (!k.fresh) {
+      k.copy.resize(k.n);
+      to_bf16(k.base, static_cast<int64_t>(k.n), k.copy.data());
+      k.fresh = true;
     }
-    return d.const_bf16.data() + (X - d.const_base);
+    return k.copy.data() + (X - k.base);
   }
   const size_t need = static_cast<size_t>((rows - 1) * ld + cols);
   if (scratch.size() < need) scratch.resize(need);
   if (ld == cols) {
     to_bf16(X, rows * cols, scratch.data());
   } else {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-    for (int64_t r = 0; r < rows; ++r) to_bf16(X + r * ld, cols, scratch.data() + r * ld);
+    uint16_t* out = scratch.data();
+    parallel_for(rows, cols > 0 ? (1 << 16) / cols + 1 : rows + 1, [=](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) to_bf16(X + r * ld, cols, out + r * ld);
+    });
   }
   return scratch.data();
 }
 
 }  // namespace
 
-void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  OneDnn& d = onednn();
+void gemm_onednn(OneDnnState& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, false), A, B, C);
 }
 
-void gemm_onednn_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  OneDnn& d = onednn();
-  const uint16_t* a = ta == Trans::N ? bf16_operand(d, A, M, K, lda, d.scratch_a) : bf16_operand(d, A, K, M, lda, d.scratch_a);
-  const uint16_t* b = tb == Trans::N ? bf16_operand(d, B, K, N, ldb, d.scratch_b) : bf16_operand(d, B, N, K, ldb, d.scratch_b);
+void gemm_onednn_bf16(OneDnnState& d, Bf16Constants& k, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
+                      float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                      int64_t ldc) {
+  const uint16_t* a =
+      ta == Trans::N ? bf16_operand(k, A, M, K, lda, d.scratch_a) : bf16_operand(k, A, K, M, lda, d.scratch_a);
+  const uint16_t* b =
+      tb == Trans::N ? bf16_operand(k, B, K, N, ldb, d.scratch_b) : bf16_operand(k, B, N, K, ldb, d.scratch_b);
   run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, true), a, b, C);
 }
 
-void set_gemm_constants(const float* base, size_t n) {
-  OneDnn& d = onednn();
-  d.const_base = base;
-  d.const_n = base ? n : 0;
-  d.const_fresh = false;
-}
-
-void gemm_constants_changed() { onednn().const_fresh = false; }
-
 void to_bf16(const float* x, int64_t n, uint16_t* out) {
   // Round to nearest even on the bit pattern; a NaN keeps a quiet NaN. The loop vectorizes.
-#pragma omp parallel for schedule(static) if (n > (1 << 18))
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    __builtin_memcpy(&u, x + i, 4);
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : r);
-  }
+  parallel_for(n, (1 << 18) + 1, [=](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) {
+      uint32_t u;
+      __builtin_memcpy(&u, x + i, 4);
+      const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+      const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      out[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : r);
+    }
+  });
 }
 
 }  // namespace manylm

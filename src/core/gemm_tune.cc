@@ -10,6 +10,7 @@
 // slice. Measurement runs on the call's own operands; C is saved first and restored after the trials,
 // so the call's result is exactly what the chosen variant computes. Called from inside a parallel region,
 // Auto runs oneDNN on the calling thread (no tuning there: the threads would race).
+// The plan is an Engine's (AutoPlan): made with the engine from its plan path, read from disk at first use.
 // Not thread-safe across concurrent callers outside parallel regions, like the rest of the seam.
 #include <omp.h>
 
@@ -26,7 +27,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/engine.h"
 #include "core/gemm.h"
+#include "core/gemm_backends.h"
 #include "core/io.h"
 #include "core/machine.h"
 #include "core/parallel.h"
@@ -58,7 +61,9 @@ bool parse_variant(const std::string& s, Variant* v) {
 // The signature as numbers: the in-memory lookup of every call, without formatting a string.
 using Sig = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float, int>;
 
-struct Plan {
+}  // namespace
+
+struct AutoPlan {
   bool loaded = false;
   std::string path;
   nlohmann::json file = nlohmann::json::object();  // everything on disk, other machines' entries included
@@ -66,10 +71,16 @@ struct Plan {
   std::map<Sig, Variant> fast;                     // choices already looked up in this process
 };
 
-Plan& plan() {
-  static Plan p;
+void StateDeleter::operator()(AutoPlan* p) const { delete p; }
+std::unique_ptr<AutoPlan, StateDeleter> make_auto_plan(const std::string& path) {
+  std::unique_ptr<AutoPlan, StateDeleter> p(new AutoPlan);
+  p->path = path;
   return p;
 }
+
+namespace {
+
+using Plan = AutoPlan;
 
 std::string machine_prefix() {
   static const std::string cpu = cpu_key();  // read /proc/cpuinfo once; model name alone is ambiguous
@@ -114,10 +125,10 @@ void save(Plan& p) {
   }
 }
 
-void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+void run_variant(const Engine& e, const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!v.split) {
-    gemm_with(v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_with(e, v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #pragma omp parallel
@@ -127,11 +138,11 @@ void run_variant(const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int
       auto [p0, p1] = static_range((N + 15) / 16, tid, nt);
       const int64_t n0 = p0 * 16, n1 = std::min<int64_t>(N, p1 * 16);
       const float* Bs = tb == Trans::N ? B + n0 : B + n0 * ldb;
-      if (n1 > n0) gemm_with(v.backend, ta, tb, M, n1 - n0, K, alpha, A, lda, Bs, ldb, beta, C + n0, ldc);
+      if (n1 > n0) gemm_with(e, v.backend, ta, tb, M, n1 - n0, K, alpha, A, lda, Bs, ldb, beta, C + n0, ldc);
     } else {  // rows
       auto [m0, m1] = static_range(M, tid, nt);
       const float* As = ta == Trans::N ? A + m0 * lda : A + m0;
-      if (m1 > m0) gemm_with(v.backend, ta, tb, m1 - m0, N, K, alpha, As, lda, B, ldb, beta, C + m0 * ldc, ldc);
+      if (m1 > m0) gemm_with(e, v.backend, ta, tb, m1 - m0, N, K, alpha, As, lda, B, ldb, beta, C + m0 * ldc, ldc);
     }
   }
 }
@@ -162,7 +173,7 @@ size_t choose(const std::vector<double>& seconds) {
 // variant's whole turn. Round 0 plans/JITs and warms caches and sizes the samples: a sample repeats the call
 // until it lasts about 0.2 ms, so that small products are not timed at the clock's resolution. Then the
 // fastest sample of each variant over 5 timed rounds (2 for products over 50 ms).
-std::vector<double> time_variants(const std::vector<Variant>& cands, Trans ta, Trans tb, int64_t M, int64_t N,
+std::vector<double> time_variants(const Engine& e, const std::vector<Variant>& cands, Trans ta, Trans tb, int64_t M, int64_t N,
                                   int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                                   float beta, float* C, int64_t ldc) {
   const size_t nv = cands.size();
@@ -172,7 +183,7 @@ std::vector<double> time_variants(const std::vector<Variant>& cands, Trans ta, T
     for (size_t j = 0; j < nv; ++j) {
       const size_t i = (j + static_cast<size_t>(r)) % nv;
       const auto t0 = std::chrono::steady_clock::now();
-      for (int k = 0; k < reps[i]; ++k) run_variant(cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      for (int k = 0; k < reps[i]; ++k) run_variant(e, cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps[i];
       if (r == 0) reps[i] = static_cast<int>(std::clamp(2e-4 / std::max(s, 1e-9), 1.0, 64.0));
       else fastest[i] = std::min(fastest[i], s);
@@ -182,14 +193,14 @@ std::vector<double> time_variants(const std::vector<Variant>& cands, Trans ta, T
   return fastest;
 }
 
-Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+Variant tune(const Engine& e, Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   const std::vector<Variant> cands = candidates();
   // C is kept and restored: the trials overwrite (or, with beta ≠ 0, accumulate into) it, and the caller
   // then runs the chosen variant on the original.
   std::vector<float> saved(static_cast<size_t>(M * N));
   for (int64_t i = 0; i < M; ++i) std::copy(C + i * ldc, C + i * ldc + N, saved.begin() + i * N);
-  const std::vector<double> seconds = time_variants(cands, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const std::vector<double> seconds = time_variants(e, cands, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   for (int64_t i = 0; i < M; ++i) std::copy(saved.begin() + i * N, saved.begin() + (i + 1) * N, C + i * ldc);
   nlohmann::json times = nlohmann::json::object();
   for (size_t i = 0; i < cands.size(); ++i) times[variant_name(cands[i])] = std::round(seconds[i] * 1e7) / 10;  // µs
@@ -204,33 +215,25 @@ Variant tune(Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int
 
 }  // namespace
 
-void set_gemm_plan_path(const std::string& path) {
-  Plan& p = plan();
-  p = Plan{};
-  p.path = path;
-}
-
-std::string gemm_plan_path() {
-  Plan& p = plan();
+std::string auto_plan_path(AutoPlan& p) {
   load(p);
   return p.path;
 }
 
-std::string gemm_auto_choice(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
-                             int64_t ldc, float alpha, float beta) {
-  Plan& p = plan();
+std::string auto_choice(AutoPlan& p, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                        int64_t ldc, float alpha, float beta) {
   load(p);
   auto it = p.choice.find(machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
   return it == p.choice.end() ? "" : variant_name(it->second);
 }
 
-void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_auto(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (omp_in_parallel()) {
-    gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_onednn(*e.state().onednn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  Plan& p = plan();
+  Plan& p = *e.state().plan;
   load(p);
   const Sig sig{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta, num_threads()};
   auto fast = p.fast.find(sig);
@@ -238,12 +241,12 @@ void gemm_auto(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
     const std::string key = machine_prefix() + signature(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
     auto it = p.choice.find(key);
     if (it == p.choice.end()) {
-      const Variant v = tune(p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      const Variant v = tune(e, p, key, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       it = p.choice.emplace(key, v).first;
     }
     fast = p.fast.emplace(sig, it->second).first;
   }
-  run_variant(fast->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  run_variant(e, fast->second, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace manylm

@@ -9,11 +9,9 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <string>
 #include <utility>
 
 #include "core/parallel.h"
@@ -99,26 +97,27 @@ void PackedB::pack(Trans tb, const float* B, int64_t ldb, int64_t K, int64_t N) 
   }
   float* d = data_.get();
   const int64_t np = panels();
-#pragma omp parallel for schedule(static) if (need > (1 << 16))
-  for (int64_t p = 0; p < np; ++p) {
-    float* out = d + p * K * kPanel;
-    const int64_t n0 = p * kPanel, w = std::min(kPanel, N - n0);
-    if (tb == Trans::N) {
-      for (int64_t k = 0; k < K; ++k) {
-        std::memcpy(out + k * kPanel, B + k * ldb + n0, static_cast<size_t>(w) * 4);
-        for (int64_t j = w; j < kPanel; ++j) out[k * kPanel + j] = 0.0f;
-      }
-    } else {
-      for (int64_t j = 0; j < kPanel; ++j) {
-        if (j < w) {
-          const float* src = B + (n0 + j) * ldb;
-          for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = src[k];
-        } else {
-          for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = 0.0f;
+  parallel_for(np, need > (1 << 16) ? 1 : np + 1, [=](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* out = d + p * K * kPanel;
+      const int64_t n0 = p * kPanel, w = std::min(kPanel, N - n0);
+      if (tb == Trans::N) {
+        for (int64_t k = 0; k < K; ++k) {
+          std::memcpy(out + k * kPanel, B + k * ldb + n0, static_cast<size_t>(w) * 4);
+          for (int64_t j = w; j < kPanel; ++j) out[k * kPanel + j] = 0.0f;
+        }
+      } else {
+        for (int64_t j = 0; j < kPanel; ++j) {
+          if (j < w) {
+            const float* src = B + (n0 + j) * ldb;
+            for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = src[k];
+          } else {
+            for (int64_t k = 0; k < K; ++k) out[k * kPanel + j] = 0.0f;
+          }
         }
       }
     }
-  }
+  });
 }
 
 void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64_t p0, int64_t p1, float beta, float* C,
@@ -148,24 +147,6 @@ TeamShare team_share(const PackedB& w, int64_t H) {
   const auto [p0, p1] = static_range(w.panels(), tid, nt);
   const auto [j0, j1] = static_range_aligned(H, tid, nt, PackedB::kPanel);
   return {p0, p1, j0, j1};
-}
-
-namespace {
-// 1 on, 0 off; starts from MANYLM_PACKED_RECURRENT (0 turns it off, for A/B measurements against the
-// per-step gemm() calls).
-std::atomic<int>& packed_setting() {
-  static std::atomic<int> on{[] {
-    const char* e = std::getenv("MANYLM_PACKED_RECURRENT");
-    return e && std::string(e) == "0" ? 0 : 1;
-  }()};
-  return on;
-}
-}  // namespace
-
-void set_packed_recurrent(bool on) { packed_setting() = on ? 1 : 0; }
-
-bool use_packed_recurrent() {
-  return packed_setting() != 0 && gemm_precision() == Precision::Fp32 && gemm_backend() != GemmBackend::Reference;
 }
 
 }  // namespace manylm

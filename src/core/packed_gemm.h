@@ -44,10 +44,7 @@ struct TeamShare {
 };
 TeamShare team_share(const PackedB& w, int64_t H);
 
-// Whether the recurrent layers use gemm_packed (fp32, any backend but Reference; MANYLM_PACKED_RECURRENT=0
-// turns it off for A/B measurements) or gemm() per step.
-bool use_packed_recurrent();
-// Turns the packed path on or off (tests and A/B measurements compare the two).
-void set_packed_recurrent(bool on);
+// Whether the recurrent layers use gemm_packed or gemm() per step is the Engine's
+// (Engine::packed_recurrent(), from EngineOptions::packed_recurrent).
 
 }  // namespace manylm

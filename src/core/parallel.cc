@@ -43,8 +43,6 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-PinState g_pin = PinState::Off;
-
 }  // namespace
 
 int cpu_count() { return CPU_COUNT(&process_mask()); }
@@ -67,15 +65,12 @@ std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, i
   return {from, from + n};
 }
 
-int set_threads(int n) {
+Team start_team(int n, bool pin) {
   if (n <= 0) n = cpu_count();
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
   const bool user_binds = std::getenv("OMP_PROC_BIND") || std::getenv("GOMP_CPU_AFFINITY");
-  if (env_int("MANYLM_PIN", 1) == 0 || user_binds) {
-    g_pin = PinState::Off;
-    return n;
-  }
+  if (!pin || env_int("MANYLM_PIN", 1) == 0 || user_binds) return {n, PinState::Off};
   // The node-local rank and rank count as Open MPI, MPICH/Hydra or Slurm's srun give them.
   auto first_env = [](std::initializer_list<const char*> names) {
     for (const char* name : names)
@@ -86,10 +81,7 @@ int set_threads(int n) {
   const int local_size = first_env({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"});
   const std::vector<int> plan =
       pin_plan(allowed_cpus(), n, local_rank, local_size, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  if (plan.empty()) {
-    g_pin = PinState::NotPossible;
-    return n;
-  }
+  if (plan.empty()) return {n, PinState::NotPossible};
 #pragma omp parallel num_threads(n)
   {
     cpu_set_t one;
@@ -97,13 +89,10 @@ int set_threads(int n) {
     CPU_SET(plan[static_cast<size_t>(omp_get_thread_num())], &one);
     pthread_setaffinity_np(pthread_self(), sizeof one, &one);
   }
-  g_pin = PinState::Pinned;
-  return n;
+  return {n, PinState::Pinned};
 }
 
 int num_threads() { return omp_get_max_threads(); }
-
-PinState pin_state() { return g_pin; }
 
 void unpin_current_thread() { pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), &process_mask()); }
 

@@ -1,21 +1,28 @@
-// parallel.h — the one threading abstraction: an OpenMP team sized once by --threads, shared with every
-// GEMM backend (all use the same OpenMP runtime), its threads pinned one per CPU (thread i on the i-th CPU
-// the process may use; GOMP keeps the same threads for every parallel region, so the team persists).
-// Kernels receive row ranges from static partitions, so results do not depend on timing.
-// Not a task scheduler.
+// parallel.h — the one threading abstraction: an OpenMP team sized once (by the Engine, from --threads),
+// shared with every GEMM backend (all use the same OpenMP runtime), its threads pinned one per CPU (thread i
+// on the i-th CPU the process may use; GOMP keeps the same threads for every parallel region, so the team
+// persists). Kernels receive row ranges from static partitions (parallel_for, static_range), so results
+// do not depend on timing. Not a task scheduler.
 #pragma once
-#include <cstdint>
+#include <omp.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
 namespace manylm {
 
-// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads) and pins them as
-// pin_plan says, unless MANYLM_PIN=0 or OMP_PROC_BIND/GOMP_CPU_AFFINITY is set (the user binds). The
-// node-local rank and rank count come from the launcher's environment (Open MPI, MPICH/Hydra, Slurm).
-// Returns n used.
-int set_threads(int n);
+enum class PinState { Off, NotPossible, Pinned };
+struct Team {
+  int threads;
+  PinState pin;
+};
+// Sets the OpenMP team and the BLAS library to n threads (n <= 0: all hardware threads) and, with `pin`,
+// pins them as pin_plan says, unless MANYLM_PIN=0 or OMP_PROC_BIND/GOMP_CPU_AFFINITY is set (the user
+// binds). The node-local rank and rank count come from the launcher's environment (Open MPI, MPICH/Hydra,
+// Slurm). The Engine's constructor calls it (engine.h); nothing else should.
+Team start_team(int n, bool pin);
 // Where thread i of n goes (empty: leave placement to the OS), given the CPUs this process may use, its
 // node-local rank and the node's rank count (-1: unknown) and the node's CPU count:
 //   fewer than n CPUs: oversubscribed, empty;
@@ -28,10 +35,8 @@ int set_threads(int n);
 std::vector<int> pin_plan(const std::vector<int>& cpus, int n, int local_rank, int local_size, int node_cpus);
 int num_threads();
 // CPUs this process may use (its affinity when manylm first asked; omp_get_num_procs() would answer for the
-// calling thread, which is pinned to one CPU after set_threads).
+// calling thread, which is pinned to one CPU after start_team).
 int cpu_count();
-enum class PinState { Off, NotPossible, Pinned };
-PinState pin_state();
 // A helper thread (the MPI progress thread) gives up the pinning it inherited: any CPU of the process.
 void unpin_current_thread();
 
@@ -49,6 +54,42 @@ inline std::pair<int64_t, int64_t> static_range(int64_t n, int tid, int nt) {
 inline std::pair<int64_t, int64_t> static_range_aligned(int64_t n, int tid, int nt, int64_t align) {
   const auto [b0, b1] = static_range((n + align - 1) / align, tid, nt);
   return {std::min(n, b0 * align), std::min(n, b1 * align)};
+}
+
+// fn(b, e) over a static contiguous partition of [0, n): thread t of the team gets static_range(n, t, nt)
+// (the partition of `#pragma omp for schedule(static)`). One call fn(0, n) on the calling thread when
+// n < min_parallel (too little work to pay for waking the team), with a team of one, or inside a parallel
+// region. fn's own loop carries `#pragma omp simd` where it should vectorize.
+template <typename F>
+void parallel_for(int64_t n, int64_t min_parallel, F&& fn) {
+  if (n <= 0) return;
+  if (n < min_parallel || omp_in_parallel() || omp_get_max_threads() == 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const auto [b, e] = static_range(n, omp_get_thread_num(), omp_get_num_threads());
+    if (b < e) fn(b, e);
+  }
+}
+
+// Σ fn(b, e) over the same partition, the per-thread partial sums added in thread order: for a fixed thread
+// count the result does not depend on timing (an OpenMP reduction's order is unspecified).
+template <typename F>
+double parallel_sum(int64_t n, int64_t min_parallel, F&& fn) {
+  if (n <= 0) return 0.0;
+  if (n < min_parallel || omp_in_parallel() || omp_get_max_threads() == 1) return fn(int64_t{0}, n);
+  std::vector<double> part(static_cast<size_t>(omp_get_max_threads()), 0.0);
+#pragma omp parallel
+  {
+    const int tid = omp_get_thread_num();
+    const auto [b, e] = static_range(n, tid, omp_get_num_threads());
+    if (b < e) part[static_cast<size_t>(tid)] = fn(b, e);
+  }
+  double s = 0.0;
+  for (double p : part) s += p;
+  return s;
 }
 
 }  // namespace manylm

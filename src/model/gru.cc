@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
@@ -63,10 +64,10 @@ inline void gate_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const fl
 
 }  // namespace
 
-void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                 float* Gi, float* Gh, PackedB* wp) {
+void gru_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                 float* S, float* Gi, float* Gh, PackedB* wp) {
   const int64_t G = 3 * H;
-  gemm(Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gi, G);
+  gemm(e, Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gi, G);
   add_bias_rows(Gi, T * B, G, w.b_ih, nullptr);
   if (wp) {
     wp->pack(Trans::T, w.w_hh, H, H, G);  // W_hhᵀ: (H, 3H)
@@ -85,7 +86,7 @@ void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, co
   }
   for (int64_t t = 0; t < T; ++t) {
     float* gh = Gh + t * B * G;
-    gemm(Trans::N, Trans::T, B, G, H, 1.0f, S + t * B * H, H, w.w_hh, H, 0.0f, gh, G);
+    gemm(e, Trans::N, Trans::T, B, G, H, 1.0f, S + t * B * H, H, w.w_hh, H, 0.0f, gh, G);
 #pragma omp parallel if (B * H > (1 << 13))
     {
       const auto [j0, j1] = static_range_aligned(H, omp_get_thread_num(), omp_get_num_threads(), PackedB::kPanel);
@@ -94,9 +95,9 @@ void gru_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, co
   }
 }
 
-void gru_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                  const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g, float* dX,
-                  PackedB* wp) {
+void gru_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  const float* S, const float* Gi, const float* Gh, float* dA, float* dGi, float* dGh, ElmanGrads& g,
+                  float* dX, PackedB* wp) {
   const int64_t G = 3 * H;
   auto step = [&](int64_t t, int64_t j0, int64_t j1) {
     gate_backward(B, H, j0, j1, Gi + t * B * G, Gh + t * B * G, S + t * B * H, dA + t * B * H, dGi + t * B * G,
@@ -123,10 +124,11 @@ void gru_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
         step(t, j0, j1);
       }
       // dh[t-1] += dGh[t] · W_hh
-      if (t > 0) gemm(Trans::N, Trans::N, B, H, G, 1.0f, dGh + t * B * G, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
+      if (t > 0)
+        gemm(e, Trans::N, Trans::N, B, H, G, 1.0f, dGh + t * B * G, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
     }
   }
-  recurrent_weight_grads(T, B, In, H, G, X, S, dGi, dGh, w, g, dX);
+  recurrent_weight_grads(e, T, B, In, H, G, X, S, dGi, dGh, w, g, dX);
 }
 
 }  // namespace manylm

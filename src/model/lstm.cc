@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include "core/engine.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
@@ -56,10 +57,10 @@ inline void cell_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const fl
 
 }  // namespace
 
-void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, float* S,
-                  float* C, float* Gt, PackedB* wp) {
+void lstm_forward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                  float* S, float* C, float* Gt, PackedB* wp) {
   const int64_t G = 4 * H;
-  gemm(Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gt, G);  // (T·B, 4H)
+  gemm(e, Trans::N, Trans::T, T * B, G, In, 1.0f, X, In, w.w_ih, In, 0.0f, Gt, G);  // (T·B, 4H)
   add_bias_rows(Gt, T * B, G, w.b_ih, w.b_hh);
   if (wp) {
     wp->pack(Trans::T, w.w_hh, H, H, G);  // W_hhᵀ: (H, 4H)
@@ -78,7 +79,7 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
   }
   for (int64_t t = 0; t < T; ++t) {
     float* g = Gt + t * B * G;
-    gemm(Trans::N, Trans::T, B, G, H, 1.0f, S + t * B * H, H, w.w_hh, H, 1.0f, g, G);
+    gemm(e, Trans::N, Trans::T, B, G, H, 1.0f, S + t * B * H, H, w.w_hh, H, 1.0f, g, G);
     const bool par = B * H > (1 << 13);
 #pragma omp parallel if (par)
     {
@@ -88,9 +89,9 @@ void lstm_forward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, c
   }
 }
 
-void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w, const float* S,
-                   const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g, float* dX,
-                   PackedB* wp) {
+void lstm_backward(const Engine& e, int64_t T, int64_t B, int64_t In, int64_t H, const float* X, const ElmanWeights& w,
+                   const float* S, const float* C, const float* Gt, float* dA, float* dG, float* dC, ElmanGrads& g,
+                   float* dX, PackedB* wp) {
   const int64_t G = 4 * H;
   // dE/dc carried from t+1 to t; it starts at 0 (truncated BPTT).
   float* dCarry = dC;
@@ -120,10 +121,10 @@ void lstm_backward(int64_t T, int64_t B, int64_t In, int64_t H, const float* X, 
         cell_backward(B, H, j0, j1, Gt + t * B * G, C + t * B * H, C + (t + 1) * B * H, dA + t * B * H, dg, dCarry);
       }
       // dh[t-1] += dG[t] · W_hh
-      if (t > 0) gemm(Trans::N, Trans::N, B, H, G, 1.0f, dg, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
+      if (t > 0) gemm(e, Trans::N, Trans::N, B, H, G, 1.0f, dg, G, w.w_hh, H, 1.0f, dA + (t - 1) * B * H, H);
     }
   }
-  recurrent_weight_grads(T, B, In, H, G, X, S, dG, dG, w, g, dX);
+  recurrent_weight_grads(e, T, B, In, H, G, X, S, dG, dG, w, g, dX);
 }
 
 }  // namespace manylm

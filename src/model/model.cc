@@ -65,21 +65,20 @@ ElmanWeights layer_weights(const Arena& p, const ParamIndex& ix, int64_t l) {
 }
 
 void embed_forward(const float* emb, int64_t E, const int32_t* x, int64_t n, float* out) {
-#pragma omp parallel for schedule(static) if (n * E > (1 << 14))
-  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * E, emb + int64_t{x[i]} * E, E * sizeof(float));
+  parallel_for(n, E > 0 ? (1 << 14) / E + 1 : n + 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::memcpy(out + i * E, emb + int64_t{x[i]} * E, E * sizeof(float));
+  });
 }
 
 // d_emb[x[i]] += dx[i]; threads own column ranges, rows are added in order: deterministic.
 void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const float* dx) {
-#pragma omp parallel if (n * E > (1 << 14))
-  {
-    auto [c0, c1] = static_range(E, omp_get_thread_num(), omp_get_num_threads());
+  parallel_for(E, n > 0 ? (1 << 14) / n + 1 : E + 1, [=](int64_t c0, int64_t c1) {
     for (int64_t i = 0; i < n; ++i) {
       float* d = demb + int64_t{x[i]} * E;
       const float* s = dx + i * E;
       for (int64_t c = c0; c < c1; ++c) d[c] += s[c];
     }
-  }
+  });
 }
 
 }  // namespace
@@ -107,8 +106,8 @@ class Lap {
 
 DropoutSite site(const DropoutConfig& d, uint32_t k) { return {d.seed, d.step, k, d.p, d.variational}; }
 
-const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                            int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
+const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                            int64_t T, int64_t B, Arena& state, const DropoutConfig* drop, PhaseTimes* times) {
   Lap lap(times);
   const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden;
@@ -118,23 +117,25 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
   embed_forward(params[ix.encoder].data, E, x, T * B, X);  // (T, B, E)
   if (dr) dropout_forward(site(*drop, 0), T, B, E, drop->lane0, lanes, X, ws.masks[0].data());
   lap(&PhaseTimes::embed);
-  PackedB* packed = use_packed_recurrent() ? &ws.packed : nullptr;
+  PackedB* packed = e.packed_recurrent() ? &ws.packed : nullptr;
   const float* in = X;
   for (int64_t l = 0; l < s.layers; ++l) {
     float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
     std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
     const ElmanWeights w = layer_weights(params, ix, l);
     switch (s.cell) {
-      case Cell::Elman: elman_forward(s.activation, T, B, s.layer_input(l), H, in, w, S, packed); break;
+      case Cell::Elman:
+        elman_forward(e, s.activation, T, B, s.layer_input(l), H, in, w, S, packed);
+        break;
       case Cell::Lstm: {
         float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
         std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
-        lstm_forward(T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data, packed);
+        lstm_forward(e, T, B, s.layer_input(l), H, in, w, S, C, ws.acts[ws.G[l]].data, packed);
         std::memcpy(state[s.layers + l].data, C + T * B * H, B * H * sizeof(float));
         break;
       }
       case Cell::Gru:
-        gru_forward(T, B, s.layer_input(l), H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, packed);
+        gru_forward(e, T, B, s.layer_input(l), H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, packed);
         break;
     }
     std::memcpy(state[l].data, S + T * B * H, B * H * sizeof(float));  // carry A[T-1]
@@ -151,10 +152,10 @@ const float* forward_hidden(const ModelShape& s, const Arena& params, Workspace&
 }
 
 // logits (R, V) = A_top · decoder.weightᵀ + decoder.bias
-float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const float* top, int64_t R) {
+float* decode(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const float* top, int64_t R) {
   const ParamIndex& ix = ws.ix;
   float* Z = ws.acts[ws.logits].data;
-  gemm(Trans::N, Trans::T, R, s.vocab, s.hidden, 1.0f, top, s.hidden, params[ix.decoder_w].data, s.hidden, 0.0f, Z,
+  gemm(e, Trans::N, Trans::T, R, s.vocab, s.hidden, 1.0f, top, s.hidden, params[ix.decoder_w].data, s.hidden, 0.0f, Z,
        s.vocab);
   add_bias_rows(Z, R, s.vocab, params[ix.decoder_b].data, nullptr);
   return Z;
@@ -162,20 +163,22 @@ float* decode(const ModelShape& s, const Arena& params, Workspace& ws, const flo
 
 }  // namespace
 
-double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+double model_forward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                      const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
                      const DropoutConfig* drop, PhaseTimes* times) {
-  const float* top = forward_hidden(s, params, ws, x, T, B, state, drop, times);
+  e.use_constants(params.data(), params.size());
+  const float* top = forward_hidden(e, s, params, ws, x, T, B, state, drop, times);
   Lap lap(times);
-  float* Z = decode(s, params, ws, top, T * B);
+  float* Z = decode(e, s, params, ws, top, T * B);
   const int64_t lanes = ws.objective_lanes > 0 ? ws.objective_lanes : B;
   const double loss = softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(lanes) : 0.0f, logp);
   lap(&PhaseTimes::output_fwd);
   return loss;
 }
 
-void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
+void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                    int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
+  e.use_constants(params.data(), params.size());
   Lap lap(times);
   const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
@@ -185,11 +188,11 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   const float* dZ = ws.acts[ws.logits].data;  // (T·B, V)
   const float* top = output(L - 1);
   // d decoder.weight += dZᵀ · A_top;  d decoder.bias += Σ dZ;  dA_top = dZ · decoder.weight
-  gemm(Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
+  gemm(e, Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
   colsum_add(grads[ix.decoder_b].data, dZ, T * B, V);
   float* dA = ws.acts[ws.dA].data;  // (T, B, H)
   float* dX = ws.acts[ws.dX].data;  // (T, B, In)
-  gemm(Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
+  gemm(e, Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
   if (dr) dropout_backward(drop->p, ws.masks[L].data(), T * B * H, dA);
   // Gradients in table order after `k` are final (the table ends with the decoder's tensors).
   auto ready = [&](int k) {
@@ -197,7 +200,7 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   };
   ready(s.tied ? ix.decoder_b : ix.decoder_w);
   lap(&PhaseTimes::output_bwd);
-  PackedB* packed = use_packed_recurrent() ? &ws.packed : nullptr;
+  PackedB* packed = e.packed_recurrent() ? &ws.packed : nullptr;
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
     const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
@@ -206,13 +209,15 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
     const ElmanWeights w = layer_weights(params, ix, l);
     const float* S = ws.acts[ws.S[l]].data;
     switch (s.cell) {
-      case Cell::Elman: elman_backward(s.activation, T, B, In, H, in, w, S, dA, g, dX, packed); break;
+      case Cell::Elman:
+        elman_backward(e, s.activation, T, B, In, H, in, w, S, dA, g, dX, packed);
+        break;
       case Cell::Lstm:
-        lstm_backward(T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
+        lstm_backward(e, T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
                       ws.acts[ws.dC].data, g, dX, packed);
         break;
       case Cell::Gru:
-        gru_backward(T, B, In, H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, dA, ws.acts[ws.dG].data,
+        gru_backward(e, T, B, In, H, in, w, S, ws.acts[ws.G[l]].data, ws.acts[ws.Gh[l]].data, dA, ws.acts[ws.dG].data,
                      ws.acts[ws.dGh].data, g, dX, packed);
         break;
     }
@@ -226,9 +231,10 @@ void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, con
   lap(&PhaseTimes::embed_bwd);
 }
 
-const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
+const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state) {
-  return decode(s, params, ws, forward_hidden(s, params, ws, &x, 1, 1, state, nullptr, nullptr), 1);
+  e.use_constants(params.data(), params.size());
+  return decode(e, s, params, ws, forward_hidden(e, s, params, ws, &x, 1, 1, state, nullptr, nullptr), 1);
 }
 
 }  // namespace manylm

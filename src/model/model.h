@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "core/arena.h"
+#include "core/engine.h"
 #include "core/packed_gemm.h"
 #include "model/shape.h"
 
@@ -54,17 +55,19 @@ class Workspace {
 // initial hidden state and receives the final one. Returns Σ loss in nats over the T·B targets.
 // If `for_backward`, the logits buffer keeps dE/dlogits for model_backward. If logp is non-null it
 // receives log p(y) per target, (T, B).
-// `drop` (null or p = 0: none) needs a Workspace made with dropout = true.
-double model_forward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+// `drop` (null or p = 0: none) needs a Workspace made with dropout = true. Every product runs on `e`,
+// which is told that `params` is the parameter block (bf16: read from its copy; engine.h).
+double model_forward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                      const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
                      const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
 
 // Accumulates (+=) the gradient of the objective into grads. Must follow model_forward(for_backward).
-void model_backward(const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x, int64_t T,
-                    int64_t B, Arena& grads, const DropoutConfig* drop = nullptr, PhaseTimes* times = nullptr);
+void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                    int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop = nullptr,
+                    PhaseTimes* times = nullptr);
 
 // Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
-const float* model_step_logits(const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
+const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state);
 
 }  // namespace manylm

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace manylm {
 
@@ -63,8 +64,9 @@ void init_uniform(Arena& params, uint64_t seed, double r) {
     TensorView v = params[k];
     CounterRng rng{seed, 0x1000 + k};
     const float lo = static_cast<float>(-r), w = static_cast<float>(2 * r);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < v.numel(); ++i) v.data[i] = lo + w * rng.uniform(static_cast<uint64_t>(i));
+    parallel_for(v.numel(), 0, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) v.data[i] = lo + w * rng.uniform(static_cast<uint64_t>(i));
+    });
   }
 }
 }  // namespace manylm

@@ -26,11 +26,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -236,35 +238,42 @@ template <Feed F>
 void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t* out) {
   const int64_t nb = num_blocks(n);
   const Dyn8Tables& t = dyn8_tables();
-  int64_t first_bad = n;
-#pragma omp parallel for schedule(static) reduction(min : first_bad) if (n > kParallelMin)
-  for (int64_t b = 0; b < nb; ++b) {
-    const int64_t i0 = b * kBlock, m = std::min(kBlock, n - i0);
-    const float* gb = F == Feed::RR ? nullptr : g + i0;
-    float* rb = F == Feed::G ? nullptr : r + i0;
-    const uint32_t mx = max_abs_bits<F>(gb, rb, m);
-    if (mx >= kInfBits) {  // reported after the loop; this block is left as it was
-      first_bad = std::min(first_bad, i0 + first_non_finite<F>(gb, rb, m));
-      continue;
+  std::atomic<int64_t> first_bad{n};  // the first non-finite element: the least any thread found
+  parallel_for(nb, n > kParallelMin ? 1 : nb + 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kBlock, m = std::min(kBlock, n - i0);
+      const float* gb = F == Feed::RR ? nullptr : g + i0;
+      float* rb = F == Feed::G ? nullptr : r + i0;
+      const uint32_t mx = max_abs_bits<F>(gb, rb, m);
+      if (mx >= kInfBits) {  // reported after the loop; this block is left as it was
+        const int64_t at = i0 + first_non_finite<F>(gb, rb, m);
+        for (int64_t was = first_bad.load(); at < was && !first_bad.compare_exchange_weak(was, at);) {
+        }
+        continue;
+      }
+      const float scale = std::bit_cast<float>(mx);
+      switch (c) {
+        case Compress::None:
+          none_block<F>(gb, rb, m, out + 4 * i0);
+          break;
+        case Compress::Fp16:
+          fp16_block<F>(gb, rb, m, out + 2 * i0);
+          break;
+        case Compress::Int8:
+          std::memcpy(out + 4 * b, &scale, 4);
+          int8_block<F>(gb, rb, m, scale, out + 4 * nb + i0);  // the codes follow all the scales
+          break;
+        case Compress::Dyn8:
+          std::memcpy(out + 4 * b, &scale, 4);
+          dyn8_block<F>(gb, rb, m, scale, out + 4 * nb + i0, t);
+          break;
+        case Compress::Threshold:
+          break;  // rejected by dense_encode
+      }
     }
-    const float scale = std::bit_cast<float>(mx);
-    switch (c) {
-      case Compress::None: none_block<F>(gb, rb, m, out + 4 * i0); break;
-      case Compress::Fp16: fp16_block<F>(gb, rb, m, out + 2 * i0); break;
-      case Compress::Int8:
-        std::memcpy(out + 4 * b, &scale, 4);
-        int8_block<F>(gb, rb, m, scale, out + 4 * nb + i0);  // the codes follow all the scales
-        break;
-      case Compress::Dyn8:
-        std::memcpy(out + 4 * b, &scale, 4);
-        dyn8_block<F>(gb, rb, m, scale, out + 4 * nb + i0, t);
-        break;
-      case Compress::Threshold: break;  // rejected by dense_encode
-    }
-  }
+  });
   if (first_bad < n)
-    fail("gradient compression: non-finite value {} at element {}",
-         feed<F>(g, r, first_bad), first_bad);
+    fail("gradient compression: non-finite value {} at element {}", feed<F>(g, r, first_bad.load()), first_bad.load());
 }
 
 // ---- per-block decoders: out[i] = decoded (Add: out[i] += decoded) --------------------------------------
@@ -275,12 +284,12 @@ inline void put(float* out, int64_t i, float x) {
   else out[i] = x;
 }
 
+// Blocks [b0, b1) of the message (restrict-qualified parameters: the decoders vectorize).
 template <bool Add>
-void dense_decode_blocks(Compress c, const uint8_t* __restrict in, int64_t n, float* __restrict out) {
+void decode_blocks(Compress c, const uint8_t* __restrict in, int64_t n, float* __restrict out, const Dyn8Tables& t,
+                   int64_t b0, int64_t b1) {
   const int64_t nb = num_blocks(n);
-  const Dyn8Tables& t = dyn8_tables();
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int64_t b = b0; b < b1; ++b) {
     const int64_t i0 = b * kBlock, m = std::min(kBlock, n - i0);
     float* __restrict o = out + i0;
     float scale = 0;
@@ -326,6 +335,14 @@ void dense_decode_blocks(Compress c, const uint8_t* __restrict in, int64_t n, fl
       case Compress::Threshold: break;
     }
   }
+}
+
+template <bool Add>
+void dense_decode_blocks(Compress c, const uint8_t* __restrict in, int64_t n, float* __restrict out) {
+  const int64_t nb = num_blocks(n);
+  const Dyn8Tables& t = dyn8_tables();
+  parallel_for(nb, n > kParallelMin ? 1 : nb + 1,
+               [&](int64_t b0, int64_t b1) { decode_blocks<Add>(c, in, n, out, t, b0, b1); });
 }
 
 void require_dense(Compress c, const char* what) {
@@ -386,6 +403,7 @@ float threshold_encode_feed(const float* g, float* r, int64_t n, float tau, doub
   const int nt_max = n > kParallelMin ? omp_get_max_threads() : 1;
   std::vector<std::vector<uint32_t>> parts(nt_max);  // one per thread: its contiguous run of blocks
   int64_t first_bad = n;
+  // Not parallel_for: each thread appends to its own part, and the parts are joined in thread order.
 #pragma omp parallel num_threads(nt_max) reduction(min : first_bad)
   {
     const auto [b0, b1] = static_range(nb, omp_get_thread_num(), omp_get_num_threads());
@@ -462,18 +480,19 @@ size_t threshold_decode_add(const uint32_t* msg, int64_t n, float* acc) {
   const float tau = std::bit_cast<float>(msg[0]);
   const int64_t count = msg[1];
   const uint32_t* e = msg + 2;
-  bool bad = false;
+  std::atomic<bool> bad{false};
   // Indices in a message are distinct, so the scatter has no write conflicts.
-#pragma omp parallel for schedule(static) reduction(|| : bad) if (count > kParallelMin)
-  for (int64_t j = 0; j < count; ++j) {
-    const int64_t i = e[j] >> 1;
-    if (i >= n) {
-      bad = true;
-      continue;
+  parallel_for(count, kParallelMin + 1, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t i = e[j] >> 1;
+      if (i >= n) {
+        bad.store(true, std::memory_order_relaxed);
+        continue;
+      }
+      acc[i] += (e[j] & 1) ? -tau : tau;
     }
-    acc[i] += (e[j] & 1) ? -tau : tau;
-  }
-  if (bad) throw std::out_of_range("threshold_decode_add: index beyond n (corrupt or mismatched message)");
+  });
+  if (bad.load()) throw std::out_of_range("threshold_decode_add: index beyond n (corrupt or mismatched message)");
   return size_t(2 + count);
 }
 

@@ -11,14 +11,15 @@ namespace manylm {
 
 double EvalResult::perplexity() const { return std::exp(mean_loss()); }
 
-EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
-                    const std::string& what, std::vector<float>* logp, int64_t lane0, int64_t lane1) {
+EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B,
+                    int64_t T, const std::string& what, std::vector<float>* logp, int64_t lane0, int64_t lane1) {
   Batcher batcher(ids, B, T, what);
   if (lane1 < 0) lane1 = B;
   const int64_t nb = lane1 - lane0;
   EvalResult r;
   if (nb <= 0) return r;
   if (logp && nb != B) throw std::logic_error("evaluate: log-probabilities need every lane");
+  e.constants_changed();
   Workspace ws(s, T, nb);
   Arena state(state_table(s, nb));
   std::vector<int32_t> x, y;
@@ -27,7 +28,8 @@ EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const in
   if (logp) logp->assign(static_cast<size_t>(B * L), 0.0f);
   for (int64_t k = 0; k < batcher.windows(); ++k) {
     const int64_t len = batcher.window(k, lane0, lane1, x, y);
-    r.loss_sum += model_forward(s, params, ws, x.data(), y.data(), len, nb, state, false, logp ? lp.data() : nullptr);
+    r.loss_sum +=
+        model_forward(e, s, params, ws, x.data(), y.data(), len, nb, state, false, logp ? lp.data() : nullptr);
     r.tokens += len * nb;
     if (logp)
       for (int64_t t = 0; t < len; ++t)
@@ -39,15 +41,15 @@ EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const in
 }  // namespace manylm
 
 namespace manylm {
-std::vector<float> score_tokens(const ModelShape& s, const Arena& params, int32_t start, std::span<const int32_t> ids,
-                                int64_t T) {
+std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start,
+                                std::span<const int32_t> ids, int64_t T) {
   if (ids.empty()) return {};
   std::vector<int32_t> seq;
   seq.reserve(ids.size() + 1);
   seq.push_back(start);
   seq.insert(seq.end(), ids.begin(), ids.end());
   std::vector<float> lp;
-  evaluate(s, params, seq, 1, T, "score", &lp);
+  evaluate(e, s, params, seq, 1, T, "score", &lp);
   return std::vector<float>(lp.begin() + 1, lp.end());
 }
 }  // namespace manylm

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/engine.h"
 #include "model/shape.h"
 
 namespace manylm {
@@ -20,15 +21,17 @@ struct EvalResult {
 
 // logp (optional) receives, for stream-major position b·L + p + 1, log p(token); its size is B·L.
 // Lanes [lane0, lane1) only (lane1 < 0: all B): data-parallel ranks each evaluate their own lanes and sum
-// the results; logp needs all lanes.
-EvalResult evaluate(const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B, int64_t T,
-                    const std::string& what, std::vector<float>* logp = nullptr, int64_t lane0 = 0, int64_t lane1 = -1);
+// the results; logp needs all lanes. The weights may have been written since `e` last multiplied them
+// (a best or averaged copy loaded into the block): evaluate tells `e` so (bf16: their copy is remade).
+EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B,
+                    int64_t T, const std::string& what, std::vector<float>* logp = nullptr, int64_t lane0 = 0,
+                    int64_t lane1 = -1);
 
 }  // namespace manylm
 
 namespace manylm {
 // log p(ids[i] | start, ids[0..i)) for every i: one lane, fresh zero state, windows of T. Used for
 // per-word scores and sentence scores (n-best rescoring), where every token must be scored.
-std::vector<float> score_tokens(const ModelShape& s, const Arena& params, int32_t start, std::span<const int32_t> ids,
-                                int64_t T);
+std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start,
+                                std::span<const int32_t> ids, int64_t T);
 }  // namespace manylm

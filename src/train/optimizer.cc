@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/kernels.h"
+#include "core/parallel.h"
 #include "train/config.h"
 
 namespace manylm {
@@ -38,15 +39,18 @@ double grad_sum_squares(const Arena& grads, const SparseRows* sp) {
   });
   if (!sp) return s;
   const int64_t nr = static_cast<int64_t>(sp->rows.size()), w = sp->width;
-  double rs = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : rs) if (nr * w > (1 << 15))
-  for (int64_t r = 0; r < nr; ++r) {
-    const float* row = g + sp->offset + int64_t{sp->rows[static_cast<size_t>(r)]} * w;
-    float f = 0.0f;
+  // Per thread in row order, the threads' sums in thread order: the same bits every run.
+  const double rs = parallel_sum(nr, w > 0 ? (1 << 15) / w + 1 : nr + 1, [=](int64_t r0, int64_t r1) {
+    double part = 0.0;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = g + sp->offset + int64_t{sp->rows[static_cast<size_t>(r)]} * w;
+      float f = 0.0f;
 #pragma omp simd reduction(+ : f)
-    for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
-    rs += f;
-  }
+      for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
+      part += f;
+    }
+    return part;
+  });
   return s + rs;
 }
 
@@ -75,7 +79,9 @@ std::vector<Arena*> Optimizer::state() {
   return {&m_, &v_};
 }
 
-void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale, const SparseRows* sparse) {
+void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale,
+                       const SparseRows* sparse) {
+  engine.constants_changed();  // bf16: the copy is remade at the next product
   const int64_t n = static_cast<int64_t>(params.size());
   float* p = params.data();
   float* g = grads.data();
@@ -85,6 +91,10 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, dou
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);
     for_dense_ranges(n, sparse, [&](int64_t b, int64_t e) {
+      // Not parallel_for: over ptb-small's parameter block this OpenMP loop runs the update phase in 1.65 ms,
+      // the same loop through parallel_for (same partition and instructions) in 2.15 ms (2 threads, GCC 12,
+      // bench train; equal when timed alone). The exception is measured, not understood.
+      if (e <= b) return;
 #pragma omp parallel for simd schedule(static)
       for (int64_t i = b; i < e; ++i) {
         p[i] -= a * (gs * g[i] + wd * p[i]);
@@ -93,17 +103,18 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, dou
     });
     if (!sparse) return;
     const int64_t nr = static_cast<int64_t>(sparse->rows.size()), w = sparse->width;
-#pragma omp parallel for schedule(static) if (nr * w > (1 << 15))
-    for (int64_t r = 0; r < nr; ++r) {
-      const int64_t o = sparse->offset + int64_t{sparse->rows[static_cast<size_t>(r)]} * w;
-      float* pr = p + o;
-      float* gr = g + o;
+    parallel_for(nr, w > 0 ? (1 << 15) / w + 1 : nr + 1, [=](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o = sparse->offset + int64_t{sparse->rows[static_cast<size_t>(r)]} * w;
+        float* pr = p + o;
+        float* gr = g + o;
 #pragma omp simd
-      for (int64_t i = 0; i < w; ++i) {
-        pr[i] -= a * (gs * gr[i]);
-        gr[i] = 0.0f;
+        for (int64_t i = 0; i < w; ++i) {
+          pr[i] -= a * (gs * gr[i]);
+          gr[i] = 0.0f;
+        }
       }
-    }
+    });
     return;
   }
   // Adam: m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  θ ← θ − lr · m̂ / (√v̂ + ε)
@@ -114,6 +125,7 @@ void Optimizer::update(Arena& params, Arena& grads, double lr, int64_t step, dou
   const bool decoupled = kind_ == OptimizerKind::AdamW;
   float* m = m_.data();
   float* v = v_.data();
+  // Not parallel_for, like the SGD loop above (the whole parameter block, bandwidth-bound).
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     float gi = gs * g[i];

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "core/engine.h"
 #include "core/names.h"
 
 namespace manylm {
@@ -50,7 +51,8 @@ class Optimizer {
   // step, so clipping, update and zeroing cost one pass over the parameters.
   // With `sparse` (only where sparse_ok()), the sparse tensor's other rows are left as they are: for SGD
   // without weight decay a zero gradient changes nothing, so the result is the dense update's.
-  void update(Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
+  // The update tells `engine` that the parameters changed (bf16: their copy is stale).
+  void update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
               const SparseRows* sparse = nullptr);
   bool sparse_ok() const { return kind_ == OptimizerKind::Sgd && weight_decay_ == 0.0; }
   // The arenas a checkpoint must hold to resume bit-identically (empty for SGD).

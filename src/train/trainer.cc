@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/engine.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/io.h"
@@ -45,13 +46,13 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 }  // namespace
 
-double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
-                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip,
-                  double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
+double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
+                  Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
+                  double clip, double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
   drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
-  const double loss = model_forward(s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
+  const double loss = model_forward(e, s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
   if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
-  model_backward(s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
+  model_backward(e, s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
   const auto t0 = Clock::now();
   if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
   // One rank, untied embedding, SGD without decay: the embedding's gradient is zero outside the window's
@@ -66,8 +67,7 @@ double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidde
     sparse = &rows;
   }
   const double norm = std::sqrt(grad_sum_squares(grads, sparse));
-  opt.update(params, grads, lr, step + 1, clip_factor(norm, clip), sparse);
-  gemm_constants_changed();  // bf16: the parameters' bf16 copy is stale
+  opt.update(e, params, grads, lr, step + 1, clip_factor(norm, clip), sparse);  // marks the bf16 copy stale
   if (times) times->update += seconds_since(t0);
   return loss;
 }
@@ -107,32 +107,21 @@ void install_stop_signals() {
 
 namespace {
 
-// The engine as a run sets it up: threads, GEMM backend, precision and, with bf16, the parameter block read
-// from its bf16 copy. The one place the trainer touches the GEMM seam's settings; the destructor leaves the
-// seam as it found it (fp32, no constants).
-class EngineSetup {
- public:
-  explicit EngineSetup(const Config& c) : bf16_(c.precision == Precision::Bf16) {
-    set_threads(c.threads);
-    set_gemm_backend(c.gemm);
-    bf16_ok_ = set_gemm_precision(bf16_ ? Precision::Bf16 : Precision::Fp32);
-  }
-  ~EngineSetup() {
-    set_gemm_constants(nullptr, 0);
-    set_gemm_precision(Precision::Fp32);
-  }
-  EngineSetup(const EngineSetup&) = delete;
-  EngineSetup& operator=(const EngineSetup&) = delete;
-  void use_constants(const Arena& params) const { set_gemm_constants(params.data(), params.size()); }
-  void params_changed() const { gemm_constants_changed(); }  // bf16: the parameters' bf16 copy is stale
-  std::string note() const {
-    if (bf16_ && !bf16_ok_) return "note: --precision bf16: this CPU has no AVX512_BF16; training in fp32";
-    return bf16_ ? "precision: bf16 products (fp32 accumulation, fp32 master weights)" : "";
-  }
+// The engine as a run builds it: threads, GEMM backend, precision (the bf16 copy of the parameters is the
+// engine's own: the model declares the block, the optimizer's update and evaluate() make the copy stale).
+EngineOptions engine_options(const Config& c) {
+  EngineOptions eo;
+  eo.threads = c.threads;
+  eo.backend = c.gemm;
+  eo.precision = c.precision;
+  return eo;
+}
 
- private:
-  bool bf16_, bf16_ok_ = false;
-};
+std::string precision_note(const Config& c, const Engine& e) {
+  if (c.precision != Precision::Bf16) return "";
+  if (e.precision() != Precision::Bf16) return "note: --precision bf16: this CPU has no AVX512_BF16; training in fp32";
+  return "precision: bf16 products (fp32 accumulation, fp32 master weights)";
+}
 
 // The run's text: the vocabulary and the ids of the three files. Rank 0 builds the vocabulary (or reads the
 // run's) and the id caches; the others receive the one and map the others. Every check of the data happens
@@ -235,7 +224,7 @@ class Run {
   const Config& c_ = open_.config;
   const RunPaths& run_ = open_.run;
   const int64_t lane0_, lane1_, B_;  // this rank's lanes of the global batch (all of them with one rank)
-  EngineSetup engine_;
+  Engine engine_;
   RunData data_;
   Batcher batcher_;
   ModelShape shape_;
@@ -270,7 +259,7 @@ Run::Run(const Config& given, const Comm& comm)
       lane0_(static_range(c_.batch, comm.rank(), comm.size()).first),
       lane1_(static_range(c_.batch, comm.rank(), comm.size()).second),
       B_(lane1_ - lane0_),
-      engine_(c_),
+      engine_(engine_options(c_)),
       data_(load_data(open_, comm)),
       batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
       shape_(c_.model_shape(data_.vocab.size())),
@@ -295,7 +284,6 @@ Run::Run(const Config& given, const Comm& comm)
     start();
   }
   announce();
-  engine_.use_constants(params_);
   connect_reducer();
   r_.run_dir = run_.dir;
   r_.eval_batch = c_.eval_batch;
@@ -326,13 +314,13 @@ void Run::start() {
 }
 
 void Run::announce() {
-  progress_.line(start_line(c_, data_.vocab.size(), param_count(shape_), num_threads(), comm_.size(),
+  progress_.line(start_line(c_, data_.vocab.size(), param_count(shape_), engine_.threads(), comm_.size(),
                             data_.train.size(), data_.train.from_cache(), run_.dir));
   if (!recovery_.note.empty()) progress_.line(recovery_.note);
   if (!recovery_.from_checkpoint && !c_.init_from.empty())
     progress_.line(fmt::format("weights from {} (--init-from)", c_.init_from));
   if (recovery_.from_checkpoint) progress_.resumed(st_.step, st_.epoch, st_.window);
-  if (const std::string note = engine_.note(); !note.empty()) progress_.line(note);
+  if (const std::string note = precision_note(c_, engine_); !note.empty()) progress_.line(note);
 }
 
 void Run::connect_reducer() {
@@ -373,7 +361,7 @@ TrainResult Run::train() {
 Run::StepOutcome Run::step() {
   const auto t0 = Clock::now();
   const int64_t len = batcher_.window(st_.window, lane0_, lane1_, x_, y_);
-  double v[3] = {train_step(shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
+  double v[3] = {train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
                             c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
                  static_cast<double>(g_stop_signal.load()),
                  comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
@@ -496,12 +484,12 @@ void Run::load_scored_weights() {
   if (c_.keep_best && comm_.broadcast(comm_.root() && path_exists(run_.best()) ? "1" : "0") == "1") {
     if (comm_.root()) load_best(run_, params_);
     comm_.broadcast(params_.flat());
-    engine_.params_changed();
+    engine_.constants_changed();
     r_.best_epoch = st_.sched.best_epoch;  // save_best wrote the file when the state's best last changed
     progress_.scoring_best(r_.best_epoch, run_.best());
   } else if (st_.average_count > 0) {
     std::memcpy(params_.data(), average_.data(), params_.size() * sizeof(float));
-    engine_.params_changed();
+    engine_.constants_changed();
     progress_.scoring_average(st_.average_count, average_from());
   }
 }
@@ -531,7 +519,7 @@ void Run::fill_totals() {  // what the result reports about the training, interr
 // Evaluation splits the lanes over the ranks and sums.
 EvalResult Run::eval(const Arena& weights, const TokenIds& ids, const std::string& path) {
   auto [e0, e1] = static_range(c_.eval_batch, comm_.rank(), comm_.size());
-  EvalResult e = evaluate(shape_, weights, ids.ids(), c_.eval_batch, c_.bptt, path, nullptr, e0, e1);
+  EvalResult e = evaluate(engine_, shape_, weights, ids.ids(), c_.eval_batch, c_.bptt, path, nullptr, e0, e1);
   double v[2] = {e.loss_sum, static_cast<double>(e.tokens)};
   comm_.sum(v);
   return EvalResult{v[0], static_cast<int64_t>(v[1])};

@@ -73,9 +73,9 @@ TrainResult run_training(const Config& c, const Comm& comm = Comm::world());
 // One update on window (x, y) of `len` steps and B lanes: forward, backward, clip, optimizer. `grads`
 // must be zero on entry; the optimizer's loop leaves them zero again. `step` is the 0-based update number (it keys the dropout masks). Returns Σ loss in nats.
 // The training loop and `bench train` both call this, so the bench times the real step.
-double train_step(const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws, Optimizer& opt,
-                  DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, double clip, double lr,
-                  int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);
+double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
+                  Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
+                  double clip, double lr, int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);
 
 // SIGINT/SIGTERM set a flag that the step loop checks; the run saves a checkpoint and returns.
 void install_stop_signals();
