@@ -10,7 +10,8 @@ namespace manylm {
 namespace {
 
 BenchTable sample_table() {
-  BenchTable t("bench test", {"backend", "threads", "gflops", "pct_peak", "ceiling_pct_peak", "pct_of_ceiling", "note"});
+  BenchTable t("bench test",
+               {"backend", "threads", "gflops", "pct_peak", "ceiling_pct_peak", "pct_of_ceiling", "note"});
   t.add({"onednn", "2", "123.4", "64.2", "n/a", "101.5", ""});
   t.add({"blas", "1", "80.0", "103.7", "100.4", "99.0", "x"});
   return t;
@@ -27,7 +28,7 @@ TEST(BenchTable, JsonValuesAreNumbersAndSuspectPercentagesAreListed) {
   EXPECT_TRUE(rows[0]["threads"].is_number_integer());
   EXPECT_DOUBLE_EQ(rows[0]["gflops"].get<double>(), 123.4);
   EXPECT_DOUBLE_EQ(rows[0]["pct_peak"].get<double>(), 64.2);  // not a string
-  EXPECT_TRUE(rows[0]["ceiling_pct_peak"].is_null());           // "n/a"
+  EXPECT_TRUE(rows[0]["ceiling_pct_peak"].is_null());         // "n/a"
   EXPECT_TRUE(rows[0]["note"].is_null());
   EXPECT_EQ(rows[0]["backend"], "onednn");
   EXPECT_FALSE(rows[0].contains("suspect"));  // pct_of_ceiling may pass 100: the ceiling is not a bound

@@ -16,11 +16,11 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
-#include <tuple>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -115,9 +115,17 @@ class CliTest : public ::testing::Test {
 
   // The tiny training options of every run here.
   static Opts train_opts(const std::string& corpora) {
-    return {{"--train", corpora + "/train.txt"}, {"--valid", corpora + "/valid.txt"}, {"--test", corpora + "/test.txt"},
-            {"--hidden", "8"},  {"--embed", "8"},   {"--batch", "2"},  {"--bptt", "5"},
-            {"--epochs", "1"},  {"--threads", "1"}, {"--eval-batch", "2"}, {"--cache-dir", corpora + "/cache"}};
+    return {{"--train", corpora + "/train.txt"},
+            {"--valid", corpora + "/valid.txt"},
+            {"--test", corpora + "/test.txt"},
+            {"--hidden", "8"},
+            {"--embed", "8"},
+            {"--batch", "2"},
+            {"--bptt", "5"},
+            {"--epochs", "1"},
+            {"--threads", "1"},
+            {"--eval-batch", "2"},
+            {"--cache-dir", corpora + "/cache"}};
   }
   // `base` with each option of `over` replacing the same option, or appended.
   static Opts with(Opts base, const Opts& over) {
@@ -283,8 +291,11 @@ TEST_F(CliCheckpoint, BadRunConfigAndOutputsOverTheText) {
     write_bytes(config, j.dump(2));
   };
   for (const auto& [key, value, needle] : std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"bptt", "0", "--bptt"}, {"eval-batch", "0", "--eval-batch"}, {"hidden", "-5", "--hidden"},
-           {"cell", "\"foo\"", "--cell"}, {"from-the-future", "1", "unknown option 'from-the-future'"}}) {
+           {"bptt", "0", "--bptt"},
+           {"eval-batch", "0", "--eval-batch"},
+           {"hidden", "-5", "--hidden"},
+           {"cell", "\"foo\"", "--cell"},
+           {"from-the-future", "1", "unknown option 'from-the-future'"}}) {
     SCOPED_TRACE(key);
     edited(key, value);
     expect_user_error(run("eval", {{"--model", run_dir}}), {config, needle});
@@ -294,10 +305,13 @@ TEST_F(CliCheckpoint, BadRunConfigAndOutputsOverTheText) {
   const std::string text = write("text.txt", corpus_text(50, 9));
   const std::string before = read_bytes(text);
   expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", text}}), {"--per-word", text});
-  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--sentences", dir_ + "/../" + fs::path(dir_).filename().string() + "/text.txt"}}),
+  expect_user_error(run("eval", {{"--model", run_dir},
+                                 {"--text", text},
+                                 {"--sentences", dir_ + "/../" + fs::path(dir_).filename().string() + "/text.txt"}}),
                     {"--sentences"});
-  expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", dir_ + "/o"}, {"--sentences", dir_ + "/o"}}),
-                    {"--sentences", "--per-word"});
+  expect_user_error(
+      run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", dir_ + "/o"}, {"--sentences", dir_ + "/o"}}),
+      {"--sentences", "--per-word"});
   EXPECT_EQ(read_bytes(text), before);
   expect_user_error(run("eval", {{"--model", run_dir}, {"--per-word", dir_ + "/no/such/dir/w.tsv"}}),
                     {dir_ + "/no/such/dir/w.tsv: cannot create"});
@@ -371,13 +385,15 @@ TEST_F(CliErrors, InvalidOptionValues) {
                                                    {"--schedule", "foo", "--schedule"}}) {
     SCOPED_TRACE(b.option + " " + b.value);
     const std::string fresh = dir_ + "/fresh";
-    expect_user_error(run("train", with(train_opts(suite_), {{b.option, b.value}, {"--out", fresh}})), {b.needle, b.value});
+    expect_user_error(run("train", with(train_opts(suite_), {{b.option, b.value}, {"--out", fresh}})),
+                      {b.needle, b.value});
     EXPECT_FALSE(fs::exists(fresh));
     expect_user_error(run("train", {{"--resume", run_dir}, {b.option, b.value}}), {b.needle});
     EXPECT_EQ(snapshot(run_dir), before);
   }
   // Unknown options and subcommands are usage errors too.
-  expect_user_error(run("train", with(train_opts(suite_), {{"--hiden", "8"}, {"--out", dir_ + "/fresh"}})), {"--hiden"});
+  expect_user_error(run("train", with(train_opts(suite_), {{"--hiden", "8"}, {"--out", dir_ + "/fresh"}})),
+                    {"--hiden"});
   expect_user_error(run("trian", {}), {});
   EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
   // eval and sample check theirs before writing anything.
@@ -402,9 +418,12 @@ TEST_F(CliErrors, BadConfigFiles) {
   const std::string nested = write("nested.json", "{\"layers\": {\"value\": 1}}");
   const std::string invalid = write("invalid.json", "{\"layers\": 0}");
   const std::string missing = dir_ + "/missing.json";
-  for (const auto& [path, needle] : std::vector<std::pair<std::string, std::string>>{
-           {unknown, "hiddden"}, {malformed, "JSON"}, {not_object, "JSON"}, {bad_value, "layers"},
-           {nested, "layers"}, {missing, "missing.json"}}) {
+  for (const auto& [path, needle] : std::vector<std::pair<std::string, std::string>>{{unknown, "hiddden"},
+                                                                                     {malformed, "JSON"},
+                                                                                     {not_object, "JSON"},
+                                                                                     {bad_value, "layers"},
+                                                                                     {nested, "layers"},
+                                                                                     {missing, "missing.json"}}) {
     SCOPED_TRACE(path);
     const std::string fresh = dir_ + "/fresh";
     expect_user_error(run("train", with(train_opts(suite_), {{"--config", path}, {"--out", fresh}})), {path, needle});
@@ -413,7 +432,8 @@ TEST_F(CliErrors, BadConfigFiles) {
     EXPECT_EQ(snapshot(run_dir), before);
   }
   // A well-formed file with a bad value fails like the option would.
-  expect_user_error(run("train", with(train_opts(suite_), {{"--config", invalid}, {"--out", dir_ + "/fresh"}})), {"--layers"});
+  expect_user_error(run("train", with(train_opts(suite_), {{"--config", invalid}, {"--out", dir_ + "/fresh"}})),
+                    {"--layers"});
   EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
 }
 
@@ -437,9 +457,13 @@ TEST_F(CliErrors, EnumValuesAndFixedOptionsOnResume) {
                       {cfg, option, choices});
     EXPECT_FALSE(fs::exists(dir_ + "/fresh"));
   }
-  for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
-           {"--cell", "lstm"}, {"--optimizer", "adam"}, {"--dropout-mask", "variational"}, {"--tokens", "char"},
-           {"--bptt", "6"}, {"--seed", "2"}, {"--tied", ""}}) {
+  for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{{"--cell", "lstm"},
+                                                                                      {"--optimizer", "adam"},
+                                                                                      {"--dropout-mask", "variational"},
+                                                                                      {"--tokens", "char"},
+                                                                                      {"--bptt", "6"},
+                                                                                      {"--seed", "2"},
+                                                                                      {"--tied", ""}}) {
     SCOPED_TRACE(option);
     expect_user_error(run("train", {{"--resume", run_dir}, {option, value}, {"--epochs", "2"}}),
                       {option, run_dir + "/config.json", "a resumed run keeps its settings"});
@@ -516,19 +540,23 @@ nlohmann::json one_json_object(const Result& r, const std::string& command) {
 
 TEST_F(CliRun, JsonPrintsExactlyOneObject) {
   const std::string out = dir_ + "/run";
-  const nlohmann::json t = one_json_object(run("train", with(train_opts(suite_), {{"--out", out}, {"--json", ""}})), "train");
+  const nlohmann::json t =
+      one_json_object(run("train", with(train_opts(suite_), {{"--out", out}, {"--json", ""}})), "train");
   EXPECT_EQ(t.value("run_dir", ""), out);
   EXPECT_EQ(t.value("epochs", 0), 1);
   EXPECT_GT(t.value("steps", 0), 0);
   EXPECT_TRUE(std::isfinite(t.value("test_ppl", NAN)));
   const nlohmann::json e = one_json_object(
-      run("eval", {{"--model", out}, {"--text", suite_ + "/test.txt"}, {"--cache-dir", dir_ + "/cache"}, {"--json", ""}}), "eval");
+      run("eval",
+          {{"--model", out}, {"--text", suite_ + "/test.txt"}, {"--cache-dir", dir_ + "/cache"}, {"--json", ""}}),
+      "eval");
   EXPECT_GT(e.value("tokens", 0), 100);
   EXPECT_EQ(e.value("oov", -1), 0);
   // The default text is the run's test file, scored as the trainer scored it.
   const nlohmann::json d = one_json_object(run("eval", {{"--model", out}, {"--threads", "1"}, {"--json", ""}}), "eval");
   EXPECT_DOUBLE_EQ(d.value("perplexity", 0.0), t.value("test_ppl", 1.0));
-  const nlohmann::json s = one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
+  const nlohmann::json s =
+      one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
   EXPECT_TRUE(s.contains("text") && s["text"].is_string());
   EXPECT_EQ(s.value("tokens", 0), 7);
 }
@@ -538,7 +566,8 @@ TEST_F(CliRun, JsonPrintsExactlyOneObject) {
 TEST_F(CliRun, JsonResultAndConfigJsonKeepTheirKeys) {
   const std::string out = dir_ + "/run";
   const nlohmann::json t = one_json_object(
-      run("train", with(train_opts(suite_), {{"--out", out}, {"--json", ""}, {"--optimizer", "adamw"}, {"--lr", "0.01"}})),
+      run("train",
+          with(train_opts(suite_), {{"--out", out}, {"--json", ""}, {"--optimizer", "adamw"}, {"--lr", "0.01"}})),
       "train");
   std::set<std::string> keys;
   for (const auto& [k, v] : t.items()) keys.insert(k);
@@ -552,7 +581,8 @@ TEST_F(CliRun, JsonResultAndConfigJsonKeepTheirKeys) {
   EXPECT_EQ(saved.value("cell", ""), "elman");
   EXPECT_EQ(saved.value("gemm", ""), "onednn");
   EXPECT_EQ(saved.value("grad-compress", ""), "none");
-  for (const char* unsaved : {"out", "resume", "json", "max-steps", "config"}) EXPECT_FALSE(saved.contains(unsaved)) << unsaved;
+  for (const char* unsaved : {"out", "resume", "json", "max-steps", "config"})
+    EXPECT_FALSE(saved.contains(unsaved)) << unsaved;
   EXPECT_GE(saved.size(), 50u);
 }
 
@@ -596,7 +626,8 @@ TEST_F(CliRun, ResumeReadsTheRunsOptionsAndContinuesBitIdentically) {
   const Result first = run("train", with(two_epochs, {{"--out", parts}, {"--max-steps", "30"}}));
   EXPECT_EQ(one_json_object(first, "train").value("steps", 0), 30);
   // Nothing but --resume and the one option to change: the rest is read from parts/config.json.
-  const nlohmann::json b = one_json_object(run("train", {{"--resume", parts}, {"--max-steps", "0"}, {"--json", ""}}), "train");
+  const nlohmann::json b =
+      one_json_object(run("train", {{"--resume", parts}, {"--max-steps", "0"}, {"--json", ""}}), "train");
   EXPECT_EQ(b.value("steps", 0), a.value("steps", -1));
   EXPECT_EQ(b.value("test_ppl", 0.0), a.value("test_ppl", 1.0));
   EXPECT_EQ(read_bytes(parts + "/model.safetensors"), read_bytes(whole + "/model.safetensors"));
@@ -610,13 +641,16 @@ TEST_F(CliRun, ResumeAndEvalWorkFromAnotherDirectory) {
   fs::create_directories(elsewhere);
   for (const char* f : {"train.txt", "valid.txt", "test.txt"}) fs::copy(suite_ + "/" + f, work + "/data/mini/" + f);
   Opts o = with(train_opts(suite_), {{"--corpus", "mini"}, {"--out", "r"}, {"--max-steps", "10"}, {"--json", ""}});
-  o.erase(std::remove_if(o.begin(), o.end(), [](const auto& kv) { return kv.first == "--train" || kv.first == "--valid" || kv.first == "--test"; }), o.end());
+  o.erase(std::remove_if(
+              o.begin(), o.end(),
+              [](const auto& kv) { return kv.first == "--train" || kv.first == "--valid" || kv.first == "--test"; }),
+          o.end());
   EXPECT_EQ(one_json_object(run_in(work, "train", o), "train").value("steps", 0), 10);
   const auto config = nlohmann::json::parse(read_bytes(work + "/r/config.json"));
   EXPECT_TRUE(fs::path(config.value("data", "")).is_absolute()) << config.dump();
   EXPECT_TRUE(fs::equivalent(config.value("data", ""), work + "/data")) << config.dump();
-  const nlohmann::json resumed =
-      one_json_object(run_in(elsewhere, "train", {{"--resume", work + "/r"}, {"--max-steps", "14"}, {"--json", ""}}), "train");
+  const nlohmann::json resumed = one_json_object(
+      run_in(elsewhere, "train", {{"--resume", work + "/r"}, {"--max-steps", "14"}, {"--json", ""}}), "train");
   EXPECT_EQ(resumed.value("steps", 0), 14);
   const Result e = run_in(elsewhere, "eval", {{"--model", work + "/r"}, {"--json", ""}});
   EXPECT_EQ(e.status, 0) << e.err;
@@ -642,8 +676,8 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
     const std::string out = dir_ + "/run-" + cell;
     ASSERT_EQ(run("train", with(train_opts(suite_), {{"--out", out}, {"--cell", cell}})).status, 0);
     const std::string pw = dir_ + "/pw-" + cell + ".tsv", sent = dir_ + "/sent-" + cell + ".txt";
-    const nlohmann::json e = one_json_object(
-        run("eval", {{"--model", out}, {"--text", text}, {"--per-word", pw}, {"--json", ""}}), "eval");
+    const nlohmann::json e =
+        one_json_object(run("eval", {{"--model", out}, {"--text", text}, {"--per-word", pw}, {"--json", ""}}), "eval");
     std::istringstream in(read_bytes(pw));
     std::string word;
     double ln = 0, lg = 0, sum = 0;
@@ -671,7 +705,8 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
   const auto words = nlohmann::json::parse(read_bytes(suite_ + "/word8/vocab.json"))["words"];
   const std::string w1 = words[5], w2 = words[6];
   const nlohmann::json j = one_json_object(
-      run("sample", {{"--model", suite_ + "/word8"}, {"--prompt", w1 + "\r\n" + w2}, {"--length", "3"}, {"--json", ""}}),
+      run("sample",
+          {{"--model", suite_ + "/word8"}, {"--prompt", w1 + "\r\n" + w2}, {"--length", "3"}, {"--json", ""}}),
       "sample");
   EXPECT_EQ(j.value("text", "").rfind(w1 + "\n" + w2, 0), 0u) << j.dump();
 }
@@ -683,7 +718,8 @@ TEST_F(CliRun, AverageWeightsAndEvalThem) {
   const std::string run_b = dir_ + "/b";
   ASSERT_EQ(run("train", with(train_opts(suite_), {{"--out", run_b}, {"--seed", "2"}})).status, 0);
   const std::string b = run_b + "/model.safetensors", avg = dir_ + "/avg.safetensors";
-  const nlohmann::json j = one_json_object(run("average", {{a, ""}, {b, ""}, {"--out", avg}, {"--json", ""}}), "average");
+  const nlohmann::json j =
+      one_json_object(run("average", {{a, ""}, {b, ""}, {"--out", avg}, {"--json", ""}}), "average");
   const auto ta = load_safetensors(a).tensors, tb = load_safetensors(b).tensors;
   EXPECT_EQ(j.value("tensors", size_t{0}), ta.size());
   const SafeTensorsFile m = load_safetensors(avg);
@@ -694,7 +730,8 @@ TEST_F(CliRun, AverageWeightsAndEvalThem) {
   EXPECT_EQ(m.metadata.count("manylm.step"), 0u);
   EXPECT_NE(m.metadata.at("manylm.averaged_from").find("word8"), std::string::npos);
   const nlohmann::json e = one_json_object(
-      run("eval", {{"--model", suite_ + "/word8"}, {"--weights", avg}, {"--text", suite_ + "/test.txt"}, {"--json", ""}}),
+      run("eval",
+          {{"--model", suite_ + "/word8"}, {"--weights", avg}, {"--text", suite_ + "/test.txt"}, {"--json", ""}}),
       "eval");
   EXPECT_EQ(e.value("weights", ""), avg);
   EXPECT_GT(e.value("perplexity", 0.0), 1.0);
@@ -736,8 +773,11 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
     EXPECT_LT(num(row, "gemm_ceiling_pct"), 200.0);
     EXPECT_NE(std::string("blas onednn blis libxsmm").find(row.value("gemm_ceiling_backend", "?")), std::string::npos);
   }
-  const auto gemm = bench_rows(run("bench gemm", with(one, {{"--batch-list", "4"}, {"--hidden-list", "8"}, {"--bptt", "3"},
-                                                            {"--vocab", "50"}, {"--backend-list", "blas,manylm"}})));
+  const auto gemm = bench_rows(run("bench gemm", with(one, {{"--batch-list", "4"},
+                                                            {"--hidden-list", "8"},
+                                                            {"--bptt", "3"},
+                                                            {"--vocab", "50"},
+                                                            {"--backend-list", "blas,manylm"}})));
   std::map<std::string, int> chains;
   for (const auto& row : gemm) {
     ++chains[row.value("backend", "") + "/" + row.value("chain", "")];
@@ -751,12 +791,18 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
   const std::string recipe = write("recipe.json", nlohmann::json{{"train", suite_ + "/train.txt"},
                                                                  {"valid", suite_ + "/valid.txt"},
                                                                  {"test", suite_ + "/test.txt"},
-                                                                 {"cell", "lstm"}, {"hidden", 8}, {"embed", 8},
-                                                                 {"batch", 2}, {"bptt", 5}, {"dropout", 0.5},
-                                                                 {"average-from", 1}, {"cache-dir", dir_ + "/cache"}}
+                                                                 {"cell", "lstm"},
+                                                                 {"hidden", 8},
+                                                                 {"embed", 8},
+                                                                 {"batch", 2},
+                                                                 {"bptt", 5},
+                                                                 {"dropout", 0.5},
+                                                                 {"average-from", 1},
+                                                                 {"cache-dir", dir_ + "/cache"}}
                                                       .dump());
-  for (const auto& row : bench_rows(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "2"},
-                                                                  {"--backend-list", "blas"}, {"--ceiling", ""}})))) {
+  for (const auto& row : bench_rows(
+           run("bench train",
+               with(one, {{"--recipe", recipe}, {"--steps", "2"}, {"--backend-list", "blas"}, {"--ceiling", ""}})))) {
     EXPECT_GT(num(row, "tokens_per_s"), 0.0) << row.dump();
     EXPECT_GT(num(row, "step_ms"), 0.0) << row.dump();
     EXPECT_GT(num(row, "ceiling_pct_peak"), 0.0) << row.dump();

@@ -4,8 +4,8 @@
 // rejection of non-finite input, the same bytes for any thread count, and threshold messages by hand.
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <omp.h>
+#include "test_util.h"
 
 #include <bit>
 #include <cfloat>
@@ -38,7 +38,8 @@ std::vector<float> spread(int64_t n, uint64_t seed, double lo_exp) {
   CounterRng r{seed, 9};
   std::vector<float> x(n);
   for (int64_t i = 0; i < n; ++i)
-    x[i] = (r.uniform(2 * i) < 0.5f ? -1.0f : 1.0f) * static_cast<float>(std::pow(10.0, -lo_exp * r.uniform(2 * i + 1)));
+    x[i] =
+        (r.uniform(2 * i) < 0.5f ? -1.0f : 1.0f) * static_cast<float>(std::pow(10.0, -lo_exp * r.uniform(2 * i + 1)));
   return x;
 }
 
@@ -139,10 +140,10 @@ TEST(CompressDense, BytesAndBlockLayout) {
 }
 
 TEST(CompressDense, Fp16IsRoundToNearestEvenAndSaturates) {
-  std::vector<float> v = spread(3 * kBlock + 13, 1, 9.0);  // 1e-9 .. 1: normals and half denormals
-  for (size_t i = 0; i < v.size(); i += 7) v[i] *= 6.0e4f;  // up to the top of the half range
+  std::vector<float> v = spread(3 * kBlock + 13, 1, 9.0);              // 1e-9 .. 1: normals and half denormals
+  for (size_t i = 0; i < v.size(); i += 7) v[i] *= 6.0e4f;             // up to the top of the half range
   v[5] = 70000.0f, v[6] = -1.0e30f, v[7] = 65519.0f, v[8] = 65520.0f;  // beyond the range: saturate
-  v[v.size() - 1] = 1.0e6f, v[v.size() - 2] = -65520.0f;  // and in the scalar tail of the last block
+  v[v.size() - 1] = 1.0e6f, v[v.size() - 2] = -65520.0f;               // and in the scalar tail of the last block
   std::vector<float> res;
   const std::vector<float> d = round_trip(Compress::Fp16, v, res);
   for (size_t i = 0; i < v.size(); ++i) {
@@ -180,7 +181,7 @@ TEST(CompressDense, Dyn8TableIsTheDynamicTreeType) {
   EXPECT_EQ(dyn8_value(0x80), 0.0f);
   EXPECT_EQ(dyn8_value(0x7F), 1.0f);
   EXPECT_EQ(dyn8_value(0xFF), -1.0f);
-  EXPECT_EQ(dyn8_value(0x01), 1e-6f);  // six zeros, the indicator, no fraction bits
+  EXPECT_EQ(dyn8_value(0x01), 1e-6f);                   // six zeros, the indicator, no fraction bits
   EXPECT_FLOAT_EQ(dyn8_value(0x40), 0.1f + 0.9f / 64);  // no zeros: 6 fraction bits, k = 0
   EXPECT_EQ(dyn8_value(0x3F), 0.1f);                    // top of band 1
   EXPECT_FLOAT_EQ(dyn8_value(0x02), 1e-5f * 0.55f);     // band 5, k = 0 of 2
@@ -210,12 +211,13 @@ TEST(CompressDense, Dyn8CodeIsTheNearestOfAll256) {
   CounterRng r{3, 3};
   for (int i = 0; i < 200000; ++i) {
     const float u = r.uniform(3 * i), s = r.uniform(3 * i + 1) < 0.5f ? -1.0f : 1.0f;
-    check(s * u);                                                              // uniform in [-1, 1)
+    check(s * u);                                                                // uniform in [-1, 1)
     check(s * static_cast<float>(std::pow(10.0, -8.0 * r.uniform(3 * i + 2))));  // every band
   }
   for (int k = 0; k < 127; ++k) {  // around every midpoint, to the ulp
     const float mid = static_cast<float>(0.5 * (double(dyn8_value(k)) + double(dyn8_value(k + 1))));
-    for (float a : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 2.0f), std::nextafter(std::nextafter(mid, 2.0f), 2.0f)}) {
+    for (float a :
+         {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 2.0f), std::nextafter(std::nextafter(mid, 2.0f), 2.0f)}) {
       check(a);
       check(-a);
     }
@@ -309,7 +311,8 @@ TEST(CompressDense, EdgeValues) {
       std::vector<float> v = gaussian(n, 7 + n), r(n, 0.0f);
       std::vector<uint8_t> bytes(dense_bytes(c, n) + 16, 0xAB);
       dense_encode(c, v.data(), r.data(), n, bytes.data());
-      for (size_t k = dense_bytes(c, n); k < bytes.size(); ++k) ASSERT_EQ(bytes[k], 0xAB) << "wrote past the end, n=" << n;
+      for (size_t k = dense_bytes(c, n); k < bytes.size(); ++k)
+        ASSERT_EQ(bytes[k], 0xAB) << "wrote past the end, n=" << n;
       std::vector<float> out(n + 4, -7.0f);
       dense_decode(c, bytes.data(), n, out.data());
       for (int64_t i = 0; i < n; ++i) {
@@ -397,10 +400,11 @@ TEST(CompressDense, SameBytesForAnyThreadCount) {
 TEST(CompressThreshold, MessageByHandAndDecodeAddsTau) {
   const std::vector<float> g = {0.5f, -2.0f, 0.1f, 3.0f, -0.7f, 0.6f};
   std::vector<float> r(6, 0.0f);
-  r[2] = 0.55f;                   // 0.1 + 0.55 reaches τ through the residual
+  r[2] = 0.55f;                      // 0.1 + 0.55 reaches τ through the residual
   std::vector<uint32_t> out = {42};  // appended to, not replaced
   EXPECT_EQ(threshold_encode(g.data(), r.data(), 6, 0.6f, 0.5, out), 0.6f);
-  const std::vector<uint32_t> want = {42, std::bit_cast<uint32_t>(0.6f), 5, 1 << 1 | 1, 2 << 1, 3 << 1, 4 << 1 | 1, 5 << 1};
+  const std::vector<uint32_t> want = {42,    std::bit_cast<uint32_t>(0.6f), 5, 1 << 1 | 1, 2 << 1, 3 << 1, 4 << 1 | 1,
+                                      5 << 1};
   EXPECT_EQ(out, want);
   const std::vector<float> res_want = {0.5f, -2.0f + 0.6f, 0.1f + 0.55f - 0.6f, 3.0f - 0.6f, -0.7f + 0.6f, 0.0f};
   for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(r[i], res_want[i]) << i;
@@ -434,7 +438,8 @@ TEST(CompressThreshold, ResidualConservesTheSumFixedAndAdaptive) {
       sent += msg[1];
     }
     double worst = 0;
-    for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(double(acc[i]) + res[i] - sum[i]) / (sum_abs[i] + 1e-30));
+    for (int64_t i = 0; i < n; ++i)
+      worst = std::max(worst, std::abs(double(acc[i]) + res[i] - sum[i]) / (sum_abs[i] + 1e-30));
     EXPECT_LT(worst, 1e-5) << "relative to Σ|g| per element";
     EXPECT_GT(sent, 0u);
   }

@@ -5,8 +5,8 @@
 // the Batcher's exact windows. Not the command line (cli_test.cc).
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <stdlib.h>
+#include "test_util.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -139,7 +139,8 @@ TEST(TextReaderWord, CrLfSplitAcrossReadBlocks) {
 TEST(TextReaderWord, ByteOrderMarkIsSkipped) {
   TempDir d;
   EXPECT_EQ(read_all(d.write("a.txt", "\xEF\xBB\xBFthe cat\n"), TokenMode::Word), (Tokens{"the", "cat", "<EOL>"}));
-  EXPECT_EQ(read_all(d.write("b.txt", "\xEF\xBB\xBF\xC3\xA9t\xC3\xA9"), TokenMode::Char), (Tokens{"\xC3\xA9", "t", "\xC3\xA9"}));
+  EXPECT_EQ(read_all(d.write("b.txt", "\xEF\xBB\xBF\xC3\xA9t\xC3\xA9"), TokenMode::Char),
+            (Tokens{"\xC3\xA9", "t", "\xC3\xA9"}));
   // Only at the very start: a BOM later in the text is an ordinary (zero-width) character.
   EXPECT_EQ(read_all(d.write("c.txt", "a\xEF\xBB\xBF"), TokenMode::Char), (Tokens{"a", "\xEF\xBB\xBF"}));
 }
@@ -160,7 +161,8 @@ TEST(TextReaderWord, TenMegabytesWithoutANewline) {
   const int64_t n = read_tokens(
       path, TokenMode::Word,
       [&](std::string_view w) {
-        if (first_bad < 0 && (w.size() < 2 || w[0] != 'w' || w.substr(1) != std::to_string(seen % 1000))) first_bad = seen;
+        if (first_bad < 0 && (w.size() < 2 || w[0] != 'w' || w.substr(1) != std::to_string(seen % 1000)))
+          first_bad = seen;
         ++seen;
       },
       [&] { ++eols; });
@@ -218,7 +220,9 @@ TEST(TextReaderChar, CharacterSplitAcrossReadBlocks) {
 
 TEST(TextReaderChar, InvalidUtf8FailsWithFileAndOffset) {
   TempDir d;
-  const std::string bad_lead = d.write("lead.txt", "ab\xFF" "c");
+  const std::string bad_lead = d.write("lead.txt",
+                                       "ab\xFF"
+                                       "c");
   expect_mentions(user_error([&] { read_all(bad_lead, TokenMode::Char); }), {bad_lead, "offset 2", "UTF-8"});
   // A lead byte followed by a non-continuation byte: the offset is the offending byte's.
   const std::string bad_cont = d.write("cont.txt", "xy\xC3(z");
@@ -250,8 +254,14 @@ TEST(TextReaderWord, InvalidUtf8FailsWithFileAndTheWordsOffset) {
   expect_mentions(user_error([&] { read_all(latin1, TokenMode::Word); }), {latin1, "offset 3", "UTF-8"});
   const std::string surrogate = d.write("surrogate.txt", "a b\n\xED\xA0\x80x\n");
   expect_mentions(user_error([&] { read_all(surrogate, TokenMode::Word); }), {surrogate, "offset 4"});
-  EXPECT_EQ(read_all(d.write("ok.txt", "caf\xC3\xA9 \xE2\x82\xAC" "5\n"), TokenMode::Word),
-            (Tokens{"caf\xC3\xA9", "\xE2\x82\xAC" "5", "<EOL>"}));
+  EXPECT_EQ(read_all(d.write("ok.txt",
+                             "caf\xC3\xA9 \xE2\x82\xAC"
+                             "5\n"),
+                     TokenMode::Word),
+            (Tokens{"caf\xC3\xA9",
+                    "\xE2\x82\xAC"
+                    "5",
+                    "<EOL>"}));
   EXPECT_TRUE(valid_utf8(""));
   EXPECT_FALSE(valid_utf8("\xC3"));
   EXPECT_FALSE(valid_utf8("\xC1\xBF"));
@@ -279,7 +289,9 @@ TEST(TextReaderBinary, NulBytesFailWithFileAndOffsetInBothModes) {
   const std::string first = d.write("first.txt", std::string("\0ab", 3));
   expect_mentions(user_error([&] { read_all(first, TokenMode::Word); }), {first, "offset 0"});
   // And not confused by a BOM: offsets are file offsets.
-  const std::string bom = d.write("bom.txt", std::string("\xEF\xBB\xBF" "a\0", 5));
+  const std::string bom = d.write("bom.txt", std::string("\xEF\xBB\xBF"
+                                                         "a\0",
+                                                         5));
   expect_mentions(user_error([&] { read_all(bom, TokenMode::Char); }), {bom, "offset 4"});
 }
 
@@ -389,18 +401,20 @@ TEST(Vocab, JsonRoundTrip) {
 
 TEST(Vocab, FromJsonOfGarbageFailsNamingThePath) {
   const std::string path = "/some/run/vocab.json";
-  for (const char* text : {"", "\x89PNG\r\n\x1a\n", "{\"format\": \"manylm-vocab-1\"", "[1, 2, 3]",
-                           "{\"format\": \"other\", \"words\": [], \"counts\": []}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [1, 2]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [\"x\"]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"bytes\", \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": 1, \"words\": [\"<unk>\"], \"counts\": [1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\", \"a\", \"a\"], "
-                           "\"counts\": [1, 1, 1, 1]}",
-                           "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\"], \"counts\": [1, -1]}"}) {
+  for (const char* text :
+       {"", "\x89PNG\r\n\x1a\n", "{\"format\": \"manylm-vocab-1\"", "[1, 2, 3]",
+        "{\"format\": \"other\", \"words\": [], \"counts\": []}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [1, 2]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [\"x\"]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"a\"], \"counts\": [1]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"bytes\", \"words\": [\"<unk>\"], \"counts\": [1]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<unk>\"], \"counts\": [1]}",
+        "{\"format\": \"manylm-vocab-1\", \"words\": [\"<unk>\"], \"counts\": [1]}",
+        "{\"format\": 1, \"words\": [\"<unk>\"], \"counts\": [1]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\", \"a\", \"a\"], "
+        "\"counts\": [1, 1, 1, 1]}",
+        "{\"format\": \"manylm-vocab-1\", \"tokens\": \"word\", \"words\": [\"<eos>\", \"<unk>\"], \"counts\": [1, "
+        "-1]}"}) {
     SCOPED_TRACE(text);
     expect_mentions(user_error([&] { Vocab::from_json(text, path); }), {path});
   }
@@ -534,7 +548,8 @@ TEST(TokenCache, CountsOutOfVocabularyTokens) {
   const std::string path = d.write("valid.txt", "a x <unk>\ny b x\n");
   const TokenIds t = TokenIds::load(path, v, cache);
   EXPECT_EQ(t.oov(), 3);
-  EXPECT_EQ(ids_of(t), (std::vector<int32_t>{v.find("a"), v.unk(), v.unk(), v.eos(), v.unk(), v.find("b"), v.unk(), v.eos()}));
+  EXPECT_EQ(ids_of(t),
+            (std::vector<int32_t>{v.find("a"), v.unk(), v.unk(), v.eos(), v.unk(), v.find("b"), v.unk(), v.eos()}));
   const TokenIds c = TokenIds::load(path, v, cache);
   EXPECT_TRUE(c.from_cache());
   EXPECT_EQ(c.oov(), 3);  // kept in the cache entry
@@ -560,7 +575,7 @@ TEST(Batcher, ExactWindowsStreamsAndShortLastWindow) {
   const Batcher b(ids, 3, 4, "t.txt");
   EXPECT_EQ(b.streams(), 3);
   EXPECT_EQ(b.stream_length(), 7);
-  EXPECT_EQ(b.windows(), 2);   // 6 predictions per stream: 4 + 2
+  EXPECT_EQ(b.windows(), 2);  // 6 predictions per stream: 4 + 2
   EXPECT_EQ(b.targets(), 18);
   std::vector<int32_t> x, y;
   // Window 0: positions 0..3 of every stream, time-major (t, b).
@@ -613,10 +628,12 @@ TEST(Batcher, EveryTokenOfEveryStreamIsPredictedOnce) {
 
 TEST(Batcher, CorpusTooSmallFailsNamingTheFileAndBatch) {
   const std::vector<int32_t> three = iota_ids(3);
-  expect_mentions(user_error([&] { Batcher(three, 2, 5, "/data/tiny.txt"); }), {"/data/tiny.txt", "too small", "--batch"});
+  expect_mentions(user_error([&] { Batcher(three, 2, 5, "/data/tiny.txt"); }),
+                  {"/data/tiny.txt", "too small", "--batch"});
   const std::vector<int32_t> none;
   expect_mentions(user_error([&] { Batcher(none, 1, 5, "empty.txt"); }), {"empty.txt", "too small"});
-  expect_mentions(user_error([&] { Batcher(three, 2, 5, "valid.txt", "--eval-batch"); }), {"valid.txt", "--eval-batch"});
+  expect_mentions(user_error([&] { Batcher(three, 2, 5, "valid.txt", "--eval-batch"); }),
+                  {"valid.txt", "--eval-batch"});
   const std::vector<int32_t> one = iota_ids(1);
   expect_mentions(user_error([&] { Batcher(one, 1, 5, "one.txt"); }), {"one.txt"});
   // Just enough: one prediction per stream.

@@ -56,8 +56,8 @@ struct Problem {
     lda = (ta == Trans::N ? K : M) + 3;
     ldb = (tb == Trans::N ? N : K) + 5;
     ldc = N + 2;
-    const CounterRng r{7, static_cast<uint64_t>(M * 1000003 + N * 1009 + K) * 4 + (ta == Trans::T) * 2 +
-                              (tb == Trans::T)};
+    const CounterRng r{7,
+                       static_cast<uint64_t>(M * 1000003 + N * 1009 + K) * 4 + (ta == Trans::T) * 2 + (tb == Trans::T)};
     A.resize((ta == Trans::N ? M : K) * lda);
     B.resize((tb == Trans::N ? K : N) * ldb);
     C0.resize(M * ldc);
@@ -124,8 +124,8 @@ struct Problem {
 // The small shapes: mixes of 1, 7, 20, 33, 130, and a few that cross LIBXSMM's 64 × 64 × 256 tiles.
 const std::vector<std::tuple<int64_t, int64_t, int64_t>>& small_shapes() {
   static const std::vector<std::tuple<int64_t, int64_t, int64_t>> s{
-      {1, 1, 1},    {1, 7, 20},    {7, 1, 33},     {20, 33, 7},    {33, 130, 1},  {130, 20, 33},
-      {7, 130, 130}, {130, 33, 20}, {33, 7, 130},  {130, 130, 7},  {65, 129, 300}, {20, 130, 513}};
+      {1, 1, 1},     {1, 7, 20},    {7, 1, 33},   {20, 33, 7},   {33, 130, 1},   {130, 20, 33},
+      {7, 130, 130}, {130, 33, 20}, {33, 7, 130}, {130, 130, 7}, {65, 129, 300}, {20, 130, 513}};
   return s;
 }
 

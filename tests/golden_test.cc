@@ -1,7 +1,7 @@
 // golden_test.cc — end to end against PyTorch: tests/golden/{elman_tanh,elman_relu,lstm,gru}.bin hold a
 // tiny 2-layer model's weights, inputs, loss and every gradient, then 5 SGD steps' losses and final
-// weights, written by tests/golden/make_golden.py with torch.nn.RNN, nn.LSTM and nn.GRU. The real model, clipping and SGD must match
-// tensor by tensor.
+// weights, written by tests/golden/make_golden.py with torch.nn.RNN, nn.LSTM and nn.GRU. The real model, clipping and
+// SGD must match tensor by tensor.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -176,7 +176,7 @@ TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
           for (int64_t i = 0; i < M; ++i)
             for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], C2[i * ldc + j], 1e-4 * std::sqrt(double(K)));
         }
-  }
+    }
   }
 }
 
@@ -229,16 +229,23 @@ TEST(GemmAuto, MeasuresOnceKeepsThePlanOnDiskAndComputesTheProduct) {
 // beta 0 (C never read: NaN inside) and 1, panel ranges split over the threads as the time loop does.
 TEST(PackedGemm, MatchesReferenceForEveryTileAndPanelRange) {
   CounterRng r{4, 4};
-  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 1}, {5, 17, 3}, {6, 33, 64}, {7, 2600, 650},
-                         {20, 650, 2600}, {33, 40, 13}, {13, 31, 7}})
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 16, 1},
+                         {5, 17, 3},
+                         {6, 33, 64},
+                         {7, 2600, 650},
+                         {20, 650, 2600},
+                         {33, 40, 13},
+                         {13, 31, 7}})
     for (Trans tb : {Trans::N, Trans::T})
       for (float beta : {0.0f, 1.0f}) {
-        SCOPED_TRACE(testing::Message() << M << "x" << N << "x" << K << (tb == Trans::N ? " N" : " T") << " beta " << beta);
+        SCOPED_TRACE(testing::Message() << M << "x" << N << "x" << K << (tb == Trans::N ? " N" : " T") << " beta "
+                                        << beta);
         const int64_t lda = K + 3, ldb = (tb == Trans::N ? N : K) + 2, ldc = N + 5;
         std::vector<float> A(M * lda), B((tb == Trans::N ? K : N) * ldb), C(M * ldc), R(M * ldc);
         for (size_t i = 0; i < A.size(); ++i) A[i] = r.uniform(i) - 0.5f;
         for (size_t i = 0; i < B.size(); ++i) B[i] = r.uniform(i + 99999) - 0.5f;
-        for (size_t i = 0; i < C.size(); ++i) C[i] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : r.uniform(i + 555) - 0.5f;
+        for (size_t i = 0; i < C.size(); ++i)
+          C[i] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : r.uniform(i + 555) - 0.5f;
         for (size_t i = 0; i < C.size(); ++i) R[i] = beta == 0.0f ? 0.0f : C[i];
         const std::vector<float> C0 = C;
         gemm_reference<float>(Trans::N, tb, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
@@ -248,7 +255,8 @@ TEST(PackedGemm, MatchesReferenceForEveryTileAndPanelRange) {
 #pragma omp parallel num_threads(2)
         {
           const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-          const int64_t half = W.panels() / 2, p0 = nt == 1 ? 0 : (tid == 0 ? 0 : half), p1 = nt == 1 || tid == 1 ? W.panels() : half;
+          const int64_t half = W.panels() / 2, p0 = nt == 1 ? 0 : (tid == 0 ? 0 : half),
+                        p1 = nt == 1 || tid == 1 ? W.panels() : half;
           gemm_packed(M, A.data(), lda, W, p0, p1, beta, C.data(), ldc);
         }
         for (int64_t i = 0; i < M; ++i) {
@@ -266,8 +274,8 @@ TEST(Bf16, RoundsToNearestEven) {
     return from_bf16(b);
   };
   EXPECT_EQ(round(1.0f), 1.0f);
-  EXPECT_EQ(round(1.0f + 1.0f / 256), 1.0f);                      // halfway: to even (down)
-  EXPECT_EQ(round(1.0f + 3.0f / 256), 1.0f + 4.0f / 256);         // halfway: to even (up)
+  EXPECT_EQ(round(1.0f + 1.0f / 256), 1.0f);                       // halfway: to even (down)
+  EXPECT_EQ(round(1.0f + 3.0f / 256), 1.0f + 4.0f / 256);          // halfway: to even (up)
   EXPECT_EQ(round(1.0f + 1.0f / 256 + 1e-6f), 1.0f + 2.0f / 256);  // above halfway: up
   EXPECT_EQ(round(-3.0f), -3.0f);
   EXPECT_TRUE(std::isinf(round(INFINITY)));
@@ -306,7 +314,8 @@ TEST(Bf16, GemmIsTheProductOfRoundedOperands) {
         gemm(e, ta, tb, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, 0.3f, C.data(), ldc);
         gemm_reference<double>(ta, tb, M, N, K, 0.7, Ad.data(), lda, Bd.data(), ldb, 0.3, Cd.data(), ldc);
         for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(C[i * ldc + j], Cd[i * ldc + j], 2e-6 * std::sqrt(double(K)) + 1e-6);
+          for (int64_t j = 0; j < N; ++j)
+            ASSERT_NEAR(C[i * ldc + j], Cd[i * ldc + j], 2e-6 * std::sqrt(double(K)) + 1e-6);
       }
   }
 }
@@ -345,17 +354,17 @@ namespace {
 TEST(PinPlan, PlacesEachRanksThreadsOnItsOwnCpus) {
   const std::vector<int> node = {0, 1, 2, 3, 4, 5, 6, 7};
   using V = std::vector<int>;
-  EXPECT_EQ(pin_plan(node, 4, -1, -1, 8), (V{0, 1, 2, 3}));      // one process, no launcher
-  EXPECT_EQ(pin_plan(node, 4, 0, 1, 8), (V{0, 1, 2, 3}));        // the node's only rank
-  EXPECT_EQ(pin_plan(node, 4, 1, 2, 8), (V{4, 5, 6, 7}));        // rank 1 of 2 sharing the node
-  EXPECT_EQ(pin_plan(node, 2, 3, 4, 8), (V{6, 7}));              // rank 3 of 4
-  EXPECT_EQ(pin_plan(node, 2, 2, -1, 8), (V{4, 5}));             // Slurm without --ntasks-per-node
-  EXPECT_EQ(pin_plan(node, 4, 1, 4, 8), V{});                    // 4 ranks × 4 threads on 8 CPUs: stacked
-  EXPECT_EQ(pin_plan(node, 4, 2, -1, 8), V{});                   // this rank's CPUs would run past the node
-  EXPECT_EQ(pin_plan(node, 9, -1, -1, 8), V{});                  // more threads than CPUs
-  EXPECT_EQ(pin_plan({8, 9, 10, 11}, 4, 5, 8, 16), (V{8, 9, 10, 11}));  // bound by the launcher to 4 cores
+  EXPECT_EQ(pin_plan(node, 4, -1, -1, 8), (V{0, 1, 2, 3}));               // one process, no launcher
+  EXPECT_EQ(pin_plan(node, 4, 0, 1, 8), (V{0, 1, 2, 3}));                 // the node's only rank
+  EXPECT_EQ(pin_plan(node, 4, 1, 2, 8), (V{4, 5, 6, 7}));                 // rank 1 of 2 sharing the node
+  EXPECT_EQ(pin_plan(node, 2, 3, 4, 8), (V{6, 7}));                       // rank 3 of 4
+  EXPECT_EQ(pin_plan(node, 2, 2, -1, 8), (V{4, 5}));                      // Slurm without --ntasks-per-node
+  EXPECT_EQ(pin_plan(node, 4, 1, 4, 8), V{});                             // 4 ranks × 4 threads on 8 CPUs: stacked
+  EXPECT_EQ(pin_plan(node, 4, 2, -1, 8), V{});                            // this rank's CPUs would run past the node
+  EXPECT_EQ(pin_plan(node, 9, -1, -1, 8), V{});                           // more threads than CPUs
+  EXPECT_EQ(pin_plan({8, 9, 10, 11}, 4, 5, 8, 16), (V{8, 9, 10, 11}));    // bound by the launcher to 4 cores
   EXPECT_EQ(pin_plan({8, 9, 10, 11, 12, 13, 14, 15}, 4, 5, 8, 16), V{});  // a socket shared by unknown ranks
-  EXPECT_EQ(pin_plan(node, 8, 1, 2, 8), V{});   // 2 unbound ranks, each with a thread per CPU: stacked
+  EXPECT_EQ(pin_plan(node, 8, 1, 2, 8), V{});  // 2 unbound ranks, each with a thread per CPU: stacked
   EXPECT_EQ(pin_plan(node, 8, 0, 2, 8), V{});
   EXPECT_EQ(pin_plan({16, 17, 18, 19}, 2, 0, -1, 64), (V{16, 17}));  // srun -c4 without --ntasks-per-node
 }

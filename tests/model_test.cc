@@ -34,11 +34,12 @@ struct Case {
 DropoutConfig dropout_of(const Case& c) { return {c.dropout, c.variational, 77, 5, 0, 0}; }
 
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << cell_name(c.cell) << " " << activation_name(c.act) << " L" << c.layers << " V" << c.vocab << " dropout " << c.dropout;
+  *os << cell_name(c.cell) << " " << activation_name(c.act) << " L" << c.layers << " V" << c.vocab << " dropout "
+      << c.dropout;
 }
 
-class ModelGrad : public ::testing::TestWithParam<Case> {};      // fast model vs reference
-class ModelNumeric : public ::testing::TestWithParam<Case> {};   // reference vs central differences
+class ModelGrad : public ::testing::TestWithParam<Case> {};     // fast model vs reference
+class ModelNumeric : public ::testing::TestWithParam<Case> {};  // reference vs central differences
 
 ModelShape small_shape(const Case& c) {
   ModelShape s;
@@ -55,7 +56,8 @@ ModelShape small_shape(const Case& c) {
 void random_tokens(std::vector<int32_t>& v, size_t n, int64_t V, uint64_t seed) {
   CounterRng r{seed, 3};
   v.resize(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<int32_t>(r.uniform(i) * static_cast<float>(V)) % static_cast<int32_t>(V);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = static_cast<int32_t>(r.uniform(i) * static_cast<float>(V)) % static_cast<int32_t>(V);
 }
 
 TEST_P(ModelGrad, FastMatchesReference) {
@@ -158,11 +160,12 @@ std::vector<Case> all_cases() {
   return v;
 }
 auto case_name = [](const auto& info) {
-                           return std::string(cell_name(info.param.cell)) + "_" + activation_name(info.param.act) + "_L" + std::to_string(info.param.layers) +
-                                  "_E" + std::to_string(info.param.embed) + "_V" + std::to_string(info.param.vocab) +
-                                  (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "") +
-                                  (info.param.tied ? "_tied" : "");
-                         };
+  return std::string(cell_name(info.param.cell)) + "_" + activation_name(info.param.act) + "_L" +
+         std::to_string(info.param.layers) + "_E" + std::to_string(info.param.embed) + "_V" +
+         std::to_string(info.param.vocab) +
+         (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "") +
+         (info.param.tied ? "_tied" : "");
+};
 
 INSTANTIATE_TEST_SUITE_P(Cells, ModelGrad, ::testing::ValuesIn(all_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(Cells, ModelNumeric, ::testing::ValuesIn(kSmall), case_name);

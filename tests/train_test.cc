@@ -4,9 +4,9 @@
 // file round trip.
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <stdlib.h>
 #include <sys/wait.h>
+#include "test_util.h"
 
 #include <algorithm>
 #include <cmath>
@@ -161,7 +161,8 @@ TEST_P(Resume, IsBitIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Train, Resume,
-                         ::testing::Values(ResumeCase{"elman", "sgd", 0.0, 0.5}, ResumeCase{"lstm", "adamw", 0.3, 0.003},
+                         ::testing::Values(ResumeCase{"elman", "sgd", 0.0, 0.5},
+                                           ResumeCase{"lstm", "adamw", 0.3, 0.003},
                                            ResumeCase{"gru", "adam", 0.2, 0.003},
                                            ResumeCase{"lstm", "sgd", 0.0, 3.0, "plateau"}),
                          [](const auto& info) {
@@ -173,8 +174,8 @@ TEST_F(Train, SigintSavesACheckpointThatResumes) {
   Config c = corpus.config("sig");
   c.epochs = 50;
   const std::string out = c.out;
-  std::string cmd = std::string("timeout -s INT 2 ") + MANYLM_BINARY + " train --train " + c.train + " --valid " + c.valid +
-                    " --test " + c.test + " --cache-dir " + c.cache_dir + " --out " + out +
+  std::string cmd = std::string("timeout -s INT 2 ") + MANYLM_BINARY + " train --train " + c.train + " --valid " +
+                    c.valid + " --test " + c.test + " --cache-dir " + c.cache_dir + " --out " + out +
                     " --hidden 16 --embed 16 --batch 4 --bptt 7 --epochs 50 --threads 1 --json > " + out +
                     ".json 2>/dev/null";
   const int status = std::system(cmd.c_str());
@@ -616,7 +617,8 @@ TEST(Optimizer, AdamAndAdamWMatchTheirFormulas) {
         P[i] -= lr * (mh / (std::sqrt(vh) + c.eps) + (kind == "adamw" ? c.weight_decay * P[i] : 0.0));
       }
       opt.update(e, p, g, lr, step);
-      for (size_t i = 0; i < p.size(); ++i) ASSERT_NEAR(p.data()[i], P[i], 1e-6) << kind << " step " << step << " [" << i << "]";
+      for (size_t i = 0; i < p.size(); ++i)
+        ASSERT_NEAR(p.data()[i], P[i], 1e-6) << kind << " step " << step << " [" << i << "]";
     }
   }
 }

@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 3; ++j)
         fmt::print("  side by side, {} | {}: {:.1f} ms, {:.1f} % of peak\n", gemm_backend_name(backends[i]),
-                   gemm_backend_name(backends[j]), 1e3 * median(side[i * 3 + j]), 100 * gf / median(side[i * 3 + j]) / peak);
+                   gemm_backend_name(backends[j]), 1e3 * median(side[i * 3 + j]),
+                   100 * gf / median(side[i * 3 + j]) / peak);
   }
   return 0;
 }

@@ -18,9 +18,9 @@
 // (forward output; directional derivatives of every gradient by central differences).
 //
 // What it deliberately is not: no embedding, no softmax, no optimizer; not linked with manylm_lib.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <omp.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -54,14 +54,17 @@ double median(std::vector<double> v) {
 std::string describe(const memory::desc& md) {
   if (md.data.format_kind == dnnl_format_kind_rnn_packed) return "rnn_packed";
   if (md.data.format_kind != dnnl_blocked) return fmt::format("format_kind {}", static_cast<int>(md.data.format_kind));
-  for (auto [t, name] : {std::pair{tag::ldigo, "ldigo"}, {tag::ldgoi, "ldgoi"}, {tag::ldgo, "ldgo"},
-                         {tag::ldgOi32o, "ldgOi32o"}, {tag::ldgOI32o2i, "ldgOI32o2i"}, {tag::ldgOI32o4i, "ldgOI32o4i"},
+  for (auto [t, name] : {std::pair{tag::ldigo, "ldigo"},
+                         {tag::ldgoi, "ldgoi"},
+                         {tag::ldgo, "ldgo"},
+                         {tag::ldgOi32o, "ldgOi32o"},
+                         {tag::ldgOI32o2i, "ldgOI32o2i"},
+                         {tag::ldgOI32o4i, "ldgOI32o4i"},
                          {tag::ldgIo32i, "ldgIo32i"}}) {
     if (md.data.ndims == 5 || t == tag::ldgo) {
       try {
         if (memory::desc(md.dims(), md.data_type(), t) == md) return name;
-      } catch (const dnnl::error&) {
-      }
+      } catch (const dnnl::error&) {}
     }
   }
   const auto& b = md.data.format_desc.blocking;
@@ -89,8 +92,8 @@ struct LstmPeer {
   dnnl::lstm_forward fwd;
   dnnl::lstm_backward bwd;
   // user layouts
-  memory x, h0, c0, wl, wi, bias, y, hT, cT;             // (T,B,H) (L,1,B,H)×2 (L,1,H,4,H)×2 (L,1,4,H) (T,B,H) (L,1,B,H)×2
-  memory dx, dh0, dc0, dwl, dwi, dbias, dy, dhT, dcT;     // the same shapes, gradients
+  memory x, h0, c0, wl, wi, bias, y, hT, cT;  // (T,B,H) (L,1,B,H)×2 (L,1,H,4,H)×2 (L,1,4,H) (T,B,H) (L,1,B,H)×2
+  memory dx, dh0, dc0, dwl, dwi, dbias, dy, dhT, dcT;  // the same shapes, gradients
   // primitive layouts
   memory fwd_wl, fwd_wi, bwd_wl, bwd_wi, bwd_dwl, bwd_dwi, workspace;
 
@@ -131,21 +134,38 @@ struct LstmPeer {
     for (memory* m : {&bwd_dwl, &bwd_dwi, &dbias}) std::memset(m->get_data_handle(), 0, m->get_desc().get_size());
   }
   void forward() {
-    fwd.execute(strm, {{DNNL_ARG_SRC_LAYER, x}, {DNNL_ARG_SRC_ITER, h0}, {DNNL_ARG_SRC_ITER_C, c0},
-                       {DNNL_ARG_WEIGHTS_LAYER, fwd_wl}, {DNNL_ARG_WEIGHTS_ITER, fwd_wi}, {DNNL_ARG_BIAS, bias},
-                       {DNNL_ARG_DST_LAYER, y}, {DNNL_ARG_DST_ITER, hT}, {DNNL_ARG_DST_ITER_C, cT},
+    fwd.execute(strm, {{DNNL_ARG_SRC_LAYER, x},
+                       {DNNL_ARG_SRC_ITER, h0},
+                       {DNNL_ARG_SRC_ITER_C, c0},
+                       {DNNL_ARG_WEIGHTS_LAYER, fwd_wl},
+                       {DNNL_ARG_WEIGHTS_ITER, fwd_wi},
+                       {DNNL_ARG_BIAS, bias},
+                       {DNNL_ARG_DST_LAYER, y},
+                       {DNNL_ARG_DST_ITER, hT},
+                       {DNNL_ARG_DST_ITER_C, cT},
                        {DNNL_ARG_WORKSPACE, workspace}});
     strm.wait();
   }
   // accumulates into bwd_dwl, bwd_dwi, dbias (zero_grads first)
   void backward() {
-    bwd.execute(strm, {{DNNL_ARG_SRC_LAYER, x}, {DNNL_ARG_SRC_ITER, h0}, {DNNL_ARG_SRC_ITER_C, c0},
-                       {DNNL_ARG_WEIGHTS_LAYER, bwd_wl}, {DNNL_ARG_WEIGHTS_ITER, bwd_wi}, {DNNL_ARG_BIAS, bias},
-                       {DNNL_ARG_DST_LAYER, y}, {DNNL_ARG_DST_ITER, hT}, {DNNL_ARG_DST_ITER_C, cT},
-                       {DNNL_ARG_WORKSPACE, workspace}, {DNNL_ARG_DIFF_SRC_LAYER, dx},
-                       {DNNL_ARG_DIFF_SRC_ITER, dh0}, {DNNL_ARG_DIFF_SRC_ITER_C, dc0},
-                       {DNNL_ARG_DIFF_WEIGHTS_LAYER, bwd_dwl}, {DNNL_ARG_DIFF_WEIGHTS_ITER, bwd_dwi},
-                       {DNNL_ARG_DIFF_BIAS, dbias}, {DNNL_ARG_DIFF_DST_LAYER, dy}, {DNNL_ARG_DIFF_DST_ITER, dhT},
+    bwd.execute(strm, {{DNNL_ARG_SRC_LAYER, x},
+                       {DNNL_ARG_SRC_ITER, h0},
+                       {DNNL_ARG_SRC_ITER_C, c0},
+                       {DNNL_ARG_WEIGHTS_LAYER, bwd_wl},
+                       {DNNL_ARG_WEIGHTS_ITER, bwd_wi},
+                       {DNNL_ARG_BIAS, bias},
+                       {DNNL_ARG_DST_LAYER, y},
+                       {DNNL_ARG_DST_ITER, hT},
+                       {DNNL_ARG_DST_ITER_C, cT},
+                       {DNNL_ARG_WORKSPACE, workspace},
+                       {DNNL_ARG_DIFF_SRC_LAYER, dx},
+                       {DNNL_ARG_DIFF_SRC_ITER, dh0},
+                       {DNNL_ARG_DIFF_SRC_ITER_C, dc0},
+                       {DNNL_ARG_DIFF_WEIGHTS_LAYER, bwd_dwl},
+                       {DNNL_ARG_DIFF_WEIGHTS_ITER, bwd_dwi},
+                       {DNNL_ARG_DIFF_BIAS, dbias},
+                       {DNNL_ARG_DIFF_DST_LAYER, dy},
+                       {DNNL_ARG_DIFF_DST_ITER, dhT},
                        {DNNL_ARG_DIFF_DST_ITER_C, dcT}});
     strm.wait();
   }
@@ -321,8 +341,8 @@ int main(int argc, char** argv) {
       bwd_ms.push_back(b / steps * 1e3);
       total_ms.push_back((a + b) / steps * 1e3);
       gflops.push_back(flops / ((a + b) / steps) * 1e-9);
-      fmt::print("{:>6} {:>10.2f} {:>10.2f} {:>10.2f} {:>8.1f}\n", r + 1, fwd_ms.back(), bwd_ms.back(),
-                 total_ms.back(), gflops.back());
+      fmt::print("{:>6} {:>10.2f} {:>10.2f} {:>10.2f} {:>8.1f}\n", r + 1, fwd_ms.back(), bwd_ms.back(), total_ms.back(),
+                 gflops.back());
       std::fflush(stdout);  // progress shows even if a slow run is stopped
     }
     // What a trainer would add per step if it kept the weights in ldigo and updated them there.
@@ -336,9 +356,10 @@ int main(int argc, char** argv) {
     fmt::print("{:>6} {:>10.2f} {:>10.2f} {:>10.2f} {:>8.1f}   (forward {:.1f}, backward {:.1f} GFLOP/s)\n", "median",
                median(fwd_ms), median(bwd_ms), med_total, flops / med_total * 1e-6,
                s.fwd_flops() / median(fwd_ms) * 1e-6, 2 * s.fwd_flops() / median(bwd_ms) * 1e-6);
-    fmt::print("weights reorder ldigo → forward and backward formats: {:.2f} ms per step if done every step (not "
-               "in total_ms)\n",
-               median(reorder));
+    fmt::print(
+        "weights reorder ldigo → forward and backward formats: {:.2f} ms per step if done every step (not "
+        "in total_ms)\n",
+        median(reorder));
     if (json) {
       nlohmann::json j = {{"peer", "onednn-lstm"},
                           {"dnnl_version", version},

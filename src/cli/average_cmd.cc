@@ -25,7 +25,8 @@ struct AverageOptions {
 Runner add_average_command(CLI::App& app) {
   auto o = std::make_shared<AverageOptions>();
   auto* sub = app.add_subcommand("average", "Average the weights of several safetensors files of one model");
-  sub->add_option("inputs", o->inputs, "Weight files (model.safetensors, best.safetensors, copies of epochs)")->required();
+  sub->add_option("inputs", o->inputs, "Weight files (model.safetensors, best.safetensors, copies of epochs)")
+      ->required();
   sub->add_option("--out", o->out, "The averaged weights file to write (must not exist)")->required();
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
   return [o] {
@@ -45,8 +46,10 @@ Runner add_average_command(CLI::App& app) {
              first.tensors.size());
       for (const auto& [name, t] : f.tensors) {
         auto it = first.tensors.find(name);
-        if (it == first.tensors.end()) fail("{}: tensor {} is not in {}: not the same model", path, name, o->inputs.front());
-        if (it->second.shape != t.shape) fail("{}: tensor {} has another shape than in {}", path, name, o->inputs.front());
+        if (it == first.tensors.end())
+          fail("{}: tensor {} is not in {}: not the same model", path, name, o->inputs.front());
+        if (it->second.shape != t.shape)
+          fail("{}: tensor {} has another shape than in {}", path, name, o->inputs.front());
         std::vector<double>& s = sum[name];
         for (size_t k = 0; k < s.size(); ++k) s[k] += t.values[k];
       }
@@ -69,9 +72,10 @@ Runner add_average_command(CLI::App& app) {
     metadata["manylm.averaged_from"] = nlohmann::json(o->inputs).dump();
     write_file_new(o->out, encode_safetensors(refs, metadata));  // nor if it appeared meanwhile
     if (o->json)
-      fmt::print("{}\n", nlohmann::json{{"command", "average"}, {"out", o->out}, {"inputs", o->inputs},
-                                        {"tensors", mean.size()}}
-                             .dump());
+      fmt::print(
+          "{}\n",
+          nlohmann::json{{"command", "average"}, {"out", o->out}, {"inputs", o->inputs}, {"tensors", mean.size()}}
+              .dump());
     else
       fmt::print("{}: the mean of {} weight files ({} tensors)\n", o->out, o->inputs.size(), mean.size());
     return 0;

@@ -20,11 +20,11 @@ struct BenchOptions {
   std::string recipe, data;
   int steps = 20;
   std::string backends = "blas,onednn";  // GEMM backends to compare
-  std::string precisions = "fp32";  // bench train: fp32, bf16
-  bool gemm_profile = false;        // bench train: per-signature GEMM table
-  bool ceiling = false;             // bench train: also measure the GEMM ceiling, and the step as % of it
-  bool no_packed = false;           // bench train: gemm() per recurrent step instead of the packed kernel (A/B)
-  bool allow_engine = false;        // bench gemm: backend "manylm" (the trainer's engine) is allowed
+  std::string precisions = "fp32";       // bench train: fp32, bf16
+  bool gemm_profile = false;             // bench train: per-signature GEMM table
+  bool ceiling = false;                  // bench train: also measure the GEMM ceiling, and the step as % of it
+  bool no_packed = false;                // bench train: gemm() per recurrent step instead of the packed kernel (A/B)
+  bool allow_engine = false;             // bench gemm: backend "manylm" (the trainer's engine) is allowed
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm
   std::string part = "all";                               // bench comm: sizes | step | all
 };
@@ -36,7 +36,8 @@ std::vector<std::string> backend_list(const BenchOptions& o);
 // note under the table, and in JSON listed in the row's "suspect" array and the table's "warnings".
 class BenchTable {
  public:
-  BenchTable(std::string name, std::vector<std::string> columns) : name_(std::move(name)), columns_(std::move(columns)) {}
+  BenchTable(std::string name, std::vector<std::string> columns)
+      : name_(std::move(name)), columns_(std::move(columns)) {}
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   void print(const BenchOptions& o) const;
 

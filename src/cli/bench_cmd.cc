@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -143,7 +143,8 @@ void BenchTable::print_text(bool csv) const {
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string l;
-    for (size_t i = 0; i < cells.size(); ++i) l += csv ? (i ? "," : "") + cells[i] : fmt::format("{:>{}}  ", cells[i], w[i]);
+    for (size_t i = 0; i < cells.size(); ++i)
+      l += csv ? (i ? "," : "") + cells[i] : fmt::format("{:>{}}  ", cells[i], w[i]);
     fmt::print("{}\n", l);
   };
   if (!csv) fmt::print("# {} on {} ({} hardware threads)\n", name_, cpu_model(), omp_procs());
@@ -153,8 +154,10 @@ void BenchTable::print_text(bool csv) const {
 }
 
 void BenchTable::print(const BenchOptions& o) const {
-  if (o.json) print_json();
-  else print_text(o.csv);
+  if (o.json)
+    print_json();
+  else
+    print_text(o.csv);
 }
 
 double PeakTracker::measure(int threads, bool bf16) {
@@ -181,9 +184,11 @@ Runner add_bench_command(CLI::App& app) {
     s->add_flag("--csv", o->csv, "Print CSV");
     s->add_flag("--json", o->json, "Print one JSON object");
   };
-  auto* peak = sub->add_subcommand("peak", "FP32 FMA and bf16 dot-product peak per thread count, memory bandwidth (triad)");
+  auto* peak =
+      sub->add_subcommand("peak", "FP32 FMA and bf16 dot-product peak per thread count, memory bandwidth (triad)");
   common(peak);
-  auto* gemm = sub->add_subcommand("gemm", "The seed's GEMM chains: one shape, and the GEMMs of RNN/LSTM training steps");
+  auto* gemm =
+      sub->add_subcommand("gemm", "The seed's GEMM chains: one shape, and the GEMMs of RNN/LSTM training steps");
   common(gemm);
   gemm->add_option("--batch-list", o->batches, "Batch sizes (B)")->capture_default_str();
   gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
@@ -199,15 +204,21 @@ Runner add_bench_command(CLI::App& app) {
   train->add_option("--recipe", o->recipe, "Recipe JSON file (as for train --config)")->required();
   train->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   train->add_option("--data", o->data, "Data directory");
-  train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")->capture_default_str();
-  train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")->capture_default_str();
-  train->add_flag("--gemm-profile", o->gemm_profile, "Also print each GEMM signature's calls, time and % of peak per step");
+  train->add_option("--backend-list", o->backends, "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto)")
+      ->capture_default_str();
+  train->add_option("--precision-list", o->precisions, "Precisions, comma-separated (fp32, bf16: onednn only)")
+      ->capture_default_str();
+  train->add_flag("--gemm-profile", o->gemm_profile,
+                  "Also print each GEMM signature's calls, time and % of peak per step");
   train->add_flag("--no-packed-recurrent", o->no_packed,
                   "Recurrent products through gemm() per step instead of the packed kernel (A/B measurements)");
-  train->add_flag("--ceiling", o->ceiling, "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
-  auto* comm = sub->add_subcommand("comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
+  train->add_flag("--ceiling", o->ceiling,
+                  "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
+  auto* comm = sub->add_subcommand(
+      "comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);
-  comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")->capture_default_str();
+  comm->add_option("--schemes", o->schemes, "Schemes, comma-separated (none, fp16, int8, dyn8, threshold)")
+      ->capture_default_str();
   comm->add_option("--recipe", o->recipe, "Recipe whose training step is timed")->default_val("recipes/ptb-small.json");
   comm->add_option("--steps", o->steps, "Timed steps per repeat")->capture_default_str();
   comm->add_option("--data", o->data, "Data directory");

@@ -50,11 +50,12 @@ void fill(std::vector<float>& v, int rank) {
 
 void bench_sizes(const BenchOptions& o, const Comm& comm, const std::vector<Compress>& schemes) {
   const int N = comm.size();
-  BenchTable t(fmt::format("bench comm: reduction of one bucket, {} ranks", N),
-               {"scheme", "ranks", "fp32_bytes", "time_us", "algbw_GBps", "busbw_GBps", "wire_bytes_per_rank", "wire_cut"});
+  BenchTable t(
+      fmt::format("bench comm: reduction of one bucket, {} ranks", N),
+      {"scheme", "ranks", "fp32_bytes", "time_us", "algbw_GBps", "busbw_GBps", "wire_bytes_per_rank", "wire_cut"});
   for (Compress scheme : schemes)
-    for (int64_t n : {int64_t{1} << 10, int64_t{1} << 14, int64_t{1} << 18, int64_t{1} << 20, int64_t{1} << 22,
-                      int64_t{1} << 24}) {
+    for (int64_t n :
+         {int64_t{1} << 10, int64_t{1} << 14, int64_t{1} << 18, int64_t{1} << 20, int64_t{1} << 22, int64_t{1} << 24}) {
       std::vector<float> src(static_cast<size_t>(n)), g(static_cast<size_t>(n));
       fill(src, comm.rank());
       ReduceOptions ro;
@@ -82,8 +83,8 @@ void bench_sizes(const BenchOptions& o, const Comm& comm, const std::vector<Comp
       wire[0] /= N;
       const double algbw = bytes / s / 1e9;
       t.add({compress_name(scheme), std::to_string(N), fmt::format("{:.0f}", bytes), fmt::format("{:.1f}", s * 1e6),
-             fmt::format("{:.3f}", algbw), fmt::format("{:.3f}", algbw * 2.0 * (N - 1) / N), fmt::format("{:.0f}", wire[0]),
-             fmt::format("{:.1f}", 2.0 * (N - 1) / N * bytes / wire[0])});
+             fmt::format("{:.3f}", algbw), fmt::format("{:.3f}", algbw * 2.0 * (N - 1) / N),
+             fmt::format("{:.0f}", wire[0]), fmt::format("{:.1f}", 2.0 * (N - 1) / N * bytes / wire[0])});
     }
   if (comm.root()) t.print(o);
 }
@@ -120,7 +121,8 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
     ro.density = c.threshold_density;
     ro.tau = static_cast<float>(c.threshold_tau);
     GradReducer red(comm, grads.flat(), ro);
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, lane0, c.batch};
+    const DropoutConfig drop{
+        static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, lane0, c.batch};
     std::vector<int32_t> x, y;
     int64_t step = 0;
     // mode 0: compute only; 1: reduce after backward; 2: overlapped. Seconds per step, slowest rank.
@@ -130,8 +132,8 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
       const double t0 = seconds();
       for (int i = 0; i < o.steps; ++i, ++step) {
         const int64_t len = batcher.window(step % batcher.windows(), lane0, lane1, x, y);
-        train_step(e, shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step, nullptr,
-                   mode ? &red : nullptr);
+        train_step(e, shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step,
+                   nullptr, mode ? &red : nullptr);
       }
       return comm.max((seconds() - t0) / o.steps);
     };
@@ -160,7 +162,9 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
 int bench_comm(const BenchOptions& o) {
   const Comm comm = Comm::world();
   if (!comm.distributed())
-    fail("bench comm: needs at least 2 MPI ranks: run it as mpirun -np 2 manylm bench comm (as root: add --allow-run-as-root)");
+    fail(
+        "bench comm: needs at least 2 MPI ranks: run it as mpirun -np 2 manylm bench comm (as root: add "
+        "--allow-run-as-root)");
   EngineOptions eo;
   eo.threads = o.threads.empty() ? 1 : parse_int_list(o.threads, "threads-list")[0];
   const Engine engine(eo);

@@ -44,7 +44,7 @@ std::vector<Call> step_chain(int64_t gates, int64_t L, int64_t T, int64_t B, int
   const int64_t G = gates * H;
   std::vector<Call> c;
   for (int64_t l = 0; l < L; ++l) {
-    c.push_back({Trans::N, Trans::T, T * B, G, H});                          // input projection, all steps
+    c.push_back({Trans::N, Trans::T, T * B, G, H});                                    // input projection, all steps
     for (int64_t t = 0; t < T; ++t) c.push_back({Trans::N, Trans::T, B, G, H, true});  // recurrent, per step
   }
   c.push_back({Trans::N, Trans::T, T * B, V, H});  // output layer
@@ -52,9 +52,9 @@ std::vector<Call> step_chain(int64_t gates, int64_t L, int64_t T, int64_t B, int
   c.push_back({Trans::N, Trans::N, T * B, H, V});  // d top activations
   for (int64_t l = L - 1; l >= 0; --l) {
     for (int64_t t = T - 1; t > 0; --t) c.push_back({Trans::N, Trans::N, B, H, G, true});  // recurrent backward
-    c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_hh
-    c.push_back({Trans::T, Trans::N, G, H, T * B});                                   // d W_ih
-    c.push_back({Trans::N, Trans::N, T * B, H, G});                                   // d inputs
+    c.push_back({Trans::T, Trans::N, G, H, T * B});                                        // d W_hh
+    c.push_back({Trans::T, Trans::N, G, H, T * B});                                        // d W_ih
+    c.push_back({Trans::N, Trans::N, T * B, H, G});                                        // d inputs
   }
   return c;
 }
@@ -134,38 +134,39 @@ int bench_gemm(const BenchOptions& o) {
   };
   std::vector<Row> rows;
   for (const std::string& backend : backend_list(o))
-  for (int th : thread_list(o)) {
-    const bool manylm = backend == "manylm";
-    EngineOptions eo;
-    eo.threads = th;
-    eo.backend = manylm ? GemmBackend::Auto : parse_gemm_backend(backend);
-    const Engine engine(eo);
-    check_backend(engine);
-    PackedB packed;
-    peak.measure(th, false);
-    auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
-                       const std::vector<Call>& chain) {
-      Buffers buf(chain);
-      run_chain(engine, chain, buf, manylm ? &packed : nullptr);  // warm-up: pages, library start-up, Auto's choice
-      std::vector<double> s;
-      for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(engine, chain, buf, manylm ? &packed : nullptr));
-      const double sec = median(s), gf = flops(chain) * 1e-9;
-      rows.push_back({{backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th),
-                       fmt::format("{:.2f}", gf), fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec)},
-                      gf / sec, th});
+    for (int th : thread_list(o)) {
+      const bool manylm = backend == "manylm";
+      EngineOptions eo;
+      eo.threads = th;
+      eo.backend = manylm ? GemmBackend::Auto : parse_gemm_backend(backend);
+      const Engine engine(eo);
+      check_backend(engine);
+      PackedB packed;
       peak.measure(th, false);
-    };
-    measure("one-shape", "-", 128, 1200, std::vector<Call>(20, Call{Trans::N, Trans::N, 128, 1200, 1200}));
-    for (int64_t gates : {1, 4})
-      for (int B : batches)
-        for (int H : hiddens) {
-          const std::string cell = gates == 1 ? "elman" : "lstm";
-          measure("train-step", cell, B, H, step_chain(gates, 2, o.bptt, B, H, o.vocab));
-          measure("recurrent-per-step", cell, B, H,
-                  std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H, true}));
-          measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
-        }
-  }
+      auto measure = [&](const std::string& chain_name, const std::string& cell, int64_t B, int64_t H,
+                         const std::vector<Call>& chain) {
+        Buffers buf(chain);
+        run_chain(engine, chain, buf, manylm ? &packed : nullptr);  // warm-up: pages, library start-up, Auto's choice
+        std::vector<double> s;
+        for (int r = 0; r < o.repeats; ++r) s.push_back(run_chain(engine, chain, buf, manylm ? &packed : nullptr));
+        const double sec = median(s), gf = flops(chain) * 1e-9;
+        rows.push_back({{backend, chain_name, cell, std::to_string(B), std::to_string(H), std::to_string(th),
+                         fmt::format("{:.2f}", gf), fmt::format("{:.2f}", sec * 1e3), fmt::format("{:.1f}", gf / sec)},
+                        gf / sec,
+                        th});
+        peak.measure(th, false);
+      };
+      measure("one-shape", "-", 128, 1200, std::vector<Call>(20, Call{Trans::N, Trans::N, 128, 1200, 1200}));
+      for (int64_t gates : {1, 4})
+        for (int B : batches)
+          for (int H : hiddens) {
+            const std::string cell = gates == 1 ? "elman" : "lstm";
+            measure("train-step", cell, B, H, step_chain(gates, 2, o.bptt, B, H, o.vocab));
+            measure("recurrent-per-step", cell, B, H,
+                    std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H, true}));
+            measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
+          }
+    }
   for (Row& r : rows) {
     r.cells.push_back(fmt::format("{:.1f}", 100 * r.gflops / peak.best(r.threads, false)));
     t.add(std::move(r.cells));

@@ -7,8 +7,8 @@
 #include <chrono>
 
 #include "cli/bench.h"
-#include "core/engine.h"
 #include "core/dropout.h"
+#include "core/engine.h"
 #include "core/parallel.h"
 #include "train/trainer.h"
 
@@ -29,8 +29,8 @@ double time_masks(int64_t T, int64_t B, int64_t D, int repeats) {
 }  // namespace
 
 int bench_rng(const BenchOptions& o) {
-  BenchTable t("bench rng", {"threads", "shape", "elements", "ns_per_element", "mask_ms_per_step", "step_ms",
-                             "pct_of_step"});
+  BenchTable t("bench rng",
+               {"threads", "shape", "elements", "ns_per_element", "mask_ms_per_step", "step_ms", "pct_of_step"});
   for (int th : thread_list(o)) {
     EngineOptions eo;
     eo.threads = th;
@@ -48,11 +48,13 @@ int bench_rng(const BenchOptions& o) {
     Optimizer opt(c, params.table());
     Workspace ws(s, T, B, true);
     std::vector<int32_t> x(T * B), y(T * B);
-    for (int64_t i = 0; i < T * B; ++i) x[i] = static_cast<int32_t>((i * 7919) % 10000), y[i] = static_cast<int32_t>((i * 104729) % 10000);
+    for (int64_t i = 0; i < T * B; ++i)
+      x[i] = static_cast<int32_t>((i * 7919) % 10000), y[i] = static_cast<int32_t>((i * 104729) % 10000);
     std::vector<double> steps;
     for (int r = 0; r < o.repeats + 1; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      train_step(engine, s, params, grads, hidden, ws, opt, {0.5f, false, 1, 0, 0, B}, x.data(), y.data(), T, B, 5.0, 1.0, r);
+      train_step(engine, s, params, grads, hidden, ws, opt, {0.5f, false, 1, 0, 0, B}, x.data(), y.data(), T, B, 5.0,
+                 1.0, r);
       if (r > 0) steps.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const double step = median(steps);

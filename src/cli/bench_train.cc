@@ -57,13 +57,14 @@ struct TrainBench {
 
   // n steps of the real train_step (and the running mean of a recipe with --average-from, timed apart).
   double run(TrainCase& k, int n, PhaseTimes* times) const {
-    const DropoutConfig drop{static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, 0, c.batch};
+    const DropoutConfig drop{
+        static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, 0, c.batch};
     std::vector<int32_t> x, y;
     double average_seconds = 0;
     for (int i = 0; i < n; ++i, ++k.step) {
       const int64_t len = batcher->window(k.step % batcher->windows(), 0, c.batch, x, y);
-      train_step(*k.engine, shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch, c.clip,
-                 c.lr, k.step, times);
+      train_step(*k.engine, shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch,
+                 c.clip, c.lr, k.step, times);
       if (c.average_from > 0) {
         const auto t0 = std::chrono::steady_clock::now();
         running_mean(k.average.data(), k.params.data(), static_cast<int64_t>(k.params.size()), k.step + 1);
@@ -185,8 +186,9 @@ int bench_train(const BenchOptions& o) {
                {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak",
                 "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms", "out_bwd_ms", "rec_bwd_ms",
                 "embed_bwd_ms", "update_ms", "average_ms"});
-  BenchTable prof("bench train --gemm-profile " + o.recipe, {"backend", "precision", "threads", "gemm", "calls_per_step",
-                                                              "ms_per_step", "pct_of_step", "gflops", "pct_peak", "variant"});
+  BenchTable prof("bench train --gemm-profile " + o.recipe,
+                  {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops",
+                   "pct_peak", "variant"});
   for (auto& k : cases) {
     k->engine->activate();
     const double pk = peak.measure(k->threads, k->precision == "bf16");

@@ -110,8 +110,14 @@ int run_eval(const EvalOptions& o) {
   }
   const double ppl = std::exp(sc.loss / static_cast<double>(sc.tokens));
   if (o.json) {
-    fmt::print("{}\n", nlohmann::json{{"command", "eval"}, {"text", text}, {"perplexity", ppl}, {"tokens", sc.tokens},
-                                      {"oov", ids.oov()}, {"batch", B}, {"bptt", T}, {"weights", m.weights}}
+    fmt::print("{}\n", nlohmann::json{{"command", "eval"},
+                                      {"text", text},
+                                      {"perplexity", ppl},
+                                      {"tokens", sc.tokens},
+                                      {"oov", ids.oov()},
+                                      {"batch", B},
+                                      {"bptt", T},
+                                      {"weights", m.weights}}
                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{}: perplexity {:.2f} over {} tokens ({} out of vocabulary); weights {}{}\n", text, ppl, sc.tokens,
@@ -127,8 +133,7 @@ Runner add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   auto* sub = app.add_subcommand("eval", "Perplexity of a text file under a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
-  sub->add_option("--weights", o->weights, kWeightsHelp)
-      ->capture_default_str();
+  sub->add_option("--weights", o->weights, kWeightsHelp)->capture_default_str();
   sub->add_option("--text", o->text, "Text file to score (default: the test file of the model's corpus)");
   sub->add_option("--data", o->data, "Data directory (to find the default test file)");
   sub->add_option("--batch", o->batch, "Batch lanes (default: the run's --eval-batch)");
@@ -136,7 +141,9 @@ Runner add_eval_command(CLI::App& app) {
   sub->add_option("--per-word", o->per_word, "Write each token with its ln and log10 probability (TSV) to FILE");
   sub->add_option("--sentences", o->sentences, "Write one log10 probability per input line (n-best rescoring) to FILE");
   sub->add_option("--cache-dir", o->cache_dir, "Token-id cache directory");
-  sub->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 65536));
+  sub->add_option("--threads", o->threads, "Threads (0: all cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65536));
   sub->add_flag("--json", o->json, "Print one JSON object with the results on stdout");
   return [o] { return run_eval(*o); };
 }

@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <cstring>
-#include <thread>
 #include <map>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -50,7 +50,8 @@ void decimal_integers_only(CLI::App* app) {
 int main(int argc, char** argv) {
   using namespace manylm;
   MpiSession mpi(&argc, &argv);  // MPI only under mpirun: the same binary runs as one process without it
-  CLI::App app{"manylm: recurrent neural network language models (Elman RNN, LSTM, GRU), trained fast on many-core CPUs"};
+  CLI::App app{
+      "manylm: recurrent neural network language models (Elman RNN, LSTM, GRU), trained fast on many-core CPUs"};
   app.name("manylm");
   app.require_subcommand(1);
   std::map<std::string, Runner> runners;
@@ -79,9 +80,11 @@ int main(int argc, char** argv) {
     } catch (const UserError& e) {
       return report_error("manylm: error", e.what(), 2);
     } catch (const std::bad_alloc&) {
-      return report_error("manylm: error",
-                          "out of memory: the model, batch or window is too large for this machine (--hidden, --vocab-size, "
-                          "--batch, --bptt)", 2);
+      return report_error(
+          "manylm: error",
+          "out of memory: the model, batch or window is too large for this machine (--hidden, --vocab-size, "
+          "--batch, --bptt)",
+          2);
     } catch (const std::exception& e) {
       return report_error("manylm: internal error", e.what(), 1);
     }

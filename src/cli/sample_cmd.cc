@@ -59,18 +59,19 @@ Runner add_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
   auto* sub = app.add_subcommand("sample", "Generate text from a trained model");
   sub->add_option("--model", o->model, "Run directory of a trained model")->required();
-  sub->add_option("--weights", o->weights, kWeightsHelp)
-      ->capture_default_str();
+  sub->add_option("--weights", o->weights, kWeightsHelp)->capture_default_str();
   sub->add_option("--prompt", o->prompt, "Text to continue (default: start of a sentence)");
   sub->add_option("--length", o->length, "Tokens to generate")->capture_default_str();
-  sub->add_option("--temperature", o->temperature, "Softmax temperature (lower: more conservative)")->capture_default_str();
+  sub->add_option("--temperature", o->temperature, "Softmax temperature (lower: more conservative)")
+      ->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Sample only among the k most likely tokens (0: all)")->capture_default_str();
   sub->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   sub->add_option("--threads", o->threads, "Threads")->capture_default_str()->check(CLI::Range(0, 65536));
   sub->add_flag("--json", o->json, "Print one JSON object on stdout");
   return [o] {
     if (o->length <= 0) fail("--length: must be positive (got {})", o->length);
-    if (!(o->temperature > 0) || !std::isfinite(o->temperature)) fail("--temperature: must be a positive number (got {})", o->temperature);
+    if (!(o->temperature > 0) || !std::isfinite(o->temperature))
+      fail("--temperature: must be a positive number (got {})", o->temperature);
     if (o->top_k < 0) fail("--top-k: must be 0 or positive (got {})", o->top_k);
     LoadedModel m = load_run_model(o->model, o->weights);
     // The run's backend: the same numbers as training.
@@ -88,8 +89,10 @@ Runner add_sample_command(CLI::App& app) {
     for (const auto& w : prompt_tokens(o->prompt, m.vocab.mode(), words ? m.vocab.word(m.vocab.eos()) : "")) {
       model_step_logits(engine, s, m.params, ws, cur, state);
       cur = m.vocab.id(w);
-      if (words) text += cur == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
-      else text += w;
+      if (words)
+        text += cur == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
+      else
+        text += w;
     }
     CounterRng rng{o->seed, 0x5A3F};
     std::vector<float> p(static_cast<size_t>(s.vocab));
@@ -117,12 +120,17 @@ Runner add_sample_command(CLI::App& app) {
         }
       }
       const std::string& w = m.vocab.word(next);
-      if (words) text += next == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
-      else text += w;
+      if (words)
+        text += next == m.vocab.eos() ? "\n" : (text.empty() || text.back() == '\n' ? "" : " ") + w;
+      else
+        text += w;
       cur = next;
     }
-    if (o->json) fmt::print("{}\n", nlohmann::json{{"command", "sample"}, {"text", text}, {"tokens", o->length}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    else fmt::print("{}\n", text);
+    if (o->json)
+      fmt::print("{}\n", nlohmann::json{{"command", "sample"}, {"text", text}, {"tokens", o->length}}.dump(
+                             -1, ' ', false, nlohmann::json::error_handler_t::replace));
+    else
+      fmt::print("{}\n", text);
     return 0;
   };
 }

@@ -13,8 +13,8 @@ struct DropoutSite {
   uint64_t seed;
   uint64_t step;
   uint32_t site;
-  float p;            // drop probability, 0 ≤ p < 1
-  bool variational;   // same mask for every time step of the window
+  float p;           // drop probability, 0 ≤ p < 1
+  bool variational;  // same mask for every time step of the window
 };
 
 // Draws the mask of a (T, B, D) block whose lanes are lane0..lane0+B−1 of `lanes` in all, writes it

@@ -57,16 +57,13 @@ void gemm_with(const Engine& e, GemmBackend b, Trans ta, Trans tb, int64_t M, in
       return;
     case GemmBackend::Libxsmm: gemm_libxsmm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blis: gemm_blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
-    case GemmBackend::Auto:
-      gemm_auto(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
+    case GemmBackend::Auto: gemm_auto(e, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Reference: gemm_reference<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
     case GemmBackend::Blas: break;
   }
-  cblas_sgemm(CblasRowMajor, ta == Trans::N ? CblasNoTrans : CblasTrans,
-              tb == Trans::N ? CblasNoTrans : CblasTrans, static_cast<blasint>(M), static_cast<blasint>(N),
-              static_cast<blasint>(K), alpha, A, static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta,
-              C, static_cast<blasint>(ldc));
+  cblas_sgemm(CblasRowMajor, ta == Trans::N ? CblasNoTrans : CblasTrans, tb == Trans::N ? CblasNoTrans : CblasTrans,
+              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
+              static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
 }
 
 void gemm(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -61,8 +61,8 @@ inline float from_bf16(uint16_t b) {
 
 // Plain triple loop, any number type; the reference every fast backend is tested against.
 template <typename T>
-void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                    const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_reference(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                    int64_t ldb, T beta, T* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       T acc = T(0);

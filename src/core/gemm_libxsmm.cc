@@ -104,8 +104,8 @@ struct Call {
   // shares it), the tiles run right-major, and a TRANS_B right tile is copied once into a per-thread pack.
   bool full_left = false, pack_right = false;
   float* lpack = nullptr;  // (tiles_l, K, kTileL)
-  bool c_form = false;      // the tile is C's (m = M), not Cᵀ's: it goes through the scratch, transposed
-  float* C = nullptr;       // row-major (M, N)
+  bool c_form = false;     // the tile is C's (m = M), not Cᵀ's: it goes through the scratch, transposed
+  float* C = nullptr;      // row-major (M, N)
   int64_t ldc = 0;
   float alpha = 1, beta = 0;
   bool to_scratch = false;  // kernels write the scratch tile (C form, or alpha ≠ 1), combined into C after
@@ -137,9 +137,10 @@ void dispatch_kernels(Call& c) {
           const float beta = b1 ? 1.0f : 0.0f;
           c.kernel[el][er][ek][b1] = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &one, &beta, &flags, &prefetch);
           if (!c.kernel[el][er][ek][b1])
-            throw std::runtime_error(fmt::format("LIBXSMM ({}) has no kernel for m={} n={} k={} lda={} ldb={} ldc={} "
-                                                 "flags={} beta={}",
-                                                 libxsmm_get_target_arch(), m, n, k, lda, ldb, ldc, flags, beta));
+            throw std::runtime_error(
+                fmt::format("LIBXSMM ({}) has no kernel for m={} n={} k={} lda={} ldb={} ldc={} "
+                            "flags={} beta={}",
+                            libxsmm_get_target_arch(), m, n, k, lda, ldb, ldc, flags, beta));
         }
 }
 

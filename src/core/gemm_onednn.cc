@@ -55,11 +55,22 @@ namespace {
 using OneDnn = OneDnnState;
 
 Prim& primitive(OneDnn& d, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, int64_t lda, int64_t ldb,
-               float beta, int64_t ldc, bool bf16) {
+                float beta, int64_t ldc, bool bf16) {
   using dnnl::memory;
   const bool inner = omp_in_parallel();
-  const Key key{static_cast<int>(ta), static_cast<int>(tb), M, N, K, lda, ldb, ldc, alpha, beta,
-                inner ? 1 : omp_get_max_threads(), bf16, inner ? omp_get_thread_num() : -1};
+  const Key key{static_cast<int>(ta),
+                static_cast<int>(tb),
+                M,
+                N,
+                K,
+                lda,
+                ldb,
+                ldc,
+                alpha,
+                beta,
+                inner ? 1 : omp_get_max_threads(),
+                bf16,
+                inner ? omp_get_thread_num() : -1};
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it == d.cache.end()) {

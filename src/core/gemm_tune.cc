@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <tuple>
@@ -26,8 +26,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
 #include "core/engine.h"
+#include "core/error.h"
 #include "core/gemm.h"
 #include "core/gemm_backends.h"
 #include "core/io.h"
@@ -43,7 +43,9 @@ struct Variant {
   bool split;
 };
 
-std::string variant_name(const Variant& v) { return fmt::format("{}/{}", gemm_backend_name(v.backend), v.split ? "split" : "team"); }
+std::string variant_name(const Variant& v) {
+  return fmt::format("{}/{}", gemm_backend_name(v.backend), v.split ? "split" : "team");
+}
 
 bool parse_variant(const std::string& s, Variant* v) {
   const auto slash = s.find('/');
@@ -89,8 +91,8 @@ std::string machine_prefix() {
 
 std::string signature(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc,
                       float alpha, float beta) {
-  return fmt::format("{}{} {}x{}x{} ld {},{},{} alpha {} beta {}", ta == Trans::N ? 'N' : 'T', tb == Trans::N ? 'N' : 'T', M, N,
-                     K, lda, ldb, ldc, alpha, beta);
+  return fmt::format("{}{} {}x{}x{} ld {},{},{} alpha {} beta {}", ta == Trans::N ? 'N' : 'T',
+                     tb == Trans::N ? 'N' : 'T', M, N, K, lda, ldb, ldc, alpha, beta);
 }
 
 void load(Plan& p) {
@@ -100,7 +102,8 @@ void load(Plan& p) {
   if (!path_exists(p.path)) return;
   try {
     p.file = nlohmann::json::parse(read_file(p.path, "GEMM plan"));
-    if (!p.file.is_object() || p.file.value("format", "") != "manylm-gemm-plan-1") throw std::runtime_error("not a manylm GEMM plan");
+    if (!p.file.is_object() || p.file.value("format", "") != "manylm-gemm-plan-1")
+      throw std::runtime_error("not a manylm GEMM plan");
     const std::string prefix = machine_prefix();
     for (const auto& [key, e] : p.file["entries"].items()) {
       Variant v;
@@ -125,8 +128,8 @@ void save(Plan& p) {
   }
 }
 
-void run_variant(const Engine& e, const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void run_variant(const Engine& e, const Variant& v, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!v.split) {
     gemm_with(e, v.backend, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -173,9 +176,9 @@ size_t choose(const std::vector<double>& seconds) {
 // variant's whole turn. Round 0 plans/JITs and warms caches and sizes the samples: a sample repeats the call
 // until it lasts about 0.2 ms, so that small products are not timed at the clock's resolution. Then the
 // fastest sample of each variant over 5 timed rounds (2 for products over 50 ms).
-std::vector<double> time_variants(const Engine& e, const std::vector<Variant>& cands, Trans ta, Trans tb, int64_t M, int64_t N,
-                                  int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                                  float beta, float* C, int64_t ldc) {
+std::vector<double> time_variants(const Engine& e, const std::vector<Variant>& cands, Trans ta, Trans tb, int64_t M,
+                                  int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                                  int64_t ldb, float beta, float* C, int64_t ldc) {
   const size_t nv = cands.size();
   std::vector<double> fastest(nv, 1e30);
   std::vector<int> reps(nv, 1);
@@ -185,16 +188,18 @@ std::vector<double> time_variants(const Engine& e, const std::vector<Variant>& c
       const auto t0 = std::chrono::steady_clock::now();
       for (int k = 0; k < reps[i]; ++k) run_variant(e, cands[i], ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps[i];
-      if (r == 0) reps[i] = static_cast<int>(std::clamp(2e-4 / std::max(s, 1e-9), 1.0, 64.0));
-      else fastest[i] = std::min(fastest[i], s);
+      if (r == 0)
+        reps[i] = static_cast<int>(std::clamp(2e-4 / std::max(s, 1e-9), 1.0, 64.0));
+      else
+        fastest[i] = std::min(fastest[i], s);
     }
     if (r >= 2 && *std::min_element(fastest.begin(), fastest.end()) > 0.05) break;  // large products: two timed rounds
   }
   return fastest;
 }
 
-Variant tune(const Engine& e, Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
-             const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+Variant tune(const Engine& e, Plan& p, const std::string& key, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
+             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   const std::vector<Variant> cands = candidates();
   // C is kept and restored: the trials overwrite (or, with beta ≠ 0, accumulate into) it, and the caller
   // then runs the chosen variant on the original.

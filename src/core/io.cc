@@ -19,8 +19,7 @@ namespace manylm {
 
 void require_regular_file(const std::string& path, std::string_view what) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    fail("{}: cannot open {}: {}", path, what, std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) fail("{}: cannot open {}: {}", path, what, std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail("{}: is a directory, expected the {} file", path, what);
   if (!S_ISREG(st.st_mode)) fail("{}: not a regular file (expected the {} file)", path, what);
   if (::access(path.c_str(), R_OK) != 0) fail("{}: cannot read {}: {}", path, what, std::strerror(errno));

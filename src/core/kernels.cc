@@ -87,7 +87,8 @@ void activation_forward_cols(Activation a, float* y, int64_t rows, int64_t ld, i
   }
 }
 
-void activation_backward_cols(Activation a, const float* h, float* dy, int64_t rows, int64_t ld, int64_t j0, int64_t j1) {
+void activation_backward_cols(Activation a, const float* h, float* dy, int64_t rows, int64_t ld, int64_t j0,
+                              int64_t j1) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = h + r * ld;
     float* d = dy + r * ld;

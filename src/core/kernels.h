@@ -48,7 +48,8 @@ void activation_backward(Activation a, const float* h, float* dy, int64_t n);
 // The same on columns [j0, j1) of `rows` rows with leading dimension ld, on the calling thread only (for a
 // caller's own team: no parallel region inside).
 void activation_forward_cols(Activation a, float* y, int64_t rows, int64_t ld, int64_t j0, int64_t j1);
-void activation_backward_cols(Activation a, const float* h, float* dy, int64_t rows, int64_t ld, int64_t j0, int64_t j1);
+void activation_backward_cols(Activation a, const float* h, float* dy, int64_t rows, int64_t ld, int64_t j0,
+                              int64_t j1);
 // c[r, j] += b1[j] + b2[j] for rows x cols (b2 may be null).
 void add_bias_rows(float* c, int64_t rows, int64_t cols, const float* b1, const float* b2);
 // dst[j] += sum_r src[r, j].

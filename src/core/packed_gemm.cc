@@ -136,7 +136,7 @@ void gemm_packed(int64_t M, const float* A, int64_t lda, const PackedB& W, int64
       for (int64_t t = 0; t < tiles; ++t) {  // equal-height row tiles
         const auto [r0, r1] = static_range(M, static_cast<int>(t), static_cast<int>(tiles));
         kKernels[static_cast<size_t>(r1 - r0 - 1)](kn, A + r0 * lda + k0, lda, W.panel(p) + k0 * PackedB::kPanel, b,
-                                                    C + r0 * ldc + n0, ldc, cols);
+                                                   C + r0 * ldc + n0, ldc, cols);
       }
     }
   }

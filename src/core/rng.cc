@@ -26,8 +26,8 @@ void philox_blocks_scalar(const CounterRng& rng, uint64_t b0, uint64_t nb, uint3
 #if defined(__AVX2__) && !defined(__AVX512F__)
 // (hi, lo) of m · x for the eight 32-bit lanes of x.
 inline void mulhilo(__m256i m, __m256i x, __m256i* hi, __m256i* lo) {
-  const __m256i even = _mm256_mul_epu32(m, x);                          // lanes 0,2,4,6 as 64-bit products
-  const __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(x, 32));    // lanes 1,3,5,7
+  const __m256i even = _mm256_mul_epu32(m, x);                        // lanes 0,2,4,6 as 64-bit products
+  const __m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(x, 32));  // lanes 1,3,5,7
   *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
   *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }

@@ -39,8 +39,8 @@ struct CounterRng {
   uint64_t seed;
   uint64_t stream;
   Philox4 block(uint64_t blk) const {
-    return philox4x32_10({static_cast<uint32_t>(blk), static_cast<uint32_t>(blk >> 32),
-                          static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+    return philox4x32_10({static_cast<uint32_t>(blk), static_cast<uint32_t>(blk >> 32), static_cast<uint32_t>(stream),
+                          static_cast<uint32_t>(stream >> 32)},
                          {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
   }
   float uniform(uint64_t i) const { return u32_to_unit(block(i >> 2)[i & 3]); }

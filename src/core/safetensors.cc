@@ -60,8 +60,7 @@ SafeTensorsFile load_safetensors(const std::string& path) {
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
   if (n > bytes.size() - 8 || n > (100u << 20))
-    fail("{}: not a safetensors file or truncated (header length {} but file has {} bytes)", path, n,
-         bytes.size());
+    fail("{}: not a safetensors file or truncated (header length {} but file has {} bytes)", path, n, bytes.size());
   json header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<ptrdiff_t>(n), nullptr, false);
   if (header.is_discarded() || !header.is_object()) fail("{}: not a safetensors file (header is not JSON)", path);
   size_t data_begin = 8 + n, data_size = bytes.size() - data_begin;

@@ -19,8 +19,8 @@ class Batcher {
           const char* batch_option = "--batch")
       : ids_(ids), B_(B), T_(T), L_(static_cast<int64_t>(ids.size()) / B) {
     if (L_ < 2)
-      fail("{}: corpus too small: {} tokens cannot fill {} streams of at least 2 tokens (lower {})", what,
-           ids.size(), B, batch_option);
+      fail("{}: corpus too small: {} tokens cannot fill {} streams of at least 2 tokens (lower {})", what, ids.size(),
+           B, batch_option);
   }
   int64_t streams() const { return B_; }
   int64_t stream_length() const { return L_; }

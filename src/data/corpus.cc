@@ -3,10 +3,10 @@
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -47,8 +47,7 @@ TokenIds TokenIds::load(const std::string& path, const Vocab& vocab, const std::
           return t;
         }
       }
-    } catch (const UserError&) {
-    }
+    } catch (const UserError&) {}
     // A stale or damaged cache entry is rebuilt below; the text is the source of truth.
   }
   const int32_t eos = vocab.eos();
@@ -93,6 +92,5 @@ std::string resolve_data_dir(const std::string& given) {
     if (is_directory(d)) return d;
   fail("--data: no data directory given, and neither ./data nor ../shared/data exists");
 }
-
 
 }  // namespace manylm

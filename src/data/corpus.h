@@ -18,7 +18,7 @@ class TokenIds {
  public:
   std::span<const int32_t> ids() const { return {data_, static_cast<size_t>(n_)}; }
   int64_t size() const { return n_; }
-  int64_t oov() const { return oov_; }   // tokens that were mapped to <unk> without being "<unk>" in the text
+  int64_t oov() const { return oov_; }  // tokens that were mapped to <unk> without being "<unk>" in the text
   bool from_cache() const { return from_cache_; }
 
   // Encodes `path` with `vocab`, using (and filling) `cache_dir` unless it is empty.

@@ -42,8 +42,8 @@ bool valid_utf8(std::string_view s) {
     const auto c1 = static_cast<unsigned char>(s[i + 1]);
     if ((c1 & 0xC0) != 0x80) return false;
     if ((c == 0xE0 && c1 < 0xA0) || (c == 0xF0 && c1 < 0x90)) return false;  // overlong
-    if (c == 0xED && c1 > 0x9F) return false;                                 // UTF-16 surrogates
-    if (c == 0xF4 && c1 > 0x8F) return false;                                 // above U+10FFFF
+    if (c == 0xED && c1 > 0x9F) return false;                                // UTF-16 surrogates
+    if (c == 0xF4 && c1 > 0x8F) return false;                                // above U+10FFFF
     for (int k = 2; k < len; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
     i += static_cast<size_t>(len);
@@ -75,8 +75,8 @@ class Tokenizer {
   const TokenMode mode_;
   const std::function<void(std::string_view)>& on_token_;
   const std::function<void()>& on_eol_;
-  std::string word_;         // word mode: the word being read; char mode: a character split across blocks
-  bool line_open_ = false;   // word mode: bytes seen since the last '\n'
+  std::string word_;        // word mode: the word being read; char mode: a character split across blocks
+  bool line_open_ = false;  // word mode: bytes seen since the last '\n'
   bool pending_cr_ = false;
   bool word_ascii_ = true;
   int64_t count_ = 0, word_at_ = 0;
@@ -104,8 +104,10 @@ void Tokenizer::byte(unsigned char c, int64_t at) {
     if (mode_ == TokenMode::Word) flush_word();
     return;
   }
-  if (mode_ == TokenMode::Word) word_byte(c, at);
-  else char_byte(c, at);
+  if (mode_ == TokenMode::Word)
+    word_byte(c, at);
+  else
+    char_byte(c, at);
 }
 
 void Tokenizer::word_byte(unsigned char c, int64_t at) {

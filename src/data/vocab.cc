@@ -55,7 +55,8 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
     if (v.index_.size() != v.words_.size())  // a word listed twice would own two ids and be read as one
       for (size_t i = 0; i < v.words_.size(); ++i)
         if (v.index_.at(v.words_[i]) != static_cast<int32_t>(i))
-          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i], v.index_.at(v.words_[i]), i);
+          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i], v.index_.at(v.words_[i]),
+               i);
     if (v.unk() < 0) fail("{}: vocabulary has no <unk>", path);
     if (v.mode() == TokenMode::Word && v.eos() < 0) fail("{}: word vocabulary has no <eos>", path);
     return v;
@@ -67,19 +68,23 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count) {
   std::unordered_map<std::string, int64_t> counts;
   int64_t eols = 0;
-  read_tokens(train_path, mode, [&](std::string_view w) { ++counts[std::string(w)]; }, [&] { ++eols; });
+  read_tokens(
+      train_path, mode, [&](std::string_view w) { ++counts[std::string(w)]; }, [&] { ++eols; });
   if (counts.empty() && eols == 0) fail("{}: empty corpus: no tokens", train_path);
   if (mode == TokenMode::Word) counts[Vocab::kEos] += eols;
   counts.try_emplace(Vocab::kUnk, 0);
   std::vector<std::pair<std::string, int64_t>> items(counts.begin(), counts.end());
-  auto by_count = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
+  auto by_count = [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  };
   std::sort(items.begin(), items.end(), by_count);
   auto special = [](const std::string& w) { return w == Vocab::kEos || w == Vocab::kUnk; };
   std::vector<std::pair<std::string, int64_t>> kept;
   int64_t unk_extra = 0;
   const int64_t limit = max_size > 0 ? max_size : INT64_MAX;
   // Specials always stay; other words while they fit and are frequent enough.
-  int64_t specials = static_cast<int64_t>(std::count_if(items.begin(), items.end(), [&](auto& it) { return special(it.first); }));
+  int64_t specials =
+      static_cast<int64_t>(std::count_if(items.begin(), items.end(), [&](auto& it) { return special(it.first); }));
   int64_t room = std::max<int64_t>(0, limit - specials);
   for (auto& [w, c] : items) {
     if (special(w) || (c >= min_count && room > 0)) {

@@ -39,8 +39,8 @@ inline void gate_forward(int64_t B, int64_t H, int64_t j0, int64_t j1, float* gi
 }
 
 // dE/dGi and dE/dGh of step t for hidden units [j0, j1), and the direct path's share of dE/dh[t-1].
-inline void gate_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const float* gi, const float* gh, const float* hp,
-                          const float* dh, float* di, float* dd, float* dprev) {
+inline void gate_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const float* gi, const float* gh,
+                          const float* hp, const float* dh, float* di, float* dd, float* dprev) {
   const int64_t G = 3 * H;
   for (int64_t b = 0; b < B; ++b) {
     const float* a = gi + b * G;

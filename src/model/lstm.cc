@@ -15,13 +15,15 @@ namespace {
 
 // Gate math of step t for lanes [0, B) and hidden units [j0, j1): g holds the pre-activations (B, 4H) on
 // entry and the activated gates on exit.
-inline void cell_forward(int64_t B, int64_t H, int64_t j0, int64_t j1, float* g, const float* cp, float* cn, float* hn) {
+inline void cell_forward(int64_t B, int64_t H, int64_t j0, int64_t j1, float* g, const float* cp, float* cn,
+                         float* hn) {
   const int64_t G = 4 * H;
   for (int64_t b = 0; b < B; ++b) {
     float* gb = g + b * G;
 #pragma omp simd
     for (int64_t j = j0; j < j1; ++j) {
-      const float i = sigmoid_fast(gb[j]), f = sigmoid_fast(gb[H + j]), gg = tanh_fast(gb[2 * H + j]), o = sigmoid_fast(gb[3 * H + j]);
+      const float i = sigmoid_fast(gb[j]), f = sigmoid_fast(gb[H + j]), gg = tanh_fast(gb[2 * H + j]),
+                  o = sigmoid_fast(gb[3 * H + j]);
       const float c = f * cp[b * H + j] + i * gg;
       gb[j] = i;
       gb[H + j] = f;
@@ -34,8 +36,8 @@ inline void cell_forward(int64_t B, int64_t H, int64_t j0, int64_t j1, float* g,
 }
 
 // dE/dG of step t for hidden units [j0, j1), and the cell gradient carried to t-1.
-inline void cell_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const float* gt, const float* cp, const float* cn,
-                          const float* dh, float* dg, float* dCarry) {
+inline void cell_backward(int64_t B, int64_t H, int64_t j0, int64_t j1, const float* gt, const float* cp,
+                          const float* cn, const float* dh, float* dg, float* dCarry) {
   const int64_t G = 4 * H;
   for (int64_t b = 0; b < B; ++b) {
     const float* gb = gt + b * G;

@@ -17,8 +17,7 @@
 
 namespace manylm {
 
-Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout)
-    : T(T_), B(B_), ix(param_index(s)) {
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) : T(T_), B(B_), ix(param_index(s)) {
   std::vector<TensorSpec> t;
   t.push_back({"x0", {T, B, s.embed}});
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
@@ -91,7 +90,8 @@ bool active(const DropoutConfig* d) { return d && d->p > 0; }
 // Adds the time since the previous lap to one field of PhaseTimes (nothing when times is null).
 class Lap {
  public:
-  explicit Lap(PhaseTimes* t) : t_(t), last_(t ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}) {}
+  explicit Lap(PhaseTimes* t)
+      : t_(t), last_(t ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}) {}
   void operator()(double PhaseTimes::*field) {
     if (!t_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -120,13 +120,11 @@ const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& p
   PackedB* packed = e.packed_recurrent() ? &ws.packed : nullptr;
   const float* in = X;
   for (int64_t l = 0; l < s.layers; ++l) {
-    float* S = ws.acts[ws.S[l]].data;                                  // (T+1, B, H)
-    std::memcpy(S, state[l].data, B * H * sizeof(float));              // S[0] = carried state
+    float* S = ws.acts[ws.S[l]].data;                      // (T+1, B, H)
+    std::memcpy(S, state[l].data, B * H * sizeof(float));  // S[0] = carried state
     const ElmanWeights w = layer_weights(params, ix, l);
     switch (s.cell) {
-      case Cell::Elman:
-        elman_forward(e, s.activation, T, B, s.layer_input(l), H, in, w, S, packed);
-        break;
+      case Cell::Elman: elman_forward(e, s.activation, T, B, s.layer_input(l), H, in, w, S, packed); break;
       case Cell::Lstm: {
         float* C = ws.acts[ws.C[l]].data;  // (T+1, B, H)
         std::memcpy(C, state[s.layers + l].data, B * H * sizeof(float));
@@ -143,7 +141,8 @@ const float* forward_hidden(const Engine& e, const ModelShape& s, const Arena& p
     if (dr) {  // the next layer (or the decoder) sees a dropped copy; the recurrence keeps A itself
       float* Dl = ws.acts[ws.D[l]].data;
       std::memcpy(Dl, in, T * B * H * sizeof(float));
-      dropout_forward(site(*drop, static_cast<uint32_t>(l + 1)), T, B, H, drop->lane0, lanes, Dl, ws.masks[l + 1].data());
+      dropout_forward(site(*drop, static_cast<uint32_t>(l + 1)), T, B, H, drop->lane0, lanes, Dl,
+                      ws.masks[l + 1].data());
       in = Dl;
     }
   }
@@ -204,14 +203,11 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
   for (int64_t l = L - 1; l >= 0; --l) {
     const int64_t In = s.layer_input(l);
     const float* in = l == 0 ? ws.acts[ws.x0].data : output(l - 1);
-    ElmanGrads g{grads[ix.w_ih[l]].data, grads[ix.w_hh[l]].data, grads[ix.b_ih[l]].data,
-                 grads[ix.b_hh[l]].data};
+    ElmanGrads g{grads[ix.w_ih[l]].data, grads[ix.w_hh[l]].data, grads[ix.b_ih[l]].data, grads[ix.b_hh[l]].data};
     const ElmanWeights w = layer_weights(params, ix, l);
     const float* S = ws.acts[ws.S[l]].data;
     switch (s.cell) {
-      case Cell::Elman:
-        elman_backward(e, s.activation, T, B, In, H, in, w, S, dA, g, dX, packed);
-        break;
+      case Cell::Elman: elman_backward(e, s.activation, T, B, In, H, in, w, S, dA, g, dX, packed); break;
       case Cell::Lstm:
         lstm_backward(e, T, B, In, H, in, w, S, ws.acts[ws.C[l]].data, ws.acts[ws.G[l]].data, dA, ws.acts[ws.dG].data,
                       ws.acts[ws.dC].data, g, dX, packed);

@@ -20,7 +20,7 @@ struct DropoutConfig {
   float p = 0;
   bool variational = false;
   uint64_t seed = 0;
-  uint64_t step = 0;  // the update number: a new mask every step
+  uint64_t step = 0;             // the update number: a new mask every step
   int64_t lane0 = 0, lanes = 0;  // this worker's first lane, and lanes in all (0: B)
 };
 
@@ -48,7 +48,7 @@ class Workspace {
   int x0, dA, dX, logits, dG = -1, dGh = -1, dC = -1;
   std::vector<int> S, D, C, G, Gh;
   std::vector<std::vector<uint8_t>> masks;  // per site, (T,B,E) then (T,B,H)
-  PackedB packed;  // the current layer's recurrent weight, packed for the time loop
+  PackedB packed;                           // the current layer's recurrent weight, packed for the time loop
 };
 
 // Runs the window. x, y: (T, B) token ids, time-major. state (one (B,H) per layer) is read as the

@@ -61,7 +61,8 @@ void Comm::barrier() const {
 }
 
 void Comm::sum(std::span<double> v) const {
-  if (distributed()) MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  if (distributed())
+    MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
 }
 
 void Comm::sum(std::span<int64_t> v) const {

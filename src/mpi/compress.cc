@@ -49,9 +49,9 @@ const char* compress_name(Compress c) { return name_of(c); }
 namespace {
 
 constexpr int64_t kParallelMin = int64_t(1) << 16;  // below this many values one thread is faster
-constexpr uint32_t kInfBits = 0x7f800000u;           // |v| bits at or above this: inf or NaN
-constexpr float kHalfMax = 65504.0f;                 // largest finite binary16
-constexpr float kTinyScale = 0x1p-100f;              // below this, scales are lifted by 2^100 before 1/scale
+constexpr uint32_t kInfBits = 0x7f800000u;          // |v| bits at or above this: inf or NaN
+constexpr float kHalfMax = 65504.0f;                // largest finite binary16
+constexpr float kTinyScale = 0x1p-100f;             // below this, scales are lifted by 2^100 before 1/scale
 constexpr float kLift = 0x1p100f;
 
 int64_t num_blocks(int64_t n) { return (n + kBlock - 1) / kBlock; }
@@ -61,9 +61,12 @@ enum class Feed { G, GR, RR };
 
 template <Feed F>
 inline float feed(const float* __restrict g, const float* __restrict r, int64_t i) {
-  if constexpr (F == Feed::G) return g[i];
-  else if constexpr (F == Feed::GR) return g[i] + r[i];
-  else return r[i] + r[i];
+  if constexpr (F == Feed::G)
+    return g[i];
+  else if constexpr (F == Feed::GR)
+    return g[i] + r[i];
+  else
+    return r[i] + r[i];
 }
 
 // max |v| over a block as float bits (integer max keeps the loop vectorizable and sees NaN as the
@@ -97,10 +100,10 @@ constexpr int32_t kCellTop = 127 << 7;          // the cell starting at 1.0 (m �
 constexpr int kCells = kCellTop - kCellBase + 1;
 
 struct Dyn8Tables {
-  float value[256];     // dyn8_value(code)
-  float mag[128];       // magnitude byte → |value|, strictly increasing
-  float thr[128];       // decision thresholds; thr[127] = +inf
-  int32_t cell[kCells]; // #{b : thr[b] < first float of the cell}
+  float value[256];      // dyn8_value(code)
+  float mag[128];        // magnitude byte → |value|, strictly increasing
+  float thr[128];        // decision thresholds; thr[127] = +inf
+  int32_t cell[kCells];  // #{b : thr[b] < first float of the cell}
 };
 
 Dyn8Tables build_dyn8() {
@@ -168,9 +171,12 @@ void fp16_block(const float* __restrict g, float* __restrict r, int64_t n, uint8
   const __m256 lo = _mm256_set1_ps(-kHalfMax), hi = _mm256_set1_ps(kHalfMax);
   for (; i + 8 <= n; i += 8) {
     __m256 v;
-    if constexpr (F == Feed::G) v = _mm256_loadu_ps(g + i);
-    else if constexpr (F == Feed::GR) v = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_loadu_ps(r + i));
-    else v = _mm256_add_ps(_mm256_loadu_ps(r + i), _mm256_loadu_ps(r + i));
+    if constexpr (F == Feed::G)
+      v = _mm256_loadu_ps(g + i);
+    else if constexpr (F == Feed::GR)
+      v = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_loadu_ps(r + i));
+    else
+      v = _mm256_add_ps(_mm256_loadu_ps(r + i), _mm256_loadu_ps(r + i));
     const __m128i h = _mm256_cvtps_ph(_mm256_min_ps(_mm256_max_ps(v, lo), hi), _MM_FROUND_TO_NEAREST_INT);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * i), h);
     if constexpr (F != Feed::G) _mm256_storeu_ps(r + i, _mm256_sub_ps(v, _mm256_cvtph_ps(h)));
@@ -247,18 +253,13 @@ void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t*
       const uint32_t mx = max_abs_bits<F>(gb, rb, m);
       if (mx >= kInfBits) {  // reported after the loop; this block is left as it was
         const int64_t at = i0 + first_non_finite<F>(gb, rb, m);
-        for (int64_t was = first_bad.load(); at < was && !first_bad.compare_exchange_weak(was, at);) {
-        }
+        for (int64_t was = first_bad.load(); at < was && !first_bad.compare_exchange_weak(was, at);) {}
         continue;
       }
       const float scale = std::bit_cast<float>(mx);
       switch (c) {
-        case Compress::None:
-          none_block<F>(gb, rb, m, out + 4 * i0);
-          break;
-        case Compress::Fp16:
-          fp16_block<F>(gb, rb, m, out + 2 * i0);
-          break;
+        case Compress::None: none_block<F>(gb, rb, m, out + 4 * i0); break;
+        case Compress::Fp16: fp16_block<F>(gb, rb, m, out + 2 * i0); break;
         case Compress::Int8:
           std::memcpy(out + 4 * b, &scale, 4);
           int8_block<F>(gb, rb, m, scale, out + 4 * nb + i0);  // the codes follow all the scales
@@ -267,8 +268,7 @@ void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t*
           std::memcpy(out + 4 * b, &scale, 4);
           dyn8_block<F>(gb, rb, m, scale, out + 4 * nb + i0, t);
           break;
-        case Compress::Threshold:
-          break;  // rejected by dense_encode
+        case Compress::Threshold: break;  // rejected by dense_encode
       }
     }
   });
@@ -280,8 +280,10 @@ void dense_encode_feed(Compress c, const float* g, float* r, int64_t n, uint8_t*
 
 template <bool Add>
 inline void put(float* out, int64_t i, float x) {
-  if constexpr (Add) out[i] += x;
-  else out[i] = x;
+  if constexpr (Add)
+    out[i] += x;
+  else
+    out[i] = x;
 }
 
 // Blocks [b0, b1) of the message (restrict-qualified parameters: the decoders vectorize).
@@ -445,9 +447,12 @@ size_t dense_bytes(Compress c, int64_t n) {
 
 void dense_encode(Compress c, const float* g, float* residual, int64_t n, uint8_t* out) {
   require_dense(c, "dense_encode");
-  if (!residual) dense_encode_feed<Feed::G>(c, g, nullptr, n, out);
-  else if (residual == g) dense_encode_feed<Feed::RR>(c, nullptr, residual, n, out);
-  else dense_encode_feed<Feed::GR>(c, g, residual, n, out);
+  if (!residual)
+    dense_encode_feed<Feed::G>(c, g, nullptr, n, out);
+  else if (residual == g)
+    dense_encode_feed<Feed::RR>(c, nullptr, residual, n, out);
+  else
+    dense_encode_feed<Feed::GR>(c, g, residual, n, out);
 }
 
 void dense_decode_add(Compress c, const uint8_t* in, int64_t n, float* acc) {

@@ -35,15 +35,15 @@ struct GradReducer::Channels {
 struct GradReducer::Bucket {
   size_t begin = 0, end = 0;  // float range of the gradient block
   Path path = Path::Allreduce;
-  int stage = 0;              // 0 not launched, 1 and 2: collective in flight, 3 done
+  int stage = 0;  // 0 not launched, 1 and 2: collective in flight, 3 done
   MPI_Request req = MPI_REQUEST_NULL;
   std::vector<size_t> off, len;  // dense: chunk j (owned by rank j) is [begin + off[j], + len[j])
   std::vector<uint8_t> send, recv, gsend, gather;
   std::vector<int> scounts, sdispls, rcounts, rdispls, gcounts, gdispls;
-  std::vector<float> acc;                                // dense: (len[rank]) the owner's fp32 sum;
-                                                         // all-reduce: (end − begin) the result
+  std::vector<float> acc;  // dense: (len[rank]) the owner's fp32 sum;
+                           // all-reduce: (end − begin) the result
 
-  std::vector<uint32_t> msg, all;                        // threshold: mine, everyone's
+  std::vector<uint32_t> msg, all;  // threshold: mine, everyone's
   std::vector<int> words, wdispls;
   int my_words = 0;
 };
@@ -55,9 +55,9 @@ GradReducer::GradReducer(Comm comm, std::span<float> grads, const ReduceOptions&
   ch_ = std::make_unique<Channels>();
   MPI_Comm_dup(MPI_COMM_WORLD, &ch_->first);
   MPI_Comm_dup(MPI_COMM_WORLD, &ch_->second);
-  const Path path = o.codec == Compress::Threshold ? Path::Sparse
+  const Path path = o.codec == Compress::Threshold                    ? Path::Sparse
                     : (o.codec == Compress::None && !o.deterministic) ? Path::Allreduce
-                                                                       : Path::Dense;
+                                                                      : Path::Dense;
   // A bucket holds at least one codec block per rank, or some ranks would own no chunk of it.
   // Threshold: the gathered messages (up to S + 2 words from each rank) must count below 2^31 (MPI's int).
   int64_t floats = std::max<int64_t>(o.bucket_floats, kBlock * N);
@@ -191,7 +191,7 @@ bool GradReducer::advance(Bucket& b, bool may_start_second) {
       dense_decode(o_.codec, b.gather.data() + b.gdispls[j], static_cast<int64_t>(b.len[j]), g + b.off[j]);
     b.stage = 3;
   } else if (b.stage == 1) {  // sparse: counts known, gather the messages
-    int64_t at = 0;  // below 2^31 by the bucket size
+    int64_t at = 0;           // below 2^31 by the bucket size
     for (int j = 0; j < N; ++j) b.wdispls[j] = static_cast<int>(at), at += b.words[j];
     b.all.resize(static_cast<size_t>(at));
     stats_.wire_bytes += 4.0 * (N - 1.0) / N * at + 4.0 * (N - 1);

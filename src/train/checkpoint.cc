@@ -156,7 +156,8 @@ void save_residuals(const std::string& path, const NamedSpans& state, int64_t st
     t.push_back({{static_cast<int64_t>(span.size())}, std::vector<float>(span.begin(), span.end())});
     named[name] = &t.back();
   }
-  write_file_atomic(path, encode_safetensors(named, {{"manylm.step", std::to_string(step)}, {"manylm.reduction", tag}}));
+  write_file_atomic(path,
+                    encode_safetensors(named, {{"manylm.step", std::to_string(step)}, {"manylm.reduction", tag}}));
 }
 
 bool load_residuals(const std::string& path, const NamedSpans& state, int64_t step, const std::string& tag) {
@@ -199,8 +200,10 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
   if (best && !path_exists(run.best()))
     fail("--weights best: {} has no best.safetensors (the run was trained without --keep-best)", run_dir);
   if (average && !path_exists(run.average()))
-    fail("--weights average: {} has no average.safetensors (the run was trained without --average-from, or has "
-         "not finished an epoch of averaging)", run_dir);
+    fail(
+        "--weights average: {} has no average.safetensors (the run was trained without --average-from, or has "
+        "not finished an epoch of averaging)",
+        run_dir);
   LoadedModel m;
   m.config = config_from_json_file(run.config());
   try {  // a hand-edited config.json must not crash eval (a zero --bptt divides by zero)

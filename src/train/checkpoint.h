@@ -34,11 +34,11 @@ struct TrainState {
   ScheduleState sched;
   double epoch_loss = 0;  // Σ nats over this epoch's windows so far
   int64_t epoch_tokens = 0;
-  double epoch_seconds = 0;  // wall time spent in this epoch's training steps so far (across resumes)
-  double train_seconds = 0;  // wall time spent in training steps so far
-  int64_t train_tokens = 0;  // tokens trained on so far
-  int64_t average_count = 0; // --average-from: updates averaged so far
-  int64_t average_start = 0; // --average-nonmono: the epoch (1-based) averaging starts, once triggered
+  double epoch_seconds = 0;   // wall time spent in this epoch's training steps so far (across resumes)
+  double train_seconds = 0;   // wall time spent in training steps so far
+  int64_t train_tokens = 0;   // tokens trained on so far
+  int64_t average_count = 0;  // --average-from: updates averaged so far
+  int64_t average_start = 0;  // --average-nonmono: the epoch (1-based) averaging starts, once triggered
   bool finished = false;
 
   // The ONE list of what a checkpoint records (state.safetensors' "manylm.train_state" JSON), under these

@@ -52,12 +52,14 @@ void Config::validate() const {
   if (average_nonmono > 0 && average_from > 0)
     fail("--average-nonmono: not with --average-from (one decides when averaging starts)");
   if (average_from > epochs)
-    fail("--average-from: epoch {} is after the last one (--epochs {}): nothing would be averaged", average_from, epochs);
+    fail("--average-from: epoch {} is after the last one (--epochs {}): nothing would be averaged", average_from,
+         epochs);
   if (!std::isfinite(newbob_ratio) || newbob_ratio < 1.0)
     fail("--newbob-ratio: must be a number >= 1 (got {})", newbob_ratio);
   positive_finite("bucket-mb", bucket_mb);
   if (bucket_mb > 1024) fail("--bucket-mb: at most 1024 (MPI counts are 32-bit; got {})", bucket_mb);
-  if (!std::isfinite(threshold_tau) || threshold_tau < 0) fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
+  if (!std::isfinite(threshold_tau) || threshold_tau < 0)
+    fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
   if (!(threshold_density > 0 && threshold_density <= 1))
     fail("--threshold-density: must be in (0, 1] (got {})", threshold_density);
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
@@ -75,8 +77,14 @@ ModelShape Config::model_shape(int64_t vocab) const {
   return s;
 }
 
-std::string Config::train_path() const { return !train.empty() ? train : resolve_data_dir(data) + "/" + corpus + "/train.txt"; }
-std::string Config::valid_path() const { return !valid.empty() ? valid : resolve_data_dir(data) + "/" + corpus + "/valid.txt"; }
-std::string Config::test_path() const { return !test.empty() ? test : resolve_data_dir(data) + "/" + corpus + "/test.txt"; }
+std::string Config::train_path() const {
+  return !train.empty() ? train : resolve_data_dir(data) + "/" + corpus + "/train.txt";
+}
+std::string Config::valid_path() const {
+  return !valid.empty() ? valid : resolve_data_dir(data) + "/" + corpus + "/valid.txt";
+}
+std::string Config::test_path() const {
+  return !test.empty() ? test : resolve_data_dir(data) + "/" + corpus + "/test.txt";
+}
 
 }  // namespace manylm

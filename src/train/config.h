@@ -24,52 +24,52 @@ constexpr std::span<const Named<DropoutMask>> enum_names(DropoutMask) { return k
 
 struct Config {
   // data
-  std::string data;        // corpus root; the corpus is data/<corpus>
+  std::string data;  // corpus root; the corpus is data/<corpus>
   std::string corpus = "ptb";
   std::string train, valid, test;  // override data/<corpus>/{train,valid,test}.txt
   TokenMode tokens = TokenMode::Word;
   int64_t vocab_size = 0;  // 0: every word seen
   int64_t min_count = 1;
-  std::string cache_dir;   // empty: default_cache_dir()
+  std::string cache_dir;  // empty: default_cache_dir()
   // model
   Cell cell = Cell::Elman;
   Activation activation = Activation::Tanh;
   int64_t layers = 1, hidden = 200, embed = 200;
-  double init = 0.1;  // uniform ±init
+  double init = 0.1;      // uniform ±init
   std::string init_from;  // start from these weights (a safetensors file of this model) instead of ±init
-  bool tied = false;  // tie decoder.weight to encoder.weight
-  double dropout = 0;  // on the non-recurrent connections (Zaremba et al.)
+  bool tied = false;      // tie decoder.weight to encoder.weight
+  double dropout = 0;     // on the non-recurrent connections (Zaremba et al.)
   DropoutMask dropout_mask = DropoutMask::Standard;
   // training
   int64_t batch = 20, bptt = 20, eval_batch = 10;
   int64_t epochs = 13;
   double lr = 1.0, clip = 5.0;
   OptimizerKind optimizer = OptimizerKind::Sgd;
-  double weight_decay = 0;        // sgd, adam: L2 added to the gradient; adamw: decoupled
+  double weight_decay = 0;  // sgd, adam: L2 added to the gradient; adamw: decoupled
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   Schedule schedule = Schedule::Step;
-  double decay = 2.0;             // step: divide lr by this each epoch after decay_after; newbob: by this when halving;
-                                  // plateau: by this after an epoch without a new best validation loss
+  double decay = 2.0;  // step: divide lr by this each epoch after decay_after; newbob: by this when halving;
+                       // plateau: by this after an epoch without a new best validation loss
   int64_t decay_after = 4;
-  int64_t patience = 0;           // plateau: epochs without a new best tolerated before dividing
-  double newbob_ratio = 1.003;    // newbob: start (then stop) decaying when valid improves by less than this ratio
-  bool keep_best = false;         // keep the best-validating weights (best.safetensors); the result scores them
-  int64_t average_from = 0;       // from this epoch (1-based) on, validate and score the mean of the weights after
-                                  // every update (Polyak averaging, as AWD-LSTM's ASGD); 0: off
-  int64_t average_nonmono = 0;    // or start averaging once the best validation loss is this many epochs old
-                                  // (AWD-LSTM's non-monotone trigger, NT-ASGD); 0: off
+  int64_t patience = 0;         // plateau: epochs without a new best tolerated before dividing
+  double newbob_ratio = 1.003;  // newbob: start (then stop) decaying when valid improves by less than this ratio
+  bool keep_best = false;       // keep the best-validating weights (best.safetensors); the result scores them
+  int64_t average_from = 0;     // from this epoch (1-based) on, validate and score the mean of the weights after
+                                // every update (Polyak averaging, as AWD-LSTM's ASGD); 0: off
+  int64_t average_nonmono = 0;  // or start averaging once the best validation loss is this many epochs old
+                                // (AWD-LSTM's non-monotone trigger, NT-ASGD); 0: off
   uint64_t seed = 1;
-  int threads = 0;               // 0: all cores
+  int threads = 0;  // 0: all cores
   GemmBackend gemm = GemmBackend::OneDnn;
   Precision precision = Precision::Fp32;  // bf16: bf16 operands, fp32 accumulation, fp32 master weights
-  int64_t max_steps = 0;         // 0: no limit
+  int64_t max_steps = 0;                  // 0: no limit
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
   Compress grad_compress = Compress::None;
-  double bucket_mb = 4;                // gradient all-reduce bucket size, MiB of fp32
-  double threshold_tau = 0;            // threshold: fixed τ; 0: adaptive
-  double threshold_density = 0.01;     // threshold, adaptive τ: fraction of the gradient sent per step
-  bool deterministic = false;          // sum gradients in rank order: bitwise reproducible for any MPI algorithm
-  bool comm_thread = true;             // a progress thread drives MPI while backward computes
+  double bucket_mb = 4;             // gradient all-reduce bucket size, MiB of fp32
+  double threshold_tau = 0;         // threshold: fixed τ; 0: adaptive
+  double threshold_density = 0.01;  // threshold, adaptive τ: fraction of the gradient sent per step
+  bool deterministic = false;       // sum gradients in rank order: bitwise reproducible for any MPI algorithm
+  bool comm_thread = true;          // a progress thread drives MPI while backward computes
   double checkpoint_minutes = 10.0;
   int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends
   double progress_seconds = 10.0;

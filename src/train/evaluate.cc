@@ -33,7 +33,8 @@ EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, s
     r.tokens += len * nb;
     if (logp)
       for (int64_t t = 0; t < len; ++t)
-        for (int64_t b = 0; b < B; ++b) (*logp)[static_cast<size_t>(b * L + k * T + t + 1)] = lp[static_cast<size_t>(t * B + b)];
+        for (int64_t b = 0; b < B; ++b)
+          (*logp)[static_cast<size_t>(b * L + k * T + t + 1)] = lp[static_cast<size_t>(t * B + b)];
   }
   return r;
 }

@@ -13,8 +13,8 @@
 namespace manylm {
 
 struct EvalResult {
-  double loss_sum = 0;   // nats
-  int64_t tokens = 0;    // predicted tokens
+  double loss_sum = 0;  // nats
+  int64_t tokens = 0;   // predicted tokens
   double mean_loss() const { return tokens ? loss_sum / static_cast<double>(tokens) : 0.0; }
   double perplexity() const;
 };

@@ -86,7 +86,8 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
   float* p = params.data();
   float* g = grads.data();
   const float wd = static_cast<float>(weight_decay_), gs = static_cast<float>(grad_scale);
-  if (sparse && !sparse_ok()) throw std::logic_error("Optimizer::update: a sparse update needs SGD without weight decay");
+  if (sparse && !sparse_ok())
+    throw std::logic_error("Optimizer::update: a sparse update needs SGD without weight decay");
   if (kind_ == OptimizerKind::Sgd) {
     // θ ← θ − lr · (s·g + wd·θ);  g ← 0
     const float a = static_cast<float>(lr);

@@ -29,7 +29,7 @@ struct ScheduleState {
   double lr = 0;
   double last_valid = std::numeric_limits<double>::infinity();  // mean loss per token
   double best_valid = std::numeric_limits<double>::infinity();  // mean loss per token
-  int64_t best_epoch = 0;  // 1-based; 0: none yet
+  int64_t best_epoch = 0;                                       // 1-based; 0: none yet
   bool decaying = false;
   bool stop = false;
 };

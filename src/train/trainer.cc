@@ -361,10 +361,11 @@ TrainResult Run::train() {
 Run::StepOutcome Run::step() {
   const auto t0 = Clock::now();
   const int64_t len = batcher_.window(st_.window, lane0_, lane1_, x_, y_);
-  double v[3] = {train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
-                            c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
-                 static_cast<double>(g_stop_signal.load()),
-                 comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
+  double v[3] = {
+      train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
+                 c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
+      static_cast<double>(g_stop_signal.load()),
+      comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
   comm_.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
   if (average_from() > 0 && st_.epoch + 1 >= average_from())  // the same on every rank: the weights are
     running_mean(average_.data(), params_.data(), static_cast<int64_t>(params_.size()), ++st_.average_count);

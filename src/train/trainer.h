@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "mpi/comm.h"
 #include "model/model.h"
+#include "mpi/comm.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 
@@ -19,8 +19,9 @@ struct TrainResult {
   std::string run_dir;
   double train_ppl = 0, valid_ppl = 0, test_ppl = 0;
   int64_t epochs = 0, steps = 0;
-  int64_t best_epoch = 0;     // --keep-best: the epoch whose weights valid_ppl and test_ppl score (0: the last weights)
-  int64_t averaged_updates = 0;  // --average-from: updates in the running mean of the weights (scored unless best_epoch)
+  int64_t best_epoch = 0;  // --keep-best: the epoch whose weights valid_ppl and test_ppl score (0: the last weights)
+  int64_t averaged_updates =
+      0;                      // --average-from: updates in the running mean of the weights (scored unless best_epoch)
   double tokens_per_sec = 0;  // over this process's training steps (not earlier sessions of a resumed run)
   double wall_seconds = 0;    // this process, start to finish
   double train_seconds = 0;   // time in training steps over the whole run, resumes included
@@ -71,8 +72,9 @@ struct TrainResult {
 TrainResult run_training(const Config& c, const Comm& comm = Comm::world());
 
 // One update on window (x, y) of `len` steps and B lanes: forward, backward, clip, optimizer. `grads`
-// must be zero on entry; the optimizer's loop leaves them zero again. `step` is the 0-based update number (it keys the dropout masks). Returns Σ loss in nats.
-// The training loop and `bench train` both call this, so the bench times the real step.
+// must be zero on entry; the optimizer's loop leaves them zero again. `step` is the 0-based update number (it keys the
+// dropout masks). Returns Σ loss in nats. The training loop and `bench train` both call this, so the bench times the
+// real step.
 double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
                   Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
                   double clip, double lr, int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);

@@ -5,9 +5,9 @@
 // every codec trains (loss falls).
 #include <gtest/gtest.h>
 
-#include "../test_util.h"
 #include <mpi.h>
 #include <unistd.h>
+#include "../test_util.h"
 
 #include <cmath>
 #include <fstream>
@@ -85,7 +85,8 @@ TEST(MpiTrain, SameLossesAsOneRankAndResumesOnOneRank) {
     ASSERT_EQ(a.size(), 50u);
     ASSERT_EQ(b.size(), 50u);
     for (size_t i = 0; i < a.size(); ++i)
-      EXPECT_NEAR(std::log(a[i]), std::log(b[i]), 1e-5 * std::log(b[i])) << "step " << i + 1 << " on " << comm.size() << " ranks";
+      EXPECT_NEAR(std::log(a[i]), std::log(b[i]), 1e-5 * std::log(b[i]))
+          << "step " << i + 1 << " on " << comm.size() << " ranks";
     // The N-rank checkpoint continues on one rank like the one-rank run continues itself.
     Config more = c;
     more.resume = c.out;
@@ -123,7 +124,8 @@ TEST(MpiTrain, OneRankCheckpointResumesOnAllRanks) {
     run_training(ref, Comm{});
     const auto a = step_ppl(c.out), b = step_ppl(ref.out);
     ASSERT_EQ(a.size(), 40u);
-    for (size_t i = 20; i < a.size(); ++i) EXPECT_NEAR(std::log(a[i]), std::log(b[i]), 1e-5 * std::log(b[i])) << "step " << i + 1;
+    for (size_t i = 20; i < a.size(); ++i)
+      EXPECT_NEAR(std::log(a[i]), std::log(b[i]), 1e-5 * std::log(b[i])) << "step " << i + 1;
   }
   comm.barrier();
 }
@@ -178,7 +180,7 @@ TEST(MpiTrain, KeepBestScoresTheBestEpochOnEveryRank) {
   Config c = corpus.config("keep-best");
   c.keep_best = true;
   c.progress_seconds = 1e9;
-  c.bptt = 30;  // fewer steps per epoch
+  c.bptt = 30;         // fewer steps per epoch
   int64_t tokens = 0;  // words and one <eos> per line
   std::ifstream text(c.train);
   for (std::string line; std::getline(text, line); ++tokens) {
@@ -192,7 +194,8 @@ TEST(MpiTrain, KeepBestScoresTheBestEpochOnEveryRank) {
   double epoch1 = 0;
   std::ifstream metrics(c.out + "/metrics.jsonl");
   for (std::string line; std::getline(metrics, line);)
-    if (auto j = nlohmann::json::parse(line); j["type"] == "valid" && j["epoch"] == 1) epoch1 = j["valid_ppl"].get<double>();
+    if (auto j = nlohmann::json::parse(line); j["type"] == "valid" && j["epoch"] == 1)
+      epoch1 = j["valid_ppl"].get<double>();
   EXPECT_NEAR(r.valid_ppl, epoch1, 1e-6 * epoch1) << "rank " << comm.rank();
 }
 
