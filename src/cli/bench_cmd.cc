@@ -161,7 +161,7 @@ void BenchTable::print(const BenchOptions& o) const {
 }
 
 double PeakTracker::measure(int threads, bool bf16) {
-  const double g = bf16 ? measure_bf16_peak(threads, 0.15).gflops : measure_fp32_peak(threads, 0.15).gflops;
+  const double g = bf16 ? measure_bf16_peak(threads, 0.12).gflops : measure_fp32_peak(threads, 0.12).gflops;
   for (auto& [key, v] : best_)
     if (key == std::make_pair(threads, bf16)) return v = std::max(v, g);
   best_.push_back({{threads, bf16}, g});

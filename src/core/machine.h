@@ -11,10 +11,12 @@ struct PeakResult {
   double seconds = 0;  // measured duration
 };
 
-// Runs `threads` threads of independent FMA chains for about `seconds`; the best of six windows.
-PeakResult measure_fp32_peak(int threads, double seconds);
+// Runs `threads` threads of independent FMA chains for about `seconds`; the best of `windows` windows (0: windows
+// of 3 ms). Short windows find the machine's capability also where the clock drops under sustained AVX-512 load
+// or a neighbour takes turns on the cores: what a product timed for a few ms also gets.
+PeakResult measure_fp32_peak(int threads, double seconds, int windows = 0);
 bool cpu_has_avx512_bf16();
-PeakResult measure_bf16_peak(int threads, double seconds);  // gflops = 0 without AVX512_BF16
+PeakResult measure_bf16_peak(int threads, double seconds, int windows = 0);  // gflops = 0 without AVX512_BF16
 // a[i] = b[i] + s·c[i] over arrays of `mib` MiB each; returns GB/s counting 3 arrays' traffic.
 double measure_triad_gbs(int threads, int mib, int repeats);
 std::string cpu_model();  // /proc/cpuinfo's model name, for people ("AMD EPYC" names both Zen 3 and Zen 5 guests)
