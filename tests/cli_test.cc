@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/gemm.h"
 #include "core/safetensors.h"
 
 namespace manylm {
@@ -313,6 +314,16 @@ TEST_F(CliCheckpoint, BadRunConfigAndOutputsOverTheText) {
       run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", dir_ + "/o"}, {"--sentences", dir_ + "/o"}}),
       {"--sentences", "--per-word"});
   EXPECT_EQ(read_bytes(text), before);
+  // Nor a file of the run: its weights, config, state or metrics would be overwritten by scores.
+  for (const char* f : {"model.safetensors", "config.json", "state.safetensors", "metrics.jsonl", "vocab.json"}) {
+    SCOPED_TRACE(f);
+    const std::string path = run_dir + "/" + f, kept = read_bytes(path);
+    expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--sentences", path}}),
+                      {"--sentences", "is a file of the run"});
+    expect_user_error(run("eval", {{"--model", run_dir}, {"--text", text}, {"--per-word", path}}),
+                      {"--per-word", "is a file of the run"});
+    EXPECT_EQ(read_bytes(path), kept);
+  }
   expect_user_error(run("eval", {{"--model", run_dir}, {"--per-word", dir_ + "/no/such/dir/w.tsv"}}),
                     {dir_ + "/no/such/dir/w.tsv: cannot create"});
 }
@@ -559,6 +570,19 @@ TEST_F(CliRun, JsonPrintsExactlyOneObject) {
       one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
   EXPECT_TRUE(s.contains("text") && s["text"].is_string());
   EXPECT_EQ(s.value("tokens", 0), 7);
+}
+
+// A bf16 run is scored by eval in bf16, as the trainer scored it (eval builds the run's engine: backend and
+// precision). Where the CPU has no AVX512_BF16 the run trains in fp32 and there is nothing to tell apart.
+TEST_F(CliRun, EvalScoresABf16RunAsTheTrainerDid) {
+  if (!bf16_supported()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  const std::string out = dir_ + "/bf16";
+  const nlohmann::json t = one_json_object(
+      run("train",
+          with(train_opts(suite_), {{"--out", out}, {"--gemm", "onednn"}, {"--precision", "bf16"}, {"--json", ""}})),
+      "train");
+  const nlohmann::json d = one_json_object(run("eval", {{"--model", out}, {"--threads", "1"}, {"--json", ""}}), "eval");
+  EXPECT_DOUBLE_EQ(d.value("perplexity", 0.0), t.value("test_ppl", 1.0));
 }
 
 // train --json keeps its keys (and "gradients" only with ranks); config.json holds every saved option, enums

@@ -161,7 +161,7 @@ TEST(Gemm, BackendsMatchReferenceAcrossShapes) {
   CounterRng r{2, 2};
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn}) {
     const Engine e(test_util::engine_options(0, backend));
-    SCOPED_TRACE(gemm_backend_name(backend));
+    SCOPED_TRACE(name_of(backend));
     for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 5, 7}, {20, 650, 650}, {33, 17, 129}}) {
       for (Trans ta : {Trans::N, Trans::T})
         for (Trans tb : {Trans::N, Trans::T}) {

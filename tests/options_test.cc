@@ -242,9 +242,9 @@ TEST(Options, ConfigFileErrorsNameTheFileTheOptionAndTheChoices) {
                                          {R"({"layers": "many"})", {"--layers", "integer"}},
                                          {R"({"layers": 2.5})", {"--layers", "integer"}},
                                          {R"({"threads": 99999999999})", {"--threads", "integer"}},
-                                         {R"({"seed": -1})", {"--seed", "integer"}},
+                                         {R"({"seed": "-1x"})", {"--seed", "integer"}},
                                          {R"({"lr": true})", {"--lr", "number"}},
-                                         {R"({"tied": "yes"})", {"--tied", "true or false"}},
+                                         {R"({"tied": "maybe"})", {"--tied", "true or false"}},
                                          {R"({"corpus": 5})", {"--corpus", "string"}},
                                          {R"({"hiddden": 9})", {"unknown option 'hiddden'"}},
                                          {R"([1, 2])", {"JSON object"}},
@@ -265,6 +265,30 @@ TEST(Options, ConfigFileErrorsNameTheFileTheOptionAndTheChoices) {
   EXPECT_EQ(c.hidden, 7);
   EXPECT_EQ(c.embed, Config{}.embed);
   EXPECT_EQ(c.cell, Cell::Lstm);
+}
+
+// A config file accepts what the command line accepts for the same option (CLI11's reading): boolean spellings,
+// spaces and '+' around numbers, a negative unsigned seed wrapping as strtoull does (what the pre-table reader,
+// which went through CLI11, accepted).
+TEST(Options, ConfigFileAcceptsWhatTheCommandLineAccepts) {
+  TempDir dir;
+  Config c;
+  read_config_file(dir.write("cli.json", R"({"seed": -1, "comm-thread": "off", "tied": 1, "keep-best": "yes",
+                                               "deterministic": "On", "lr": "+0.5", "clip": " 2.5 ", "layers": " +3"})"),
+                   c);
+  EXPECT_EQ(c.seed, 18446744073709551615ull);
+  EXPECT_FALSE(c.comm_thread);
+  EXPECT_TRUE(c.tied);
+  EXPECT_TRUE(c.keep_best);
+  EXPECT_TRUE(c.deterministic);
+  EXPECT_EQ(c.lr, 0.5);
+  EXPECT_EQ(c.clip, 2.5);
+  EXPECT_EQ(c.layers, 3);
+  Config d;
+  read_config_file(dir.write("cli2.json", R"({"seed": "-2", "tied": "F", "keep-best": 0})"), d);
+  EXPECT_EQ(d.seed, 18446744073709551614ull);
+  EXPECT_FALSE(d.tied);
+  EXPECT_FALSE(d.keep_best);
 }
 
 // The training state keeps its keys: a checkpoint's state reads and writes back byte for byte; one from

@@ -91,13 +91,11 @@ int main(int argc, char** argv) {
         for (int j = 0; j < 3; ++j) side[i * 3 + j].push_back(seconds([&] { side_by_side(backends[i], backends[j]); }));
     }
     fmt::print("{}\n  one after the other, team inside the library ({} then {}): {:.1f} ms, {:.1f} % of peak\n", p.name,
-               gemm_backend_name(p.a.team_choice), gemm_backend_name(p.b.team_choice), 1e3 * median(seq),
-               100 * gf / median(seq) / peak);
+               name_of(p.a.team_choice), name_of(p.b.team_choice), 1e3 * median(seq), 100 * gf / median(seq) / peak);
     for (int i = 0; i < 3; ++i)
       for (int j = 0; j < 3; ++j)
-        fmt::print("  side by side, {} | {}: {:.1f} ms, {:.1f} % of peak\n", gemm_backend_name(backends[i]),
-                   gemm_backend_name(backends[j]), 1e3 * median(side[i * 3 + j]),
-                   100 * gf / median(side[i * 3 + j]) / peak);
+        fmt::print("  side by side, {} | {}: {:.1f} ms, {:.1f} % of peak\n", name_of(backends[i]), name_of(backends[j]),
+                   1e3 * median(side[i * 3 + j]), 100 * gf / median(side[i * 3 + j]) / peak);
   }
   return 0;
 }

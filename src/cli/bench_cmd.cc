@@ -50,7 +50,8 @@ std::vector<std::string> backend_list(const BenchOptions& o) {
       out.push_back(item);
       continue;
     }
-    if (!gemm_backend_available(parse_gemm_backend(item), &why)) {  // UserError on an unknown name
+    if (!gemm_backend_available(parse_name<GemmBackend>(item, "--backend-list"),
+                                &why)) {  // UserError on an unknown name
       fmt::print(stderr, "bench: backend {} skipped: {}\n", item, why);
       continue;
     }
@@ -85,7 +86,7 @@ GemmCeiling measure_gemm_ceiling(const Engine& e, int repeats) {
     std::vector<double> g;
     for (int r = 0; r < std::max(3, repeats); ++r) g.push_back(2.0 * n * n * n / once() / 1e9);
     const double m = median(g);
-    if (m > best.gflops) best = {m, gemm_backend_name(be)};
+    if (m > best.gflops) best = {m, name_of(be)};
   }
   return best;
 }

@@ -138,7 +138,7 @@ int bench_gemm(const BenchOptions& o) {
       const bool manylm = backend == "manylm";
       EngineOptions eo;
       eo.threads = th;
-      eo.backend = manylm ? GemmBackend::Auto : parse_gemm_backend(backend);
+      eo.backend = manylm ? GemmBackend::Auto : parse_name<GemmBackend>(backend, "--backend-list");
       const Engine engine(eo);
       check_backend(engine);
       PackedB packed;

@@ -79,8 +79,8 @@ struct TrainBench {
     k->backend = backend, k->precision = precision, k->threads = th;
     EngineOptions eo;
     eo.threads = th;
-    eo.backend = parse_gemm_backend(backend);
-    eo.precision = parse_precision(precision);
+    eo.backend = parse_name<GemmBackend>(backend, "--backend-list");
+    eo.precision = parse_name<Precision>(precision, "--precision-list");
     eo.packed_recurrent = packed;
     k->engine = std::make_unique<Engine>(eo);
     k->params = Arena(param_table(shape));
@@ -106,7 +106,7 @@ std::vector<std::string> precision_list(const BenchOptions& o) {
   std::vector<std::string> out;
   std::stringstream in(o.precisions);
   for (std::string p; std::getline(in, p, ',');) {
-    parse_precision(p);
+    parse_name<Precision>(p, "--precision-list");
     out.push_back(p);
   }
   return out;
@@ -167,7 +167,7 @@ int bench_train(const BenchOptions& o) {
     for (const std::string& precision : precision_list(o))
       for (int th : thread_list(o)) {
         if (precision == "bf16" && backend != "onednn") continue;
-        if (parse_precision(precision) == Precision::Bf16 && !bf16_supported()) {
+        if (parse_name<Precision>(precision, "--precision-list") == Precision::Bf16 && !bf16_supported()) {
           fmt::print(stderr, "bench train: this CPU has no AVX512_BF16: bf16 skipped\n");
           continue;
         }

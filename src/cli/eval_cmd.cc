@@ -37,14 +37,24 @@ struct Scores {
   int64_t tokens = 0;
 };
 
-// The output files must not be the text being scored, nor each other.
-void check_outputs(const EvalOptions& o, const std::string& text) {
+// The output files must not be the text being scored, a file of the run (or the weights read), nor each other.
+void check_outputs(const EvalOptions& o, const std::string& text, const std::string& weights) {
   auto same_file = [](const std::string& a, const std::string& b) {
     std::error_code ec;
     return a == b || std::filesystem::equivalent(a, b, ec);
   };
-  for (const auto& [opt, out] : {std::pair{"--per-word", o.per_word}, std::pair{"--sentences", o.sentences}})
-    if (!out.empty() && same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
+  const RunPaths run{o.model};
+  const std::vector<std::string> run_files = {run.config(), run.vocab(),   run.model(),   run.state(),
+                                              run.best(),   run.average(), run.metrics(), weights};
+  for (const auto& [opt, out] : {std::pair{"--per-word", o.per_word}, std::pair{"--sentences", o.sentences}}) {
+    if (out.empty()) continue;
+    if (same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
+    const std::filesystem::path p(out);
+    const bool residual = p.filename().string().rfind("residual.rank", 0) == 0 &&
+                          same_file(p.parent_path().empty() ? "." : p.parent_path().string(), o.model);
+    for (const std::string& f : run_files)
+      if (residual || same_file(out, f)) fail("{} {}: is a file of the run {}; choose another file", opt, out, o.model);
+  }
   if (!o.per_word.empty() && same_file(o.per_word, o.sentences))
     fail("--sentences {}: is also the --per-word file; choose another file", o.sentences);
 }
@@ -89,16 +99,17 @@ Scores score_each_token(const Engine& engine, const EvalOptions& o, const Loaded
 int run_eval(const EvalOptions& o) {
   LoadedModel m = load_run_model(o.model, o.weights);
   if (o.batch < 0 || o.bptt < 0) fail("--batch/--bptt: must be positive");
-  EngineOptions eo;  // the run's backend: the same numbers as training
+  EngineOptions eo;  // the run's backend and precision: the same numbers as training
   eo.threads = o.threads;
   eo.backend = m.config.gemm;
+  eo.precision = m.config.precision;
   const Engine engine(eo);
   Config paths = m.config;
   if (!o.data.empty()) paths.data = o.data;
   const std::string text = o.text.empty() ? paths.test_path() : o.text;
   const int64_t B = o.batch > 0 ? o.batch : m.config.eval_batch;
   const int64_t T = o.bptt > 0 ? o.bptt : m.config.bptt;
-  check_outputs(o, text);
+  check_outputs(o, text, m.weights);
   TokenIds ids = TokenIds::load(text, m.vocab, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
   if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
   Scores sc;

@@ -78,6 +78,7 @@ Runner add_sample_command(CLI::App& app) {
     EngineOptions eo;
     eo.threads = o->threads;
     eo.backend = m.config.gemm;
+    eo.precision = m.config.precision;
     const Engine engine(eo);
     const ModelShape& s = m.shape;
     Workspace ws(s, 1, 1);

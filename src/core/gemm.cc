@@ -14,35 +14,7 @@
 
 namespace manylm {
 
-Precision parse_precision(const std::string& s) {
-  if (s == "fp32") return Precision::Fp32;
-  if (s == "bf16") return Precision::Bf16;
-  fail("--precision: unknown precision '{}' (expected fp32 or bf16)", s);
-}
-
 bool bf16_supported() { return __builtin_cpu_supports("avx512bf16"); }
-
-GemmBackend parse_gemm_backend(const std::string& s) {
-  if (s == "blas") return GemmBackend::Blas;
-  if (s == "onednn") return GemmBackend::OneDnn;
-  if (s == "libxsmm") return GemmBackend::Libxsmm;
-  if (s == "blis") return GemmBackend::Blis;
-  if (s == "auto") return GemmBackend::Auto;
-  if (s == "reference") return GemmBackend::Reference;
-  fail("--gemm: unknown backend '{}' (expected blas, onednn, libxsmm, blis, auto or reference)", s);
-}
-
-const char* gemm_backend_name(GemmBackend b) {
-  switch (b) {
-    case GemmBackend::Blas: return "blas";
-    case GemmBackend::OneDnn: return "onednn";
-    case GemmBackend::Libxsmm: return "libxsmm";
-    case GemmBackend::Blis: return "blis";
-    case GemmBackend::Auto: return "auto";
-    case GemmBackend::Reference: return "reference";
-  }
-  return "?";
-}
 
 bool gemm_backend_available(GemmBackend b, std::string* why) {
   if (b == GemmBackend::Blis) return blis_available(why);
@@ -88,7 +60,7 @@ void gemm(const Engine& e, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, 
   } else if (e.backend() == GemmBackend::Auto) {
     p.variant = e.auto_choice(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta);
   } else {
-    p.variant = gemm_backend_name(e.backend());
+    p.variant = name_of(e.backend());
   }
 }
 

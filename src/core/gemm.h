@@ -24,8 +24,6 @@ inline constexpr Named<GemmBackend> kGemmBackendNames[] = {
     {GemmBackend::Blas, "blas"}, {GemmBackend::OneDnn, "onednn"}, {GemmBackend::Libxsmm, "libxsmm"},
     {GemmBackend::Blis, "blis"}, {GemmBackend::Auto, "auto"},     {GemmBackend::Reference, "reference"}};
 constexpr std::span<const Named<GemmBackend>> enum_names(GemmBackend) { return kGemmBackendNames; }
-GemmBackend parse_gemm_backend(const std::string& s);  // blas | onednn | libxsmm | blis | auto | reference
-const char* gemm_backend_name(GemmBackend b);
 
 // Whether backend b can run here (BLIS: its library loads); false with the reason in *why.
 bool gemm_backend_available(GemmBackend b, std::string* why = nullptr);
@@ -37,8 +35,7 @@ bool gemm_backend_available(GemmBackend b, std::string* why = nullptr);
 enum class Precision { Fp32, Bf16 };
 inline constexpr Named<Precision> kPrecisionNames[] = {{Precision::Fp32, "fp32"}, {Precision::Bf16, "bf16"}};
 constexpr std::span<const Named<Precision>> enum_names(Precision) { return kPrecisionNames; }
-Precision parse_precision(const std::string& s);  // fp32 | bf16
-bool bf16_supported();                            // this CPU has AVX512_BF16
+bool bf16_supported();  // this CPU has AVX512_BF16
 
 class Engine;  // engine.h: the backend, precision, thread team and caches every product uses
 

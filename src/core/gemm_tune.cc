@@ -44,7 +44,7 @@ struct Variant {
 };
 
 std::string variant_name(const Variant& v) {
-  return fmt::format("{}/{}", gemm_backend_name(v.backend), v.split ? "split" : "team");
+  return fmt::format("{}/{}", name_of(v.backend), v.split ? "split" : "team");
 }
 
 bool parse_variant(const std::string& s, Variant* v) {
@@ -53,7 +53,7 @@ bool parse_variant(const std::string& s, Variant* v) {
   const std::string b = s.substr(0, slash), part = s.substr(slash + 1);
   if (part != "team" && part != "split") return false;
   for (GemmBackend cand : {GemmBackend::OneDnn, GemmBackend::Blas, GemmBackend::Libxsmm, GemmBackend::Blis})
-    if (b == gemm_backend_name(cand)) {
+    if (b == name_of(cand)) {
       *v = {cand, part == "split"};
       return true;
     }
@@ -118,7 +118,17 @@ void load(Plan& p) {
   }
 }
 
+// Writes the plan with the entries another process or Engine saved since this one read the file (read, merge,
+// rename: the last writer no longer drops the others' measurements; two writers at the same instant can still
+// lose one entry, which is then measured again).
 void save(Plan& p) {
+  try {
+    const nlohmann::json disk = nlohmann::json::parse(read_file(p.path, "GEMM plan"));
+    if (disk.is_object() && disk.value("format", "") == "manylm-gemm-plan-1" && disk.contains("entries"))
+      for (const auto& [key, e] : disk["entries"].items())
+        if (!p.file["entries"].contains(key)) p.file["entries"][key] = e;
+  } catch (const std::exception&) {  // none yet, or damaged: this one's entries replace it
+  }
   p.file["format"] = "manylm-gemm-plan-1";
   try {
     make_directories(p.path.substr(0, p.path.find_last_of('/')));

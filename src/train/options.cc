@@ -3,8 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -115,10 +117,50 @@ constexpr TrainOption kTrainOptions[] = {
     {"json", &Config::json, "Run", kFlag | kNotSaved, "Print one JSON object with the results on stdout at the end"},
 };
 
+// Values in config files are read as CLI11 reads the same text on the command line, so that a file and the
+// command line accept the same things: spaces around a number and a leading '+' are allowed, an unsigned
+// integer given negative wraps as strtoull makes it (--seed -1 is 2^64 - 1), and a boolean may be
+// true/false, 1/0, yes/no, on/off, enable/disable, t/f, y/n or +/- in any case.
 template <class T>
-bool parse_number(const std::string& s, T& v) {
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && end == s.data() + s.size();
+bool parse_number(std::string s, T& v) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t b = 0;
+  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  if (b < s.size() && s[b] == '+' && b + 1 < s.size() && s[b + 1] != '-') ++b;
+  const char* first = s.data() + b;
+  const char* last = s.data() + s.size();
+  if constexpr (std::is_unsigned_v<T>) {
+    if (first < last && *first == '-') {  // strtoull's reading of a negative number
+      int64_t n = 0;
+      const auto [end, ec] = std::from_chars(first, last, n);
+      if (ec != std::errc() || end != last) return false;
+      v = static_cast<T>(n);
+      return true;
+    }
+  }
+  const auto [end, ec] = std::from_chars(first, last, v);
+  return ec == std::errc() && end == last && first != last;
+}
+
+std::optional<bool> flag_value(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* t : {"true", "1", "yes", "on", "enable", "t", "y", "+"})
+    if (s == t) return true;
+  for (const char* f : {"false", "0", "no", "off", "disable", "f", "n", "-"})
+    if (s == f) return false;
+  return std::nullopt;
+}
+
+template <class T>
+std::string integer_from_json(const json& j, T& v, const std::string& got) {
+  if (j.is_number_unsigned() && std::in_range<T>(j.get<uint64_t>())) {
+    v = static_cast<T>(j.get<uint64_t>());
+  } else if (j.is_number_integer() && (std::is_unsigned_v<T> || std::in_range<T>(j.get<int64_t>()))) {
+    v = static_cast<T>(j.get<int64_t>());  // negative into unsigned: wraps, as on the command line
+  } else if (!(j.is_string() && parse_number(j.get<std::string>(), v))) {
+    return "expected an integer " + got;
+  }
+  return {};
 }
 
 // One value of type T from JSON, or the reason it is not one.
@@ -135,19 +177,17 @@ std::string from_json_value(const json& j, T& v) {
     if (!j.is_string()) return "expected a string " + got;
     v = j.get<std::string>();
   } else if constexpr (std::is_same_v<T, bool>) {
+    std::optional<bool> b;
     if (j.is_boolean())
-      v = j.get<bool>();
-    else if (j == "true" || j == "false")
-      v = j == "true";
-    else
-      return "expected true or false " + got;
+      b = j.get<bool>();
+    else if (j.is_number_integer())
+      b = j.get<int64_t>() != 0;
+    else if (j.is_string())
+      b = flag_value(j.get<std::string>());
+    if (!b) return "expected true or false " + got;
+    v = *b;
   } else if constexpr (std::is_integral_v<T>) {
-    const bool fits = j.is_number_unsigned() ? std::in_range<T>(j.get<uint64_t>())
-                                             : j.is_number_integer() && std::in_range<T>(j.get<int64_t>());
-    if (fits)
-      v = j.get<T>();
-    else if (!(j.is_string() && parse_number(j.get<std::string>(), v)))
-      return "expected an integer " + got;
+    return integer_from_json(j, v, got);
   } else {
     if (j.is_number())
       v = j.get<T>();
