@@ -25,6 +25,7 @@
 
 #include "cli/commands.h"
 #include "core/gemm.h"
+#include "core/io.h"
 #include "core/safetensors.h"
 
 namespace manylm {
@@ -50,11 +51,13 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
-// Every regular file under `dir` with its bytes (a file added, removed or changed shows as a difference).
+// Every regular file under `dir` with its bytes (a file added, removed or changed shows as a difference), but
+// the run's lock file: a trainer that took the lock and then refused the run leaves it, empty of meaning.
 Files snapshot(const std::string& dir) {
   Files out;
   for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = read_bytes(e.path().string());
+    if (e.is_regular_file() && e.path().filename() != ".lock")
+      out[fs::relative(e.path(), dir).string()] = read_bytes(e.path().string());
   return out;
 }
 
@@ -326,6 +329,29 @@ TEST_F(CliCheckpoint, BadRunConfigAndOutputsOverTheText) {
   }
   expect_user_error(run("eval", {{"--model", run_dir}, {"--per-word", dir_ + "/no/such/dir/w.tsv"}}),
                     {dir_ + "/no/such/dir/w.tsv: cannot create"});
+}
+
+// One writer per run directory: while a process holds the run's lock (here the test itself, as a live trainer
+// would), --resume and a new run onto it are refused with the holder's PID, and nothing in it changes.
+TEST_F(CliCheckpoint, LiveRunIsLocked) {
+  const std::string r = copy_run("word8");
+  const Files before = snapshot(r);
+  const std::string pid = std::to_string(::getpid());
+  {
+    DirLock held;
+    held.acquire(r, "test", "");
+    expect_user_error(run("train", {{"--resume", r}}), {"--resume", r + " is in use by process " + pid});
+    EXPECT_EQ(snapshot(r), before);
+    const std::string fresh = dir_ + "/fresh";
+    fs::create_directories(fresh);
+    DirLock held_fresh;
+    held_fresh.acquire(fresh, "test", "");
+    expect_user_error(run("train", with(train_opts(suite_), {{"--out", fresh}})),
+                      {"--out", fresh + " is in use by process " + pid});
+    EXPECT_FALSE(fs::exists(fresh + "/config.json"));
+  }
+  // Released (a dead holder releases it too): the run resumes.
+  EXPECT_EQ(run("train", {{"--resume", r}}).status, 0);
 }
 
 TEST_F(CliCheckpoint, TruncatedModel) {

@@ -3,6 +3,7 @@
 // checkpoint that resumes, the schedules, the optimizers against their formulas, and the safetensors
 // file round trip.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -710,6 +711,34 @@ TEST(SafeTensors, RoundTripAndRejectTruncation) {
   EXPECT_THROW(load_safetensors(dir + "/t.safetensors"), UserError);
   Arena wrong({{"a.weight", {3, 2}}, {"b", {5}}});
   EXPECT_THROW(fill_arena(f, wrong, "m"), UserError);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// DirLock: a second holder (another open file description, as another process would have) is refused with the
+// holder's PID; once the first is gone the lock is free again.
+TEST(Files, DirLockKeepsASecondHolderOut) {
+  char tmpl[] = "/tmp/manylm-lock-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    DirLock a;
+    a.acquire(dir, "--out", "choose another");
+    EXPECT_TRUE(a.held());
+    EXPECT_EQ(read_file(dir + "/.lock", "lock"), std::to_string(::getpid()) + "\n");
+    DirLock b;
+    try {
+      b.acquire(dir, "--out", "choose another");
+      ADD_FAILURE() << "a second holder got the lock";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("--out: " + dir + " is in use by process " + std::to_string(::getpid()) +
+                                           " (a trainer is writing it); choose another"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(b.held());
+  }
+  DirLock c;
+  c.acquire(dir, "--out", "");
+  EXPECT_TRUE(c.held());
   std::system(("rm -rf " + dir).c_str());
 }
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +185,34 @@ std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/manylm";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/manylm";
   return "/tmp/manylm-cache";
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays (removing it would race a new holder)
+}
+
+void DirLock::acquire(const std::string& dir, const std::string& what, const std::string& advice) {
+  const std::string path = dir + "/.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot create {}: {}", what, path, std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) fail("{}: cannot lock {}: {}", what, path, std::strerror(err));
+    std::string pid(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    fail("{}: {} is in use by process {} (a trainer is writing it); {}", what, dir, pid.empty() ? "?" : pid, advice);
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
+    const int err = errno;
+    ::close(fd);
+    fail("{}: cannot write {}: {}", what, path, std::strerror(err));
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
 }
 
 }  // namespace manylm

@@ -31,6 +31,25 @@ bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
 void make_directories(const std::string& path);  // mkdir -p; UserError on failure
 
+// An advisory lock (flock(2)) on DIR/.lock, held while the object lives: the one writer of a run directory.
+// The file holds the holder's PID. Another process's acquire() fails with one UserError line naming that PID;
+// a holder that died releases it (the kernel drops flock locks with the process), so no stale lock remains.
+// On NFS, Linux emulates flock with POSIX byte-range locks (needs the lock manager); on Lustre it needs the
+// `flock` mount option, else acquire() fails with the file system's error.
+class DirLock {
+ public:
+  DirLock() = default;
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  // `what` starts the error line (e.g. "--resume"); `advice` ends it (what to do instead).
+  void acquire(const std::string& dir, const std::string& what, const std::string& advice);
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
 // Read-only mapping of a whole file.
 class MappedFile {
  public:

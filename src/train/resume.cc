@@ -87,9 +87,19 @@ std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Co
   return fmt::format("note: --average-from {} (was {}), recorded in {}", now, saved, o.run.config());
 }
 
-void write_run_start(const RunOpening& o, const Vocab& vocab) {
+RunLock::RunLock(const RunOpening& o, const Comm& comm) {
+  if (comm.root() && o.resuming())
+    lock.acquire(o.run.dir, "--resume", "stop it first (Ctrl-C saves a checkpoint), then resume");
+}
+
+void write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock) {
   if (o.resuming()) truncate_metrics(o.run, 0);
   make_directories(o.run.dir);
+  if (!lock.held()) {
+    lock.acquire(o.run.dir, "--out", "choose another --out");
+    if (o.run.holds_run())  // another trainer made its run here after open_run looked, and has finished
+      fail("--out: {} already holds a run; continue it with --resume {} or choose another --out", o.run.dir, o.run.dir);
+  }
   write_file_atomic(o.run.config(), config_to_json(with_absolute_data_paths(o.config)));
   write_file_atomic(o.run.vocab(), vocab.to_json());
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/io.h"
 #include "data/vocab.h"
 #include "mpi/comm.h"
 #include "train/checkpoint.h"
@@ -25,6 +26,15 @@ struct RunOpening {
 // that cannot be split over the ranks. A new run's directory is named by rank 0's clock.
 RunOpening open_run(const Config& given, const Comm& comm);
 
+// The lock that keeps a second writer out of a run directory (core/io.h DirLock), held by rank 0 for the whole
+// run (the other ranks write their residual files only in collective saves, while it holds it). --resume takes
+// it at once, before anything in the directory is read or changed; a new run when its directory is created
+// (write_run_start). UserError naming the holder's PID when a live trainer has it.
+struct RunLock {
+  DirLock lock;
+  RunLock(const RunOpening& o, const Comm& comm);
+};
+
 // --resume: rank 0 completes or discards a save that was interrupted (recover_checkpoint); every rank
 // learns whether there is a checkpoint. A run stopped before its first one starts again at step 0.
 struct Recovery {
@@ -39,8 +49,9 @@ Recovery recover_run(const RunOpening& o, const Comm& comm);
 std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Comm& comm);
 
 // A new run, or a resume from before the first checkpoint (rank 0 only): the metrics of the earlier
-// attempt go, the directory is created, config.json (data paths made absolute) and vocab.json written.
-void write_run_start(const RunOpening& o, const Vocab& vocab);
+// attempt go, the directory is created and locked (UserError if another trainer holds it, or made a run in it
+// since open_run looked), config.json (data paths made absolute) and vocab.json written.
+void write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock);
 
 // --init-from: fills `params` from a weights file of the same model (`model_meta`, as the files record it).
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta);

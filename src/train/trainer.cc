@@ -223,6 +223,7 @@ class Run {
   RunOpening open_;
   const Config& c_ = open_.config;
   const RunPaths& run_ = open_.run;
+  RunLock lock_;  // rank 0: the run directory's one writer (--resume: from here; a new run: once it exists)
   const int64_t lane0_, lane1_, B_;  // this rank's lanes of the global batch (all of them with one rank)
   Engine engine_;
   RunData data_;
@@ -256,6 +257,7 @@ class Run {
 Run::Run(const Config& given, const Comm& comm)
     : comm_(comm),
       open_(open_run(given, comm)),
+      lock_(open_, comm),
       lane0_(static_range(c_.batch, comm.rank(), comm.size()).first),
       lane1_(static_range(c_.batch, comm.rank(), comm.size()).second),
       B_(lane1_ - lane0_),
@@ -310,7 +312,7 @@ void Run::start() {
   // Every rank reads the --init-from file, as a checkpoint (a shared file system).
   if (!c_.init_from.empty()) load_initial_weights(c_.init_from, params_, meta_);
   st_.sched.lr = c_.lr;
-  if (comm_.root()) write_run_start(open_, data_.vocab);
+  if (comm_.root()) write_run_start(open_, data_.vocab, lock_.lock);
 }
 
 void Run::announce() {
