@@ -365,6 +365,24 @@ TEST_F(CliCheckpoint, TruncatedModel) {
   expect_refused(r, {r + "/model.safetensors"});
 }
 
+// A weight that is NaN (a diverged run, a bit flip) is refused by resume, eval and sample, naming the file.
+TEST_F(CliCheckpoint, NonFiniteWeightsAreRefused) {
+  const std::string r = copy_run("word8");
+  std::string model = read_bytes(r + "/model.safetensors");
+  const char nan[4] = {0, 0, '\xc0', '\x7f'};  // the last float of the last tensor: a quiet NaN
+  model.replace(model.size() - 4, 4, nan, 4);
+  write_bytes(r + "/model.safetensors", model);
+  expect_refused(r, {r + "/model.safetensors", "not finite"});
+}
+
+// --max-steps at or below the step a run is resumed at would train nothing: an error, not a silent exit 0.
+TEST_F(CliCheckpoint, MaxStepsBelowTheResumedStepIsAnError) {
+  const std::string r = copy_run("word8");
+  const Files before = snapshot(r);
+  expect_user_error(run("train", {{"--resume", r}, {"--max-steps", "1"}}), {"--max-steps", "nothing would be trained"});
+  EXPECT_EQ(snapshot(r), before);
+}
+
 TEST_F(CliCheckpoint, ForeignFileAsModel) {
   const std::string r = copy_run("word8");
   std::string junk(read_bytes(r + "/model.safetensors").size(), '\0');

@@ -135,6 +135,16 @@ void colsum_add(float* dst, const float* src, int64_t rows, int64_t cols) {
   });
 }
 
+bool all_finite(const float* x, int64_t n) {
+  const double bad = parallel_sum(n, kParallelMin + 1, [=](int64_t b, int64_t e) {
+    const float* v = x;
+    int64_t k = 0;
+    for (int64_t i = b; i < e; ++i) k += !std::isfinite(v[i]);
+    return static_cast<double>(k);
+  });
+  return bad == 0;
+}
+
 double sum_squares(const float* x, int64_t n) {
   // Per thread: blocks of 1024 summed in float (a vectorized loop), the block sums in double: accurate to
   // ~1e-7 relative for any length, without a double conversion per element. The threads' sums are added in

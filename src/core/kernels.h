@@ -56,6 +56,8 @@ void add_bias_rows(float* c, int64_t rows, int64_t cols, const float* b1, const 
 void colsum_add(float* dst, const float* src, int64_t rows, int64_t cols);
 // Sum of squares in double, deterministic for a fixed thread count.
 double sum_squares(const float* x, int64_t n);
+// Whether every x[i] is finite (no NaN, no ±inf): checked before weights are written or used.
+bool all_finite(const float* x, int64_t n);
 // x *= s.
 void scale(float* x, int64_t n, float s);
 // y += a * x.

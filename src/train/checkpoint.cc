@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/io.h"
+#include "core/kernels.h"
 #include "core/safetensors.h"
 
 namespace manylm {
@@ -224,6 +225,11 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
     m.weights = run.model();
     load_checkpoint(run, m.params, {});
   }
+  if (!all_finite(m.params.data(), static_cast<int64_t>(m.params.size())))
+    fail(
+        "{}: holds weights that are not finite (NaN or inf): the run diverged; score an earlier checkpoint or "
+        "retrain with a lower --lr",
+        m.weights);
   return m;
 }
 }  // namespace manylm

@@ -67,6 +67,8 @@ double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& gr
     sparse = &rows;
   }
   const double norm = std::sqrt(grad_sum_squares(grads, sparse));
+  if (!std::isfinite(norm))  // the same on every rank (the reduced gradient): all stop, nothing applied
+    fail("training diverged at step {} (the gradient norm is {}): lower --lr or set --clip", step + 1, norm);
   opt.update(e, params, grads, lr, step + 1, clip_factor(norm, clip), sparse);  // marks the bf16 copy stale
   if (times) times->update += seconds_since(t0);
   return loss;
@@ -208,6 +210,7 @@ class Run {
   void end_epoch();
   const Arena& epoch_weights();
   void save();
+  void check_finite_weights() const;
   TrainResult interrupted();
   TrainResult final_scores();
   void load_scored_weights();
@@ -251,6 +254,7 @@ class Run {
   // whatever else shared the machine then), which would hide the present rate.
   Pace run_pace_, epoch_pace_;
   bool stop_steps_ = false;  // --max-steps reached
+  int64_t saved_step_ = -1;  // the step of the last checkpoint in the run directory (-1: none yet)
   TrainResult r_;
 };
 
@@ -282,6 +286,7 @@ Run::Run(const Config& given, const Comm& comm)
   recovery_ = recover_run(open_, comm_);
   if (recovery_.from_checkpoint) {
     restore();
+    saved_step_ = st_.step;
   } else {
     start();
   }
@@ -292,12 +297,21 @@ Run::Run(const Config& given, const Comm& comm)
   r_.bptt = c_.bptt;
   r_.params = param_count(shape_);
   r_.ranks = comm_.size();
-  stop_steps_ = c_.max_steps > 0 && st_.step >= c_.max_steps;
   last_checkpoint_ = Clock::now();
 }
 
 void Run::restore() {
   st_ = load_checkpoint(run_, params_, state_, averaging() ? &average_ : nullptr);
+  if (!all_finite(params_.data(), static_cast<int64_t>(params_.size())))
+    fail(
+        "{}: holds weights that are not finite (NaN or inf); resume from a copy of an earlier checkpoint or "
+        "retrain with a lower --lr",
+        run_.model());
+  if (c_.max_steps > 0 && st_.step >= c_.max_steps)  // before anything is printed or changed
+    fail(
+        "--max-steps: {} is at or below the step {} of the run resumed from {}: nothing would be trained (give a "
+        "larger --max-steps, or leave it out)",
+        c_.max_steps, st_.step, run_.dir);
   st_.finished = st_.epoch >= c_.epochs || st_.sched.stop;  // a larger --epochs continues a finished run
   for (size_t k = 0; k < hidden_.table().size(); ++k)       // this rank's lanes of the carried state
     std::memcpy(hidden_[k].data, all_hidden_[k].data + lane0_ * shape_.hidden, hidden_[k].numel() * sizeof(float));
@@ -403,6 +417,7 @@ void Run::report_step(double loss, int64_t tokens) {
 
 // End of epoch: validate (the averaged weights once averaging has begun), schedule, keep the best, checkpoint.
 void Run::end_epoch() {
+  check_finite_weights();  // before average.safetensors or best.safetensors are written
   const double train_ppl = std::exp(st_.epoch_loss / static_cast<double>(st_.epoch_tokens));
   const Arena& scored = epoch_weights();
   const EvalResult v = eval(scored, data_.valid, data_.valid_path);
@@ -437,7 +452,8 @@ const Arena& Run::epoch_weights() {
   return averaged_;
 }
 
-void Run::save() {  // collective: every rank calls it at the same step
+void Run::save() {         // collective: every rank calls it at the same step
+  check_finite_weights();  // nothing non-finite is ever written
   for (size_t k = 0; k < hidden_.table().size(); ++k)
     comm_.gather_rows(hidden_[k].data, lane0_, lane1_, shape_.hidden, all_hidden_[k].data);
   comm_.check_same(params_.flat(), "parameters");
@@ -449,6 +465,21 @@ void Run::save() {  // collective: every rank calls it at the same step
   }
   comm_.barrier();
   last_checkpoint_ = Clock::now();
+  saved_step_ = st_.step;
+}
+
+// Weights that are no longer finite (an update overflowed: a huge --lr without --clip) stop the run before they
+// reach a file; the last checkpoint stays as it was. The same on every rank (the parameters are).
+void Run::check_finite_weights() const {
+  const bool ok = all_finite(params_.data(), static_cast<int64_t>(params_.size())) &&
+                  (st_.average_count == 0 || all_finite(average_.data(), static_cast<int64_t>(average_.size())));
+  if (ok) return;
+  const std::string kept = saved_step_ >= 0 ? fmt::format("{} holds the checkpoint of step {}", run_.dir, saved_step_)
+                                            : fmt::format("{} has no checkpoint yet", run_.dir);
+  fail(
+      "training diverged before step {}: the weights hold NaN or inf and were not saved; {}; resume or restart "
+      "with a lower --lr (or set --clip)",
+      st_.step, kept);
 }
 
 // Stopped by SIGINT/SIGTERM: checkpoint, and no evaluation on the way out — the result reports the last
