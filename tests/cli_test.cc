@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "core/gemm.h"
 #include "core/io.h"
+#include "core/parallel.h"
 #include "core/safetensors.h"
 
 namespace manylm {
@@ -614,6 +615,20 @@ TEST_F(CliRun, JsonPrintsExactlyOneObject) {
       one_json_object(run("sample", {{"--model", out}, {"--length", "7"}, {"--json", ""}}), "sample");
   EXPECT_TRUE(s.contains("text") && s["text"].is_string());
   EXPECT_EQ(s.value("tokens", 0), 7);
+}
+
+// More threads than the process's CPUs are capped with a note (a team larger than its CPUs waits at every
+// barrier for threads that are not running); --threads-force keeps them.
+TEST_F(CliRun, ThreadsAboveTheCpusAreCappedUnlessForced) {
+  const std::string n = std::to_string(cpu_count() + 1), cpus = std::to_string(cpu_count());
+  Result r = run("train", with(train_opts(suite_), {{"--out", dir_ + "/capped"}, {"--threads", n}}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(", " + cpus + " threads,"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("note: --threads " + n + " capped at the " + cpus + " CPUs"), std::string::npos) << r.err;
+  r = run("train", with(train_opts(suite_), {{"--out", dir_ + "/forced"}, {"--threads", n}, {"--threads-force", ""}}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(", " + n + " threads,"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("capped"), std::string::npos) << r.err;
 }
 
 // A bf16 run is scored by eval in bf16, as the trainer scored it (eval builds the run's engine: backend and

@@ -89,6 +89,8 @@ constexpr TrainOption kTrainOptions[] = {
     {"seed", &Config::seed, "Training", kFixedOnResume,
      "Random seed: a run is a pure function of config, data, seed and thread count"},
     {"threads", &Config::threads, "Training", kPlain, "Threads (0: all cores)"},
+    {"threads-force", &Config::threads_force, "Training", kFlag | kNotSaved,
+     "Keep a --threads above the CPUs this process may use (otherwise capped to them, with a note)"},
     {"gemm", &Config::gemm, "Training", kPlain,
      "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured "
      "here; plan cached on disk)"},

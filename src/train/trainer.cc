@@ -111,9 +111,19 @@ namespace {
 
 // The engine as a run builds it: threads, GEMM backend, precision (the bf16 copy of the parameters is the
 // engine's own: the model declares the block, the optimizer's update and evaluate() make the copy stale).
+// More threads than the CPUs this process may use run many times slower (the team waits at every barrier for
+// threads that are not running): capped, with a note, unless --threads-force.
+int thread_count(const Config& c) { return c.threads > cpu_count() && !c.threads_force ? cpu_count() : c.threads; }
+
+std::string threads_note(const Config& c) {
+  if (thread_count(c) == c.threads) return "";
+  return fmt::format("note: --threads {} capped at the {} CPUs this process may use (--threads-force keeps it)",
+                     c.threads, cpu_count());
+}
+
 EngineOptions engine_options(const Config& c) {
   EngineOptions eo;
-  eo.threads = c.threads;
+  eo.threads = thread_count(c);
   eo.backend = c.gemm;
   eo.precision = c.precision;
   return eo;
@@ -337,6 +347,7 @@ void Run::announce() {
     progress_.line(fmt::format("weights from {} (--init-from)", c_.init_from));
   if (recovery_.from_checkpoint) progress_.resumed(st_.step, st_.epoch, st_.window);
   if (const std::string note = precision_note(c_, engine_); !note.empty()) progress_.line(note);
+  if (const std::string note = threads_note(c_); !note.empty()) progress_.line(note);
 }
 
 void Run::connect_reducer() {
