@@ -120,6 +120,18 @@ TEST(TextReaderWord, CrLfReadsAsLf) {
   EXPECT_EQ(read_all(d.write("c.txt", "a\r\nb\r\n"), TokenMode::Char), (Tokens{"a", "\n", "b", "\n"}));
 }
 
+// Old Mac text: a CR alone ends a line as LF does (the file was one "line" before: an "empty corpus" or one
+// sentence), also as the last byte; CRLF stays one line end.
+TEST(TextReaderWord, LoneCrEndsALine) {
+  TempDir d;
+  const std::string lf = d.write("lf2.txt", "the cat\nsat\n\non the mat\n");
+  EXPECT_EQ(read_all(d.write("cr.txt", "the cat\rsat\r\ron the mat\r"), TokenMode::Word),
+            read_all(lf, TokenMode::Word));
+  EXPECT_EQ(read_all(d.write("mixed.txt", "the cat\r\nsat\r\ron the mat"), TokenMode::Word),
+            read_all(lf, TokenMode::Word));
+  EXPECT_EQ(read_all(d.write("c2.txt", "a\rb\r\nc\r"), TokenMode::Char), (Tokens{"a", "\n", "b", "\n", "c", "\n"}));
+}
+
 TEST(TextReaderWord, CrLfSplitAcrossReadBlocks) {
   TempDir d;
   // "x x x ... x" up to the last byte of the first 1 MiB block, which is '\r'; '\n' opens the second.

@@ -13,7 +13,7 @@
 namespace manylm {
 
 namespace {
-constexpr char kMagic[8] = {'M', 'L', 'M', 'T', 'O', 'K', '1', '\0'};
+constexpr char kMagic[8] = {'M', 'L', 'M', 'T', 'O', 'K', '2', '\0'};  // 2: a lone CR ends a line
 struct CacheHeader {
   char magic[8];
   uint64_t key;

@@ -68,6 +68,7 @@ class Tokenizer {
     ++count_;
   }
   void flush_word();
+  void lone_cr();  // a CR not followed by LF: a line end
   void word_byte(unsigned char c, int64_t at);
   void char_byte(unsigned char c, int64_t at);
 
@@ -97,7 +98,7 @@ void Tokenizer::byte(unsigned char c, int64_t at) {
   if (c == 0) fail("{}: NUL byte at offset {}: this looks like a binary file, not text", path_, at);
   if (pending_cr_) {
     pending_cr_ = false;
-    if (c != '\n' && mode_ == TokenMode::Char) emit("\r");  // a lone CR is kept as a character
+    if (c != '\n') lone_cr();  // a CR alone (old Mac text) ends a line as LF does; CRLF is one line end
   }
   if (c == '\r') {
     pending_cr_ = true;
@@ -140,9 +141,21 @@ void Tokenizer::char_byte(unsigned char c, int64_t at) {
   if (static_cast<int>(word_.size()) == utf8_len(static_cast<unsigned char>(word_[0]))) flush_word();
 }
 
-int64_t Tokenizer::finish() {
+void Tokenizer::lone_cr() {
   if (mode_ == TokenMode::Char) {
-    if (pending_cr_) emit("\r");
+    emit("\n");
+  } else {  // the word before it was flushed when the CR came
+    on_eol_();
+    line_open_ = false;
+  }
+}
+
+int64_t Tokenizer::finish() {
+  if (pending_cr_) {  // a CR as the file's last byte: its last line end
+    pending_cr_ = false;
+    lone_cr();
+  }
+  if (mode_ == TokenMode::Char) {
     if (!word_.empty()) fail("{}: truncated UTF-8 sequence at the end of the file", path_);
   } else {
     flush_word();
