@@ -31,9 +31,20 @@ struct SampleOptions {
   bool json = false;
 };
 
+// CRLF and a CR alone become LF, as the corpus reader reads them.
+std::string unix_line_ends(const std::string& p) {
+  std::string s;
+  for (size_t i = 0; i < p.size(); ++i) {
+    s += p[i] == '\r' ? '\n' : p[i];
+    if (p[i] == '\r' && i + 1 < p.size() && p[i + 1] == '\n') ++i;
+  }
+  return s;
+}
+
 // Splits the prompt the way the corpus reader does: in word mode words on whitespace and `eos` for each
-// line end (CRLF as LF); in character mode UTF-8 characters (the prompt is valid UTF-8), CRLF as "\n".
-std::vector<std::string> prompt_tokens(const std::string& p, TokenMode mode, const std::string& eos) {
+// line end; in character mode UTF-8 characters (the prompt is valid UTF-8); line ends as unix_line_ends.
+std::vector<std::string> prompt_tokens(const std::string& given, TokenMode mode, const std::string& eos) {
+  const std::string p = unix_line_ends(given);
   std::vector<std::string> out;
   if (mode == TokenMode::Word) {
     std::istringstream lines(p);
@@ -46,9 +57,8 @@ std::vector<std::string> prompt_tokens(const std::string& p, TokenMode mode, con
     for (size_t i = 0; i < p.size();) {
       unsigned char c = static_cast<unsigned char>(p[i]);
       size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-      if (c == '\r' && i + 1 < p.size() && p[i + 1] == '\n') n = 0;  // CRLF: the LF follows
-      if (n > 0) out.push_back(p.substr(i, n));
-      i += std::max<size_t>(n, 1);
+      out.push_back(p.substr(i, n));
+      i += n;
     }
   }
   return out;
