@@ -3,6 +3,7 @@
 #pragma once
 #include <omp.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,7 @@ class PeakTracker {
   double best(int threads, bool bf16) const;
 
  private:
-  std::vector<std::pair<std::pair<int, bool>, double>> best_;
+  std::map<std::pair<int, bool>, double> best_;  // by (threads, bf16)
 };
 
 inline int omp_procs() { return cpu_count(); }  // the process's CPUs, not the (pinned) calling thread's

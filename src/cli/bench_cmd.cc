@@ -163,16 +163,13 @@ void BenchTable::print(const BenchOptions& o) const {
 
 double PeakTracker::measure(int threads, bool bf16) {
   const double g = bf16 ? measure_bf16_peak(threads, 0.12).gflops : measure_fp32_peak(threads, 0.12).gflops;
-  for (auto& [key, v] : best_)
-    if (key == std::make_pair(threads, bf16)) return v = std::max(v, g);
-  best_.push_back({{threads, bf16}, g});
-  return g;
+  double& best = best_[{threads, bf16}];
+  return best = std::max(best, g);
 }
 
 double PeakTracker::best(int threads, bool bf16) const {
-  for (const auto& [key, v] : best_)
-    if (key == std::make_pair(threads, bf16)) return v;
-  return 0;
+  const auto it = best_.find({threads, bf16});
+  return it == best_.end() ? 0.0 : it->second;
 }
 
 Runner add_bench_command(CLI::App& app) {

@@ -50,10 +50,10 @@ void check_outputs(const EvalOptions& o, const std::string& text, const std::str
     if (out.empty()) continue;
     if (same_file(out, text)) fail("{} {}: is the text being scored; choose another file", opt, out);
     const std::filesystem::path p(out);
-    const bool residual = p.filename().string().rfind("residual.rank", 0) == 0 &&
-                          same_file(p.parent_path().empty() ? "." : p.parent_path().string(), o.model);
-    for (const std::string& f : run_files)
-      if (residual || same_file(out, f)) fail("{} {}: is a file of the run {}; choose another file", opt, out, o.model);
+    bool of_run = p.filename().string().rfind("residual.rank", 0) == 0 &&
+                  same_file(p.parent_path().empty() ? "." : p.parent_path().string(), o.model);
+    for (const std::string& f : run_files) of_run = of_run || same_file(out, f);
+    if (of_run) fail("{} {}: is a file of the run {}; choose another file", opt, out, o.model);
   }
   if (!o.per_word.empty() && same_file(o.per_word, o.sentences))
     fail("--sentences {}: is also the --per-word file; choose another file", o.sentences);

@@ -76,7 +76,7 @@ PeakResult run_peak(int threads, double seconds, Block block) {
 // Peak is a capability: the best of many short windows. The clock drops after some ms of heavy AVX-512 work
 // and neighbours take turns on the cores; a GEMM timed for a few ms gets the fast moments too, so a peak
 // averaged over long windows would be lower than what a product reaches (Xeon guest, 2026-12-06: 50 ms windows
-// gave 153.5 GFLOP/s on 1 thread, 3 ms windows 164, OpenBLAS on 1536³ 155).
+// gave 153.5 GFLOP/s on 1 thread, 3 ms windows 157–161, OpenBLAS on 1536³ 155–163).
 constexpr double kWindowSeconds = 0.003;
 template <typename Block>
 PeakResult best_of(int threads, double seconds, int windows, Block block) {
