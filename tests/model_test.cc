@@ -29,6 +29,9 @@ struct Case {
   bool variational = false;
   Cell cell = Cell::Elman;
   bool tied = false;
+  std::vector<int64_t> cutoffs = {};  // non-empty: an adaptive softmax
+  double div_value = 2.0;
+  bool head_bias = false;
 };
 
 DropoutConfig dropout_of(const Case& c) { return {c.dropout, c.variational, 77, 5, 0, 0}; }
@@ -50,6 +53,12 @@ ModelShape small_shape(const Case& c) {
   s.embed = c.embed;
   s.hidden = c.hidden;
   s.layers = c.layers;
+  if (!c.cutoffs.empty()) {
+    s.output = Output::Adaptive;
+    s.cutoffs = c.cutoffs;
+    s.div_value = c.div_value;
+    s.head_bias = c.head_bias;
+  }
   return s;
 }
 
@@ -142,6 +151,10 @@ const std::vector<Case> kSmall = {
     Case{Activation::Tanh, 1, 5, 13, 6, 4, 3, 0, false, Cell::Gru},
     Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0.3f, true, Cell::Gru},
     Case{Activation::Tanh, 2, 6, 13, 6, 4, 3, 0.3f, false, Cell::Lstm, true},
+    // adaptive softmax: two clusters with a head bias, one cluster under dropout, three with D = 1.5
+    Case{Activation::Tanh, 2, 5, 13, 6, 4, 3, 0, false, Cell::Lstm, false, {4, 8}, 2.0, true},
+    Case{Activation::Tanh, 1, 5, 13, 6, 4, 3, 0.3f, false, Cell::Gru, false, {5}, 2.0, false},
+    Case{Activation::Tanh, 2, 4, 13, 6, 4, 3, 0, false, Cell::Elman, false, {3, 6, 9}, 1.5, false},
 };
 // Large enough that every kernel takes its multi-threaded path.
 const std::vector<Case> kLarge = {
@@ -153,6 +166,7 @@ const std::vector<Case> kLarge = {
     Case{Activation::Relu, 2, 20, 300, 53, 5, 7},
     Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Lstm},
     Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Gru},
+    Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Lstm, false, {200, 1000}, 4.0, true},
 };
 std::vector<Case> all_cases() {
   std::vector<Case> v = kSmall;
@@ -164,7 +178,7 @@ auto case_name = [](const auto& info) {
          std::to_string(info.param.layers) + "_E" + std::to_string(info.param.embed) + "_V" +
          std::to_string(info.param.vocab) +
          (info.param.dropout > 0 ? (info.param.variational ? "_vardrop" : "_drop") : "") +
-         (info.param.tied ? "_tied" : "");
+         (info.param.tied ? "_tied" : "") + (info.param.cutoffs.empty() ? "" : "_adaptive");
 };
 
 INSTANTIATE_TEST_SUITE_P(Cells, ModelGrad, ::testing::ValuesIn(all_cases()), case_name);

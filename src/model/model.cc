@@ -23,7 +23,7 @@ Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) 
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
   t.push_back({"dA", {T, B, s.hidden}});
   t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
-  t.push_back({"logits", {T * B, s.vocab}});
+  t.push_back({"logits", {T * B, s.head_size()}});
   const int64_t GH = s.gates() * s.hidden;
   auto add = [&](std::string name, std::vector<int64_t> shape) {
     t.push_back({std::move(name), std::move(shape)});
@@ -70,7 +70,11 @@ void embed_forward(const float* emb, int64_t E, const int32_t* x, int64_t n, flo
 }
 
 // d_emb[x[i]] += dx[i]; threads own column ranges, rows are added in order: deterministic.
-void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const float* dx) {
+void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const float* dx, RowGrad* rows) {
+  if (rows) {
+    rows->width = E;
+    return scatter_rows(*rows, x, n, dx);
+  }
   parallel_for(E, n > 0 ? (1 << 14) / n + 1 : E + 1, [=](int64_t c0, int64_t c1) {
     for (int64_t i = 0; i < n; ++i) {
       float* d = demb + int64_t{x[i]} * E;
@@ -168,9 +172,13 @@ double model_forward(const Engine& e, const ModelShape& s, const Arena& params, 
   e.use_constants(params.data(), params.size());
   const float* top = forward_hidden(e, s, params, ws, x, T, B, state, drop, times);
   Lap lap(times);
-  float* Z = decode(e, s, params, ws, top, T * B);
   const int64_t lanes = ws.objective_lanes > 0 ? ws.objective_lanes : B;
-  const double loss = softmax_xent(Z, T * B, s.vocab, y, for_backward ? 1.0f / static_cast<float>(lanes) : 0.0f, logp);
+  const float scale = for_backward ? 1.0f / static_cast<float>(lanes) : 0.0f;
+  double loss = 0;
+  if (s.adaptive())
+    loss = adaptive_forward(e, s, params, ws.ix, top, T * B, y, ws.acts[ws.logits].data, ws.adaptive, scale, logp);
+  else
+    loss = softmax_xent(decode(e, s, params, ws, top, T * B), T * B, s.vocab, y, scale, logp);
   lap(&PhaseTimes::output_fwd);
   return loss;
 }
@@ -184,20 +192,24 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
   const bool dr = active(drop);
   // What layer l's output looked like to its consumer: the dropped copy, or A itself.
   auto output = [&](int64_t l) -> const float* { return dr ? ws.acts[ws.D[l]].data : ws.acts[ws.S[l]].data + B * H; };
-  const float* dZ = ws.acts[ws.logits].data;  // (T·B, V)
+  const float* dZ = ws.acts[ws.logits].data;  // (T·B, V), adaptive: the head's (T·B, C1+n)
   const float* top = output(L - 1);
-  // d decoder.weight += dZᵀ · A_top;  d decoder.bias += Σ dZ;  dA_top = dZ · decoder.weight
-  gemm(e, Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
-  colsum_add(grads[ix.decoder_b].data, dZ, T * B, V);
   float* dA = ws.acts[ws.dA].data;  // (T, B, H)
   float* dX = ws.acts[ws.dX].data;  // (T, B, In)
-  gemm(e, Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
+  if (s.adaptive()) {
+    adaptive_backward(e, s, params, ix, top, T * B, dZ, ws.adaptive, grads, dA);
+  } else {
+    // d decoder.weight += dZᵀ · A_top;  d decoder.bias += Σ dZ;  dA_top = dZ · decoder.weight
+    gemm(e, Trans::T, Trans::N, V, H, T * B, 1.0f, dZ, V, top, H, 1.0f, grads[ix.decoder_w].data, H);
+    colsum_add(grads[ix.decoder_b].data, dZ, T * B, V);
+    gemm(e, Trans::N, Trans::N, T * B, H, V, 1.0f, dZ, V, params[ix.decoder_w].data, H, 0.0f, dA, H);
+  }
   if (dr) dropout_backward(drop->p, ws.masks[L].data(), T * B * H, dA);
   // Gradients in table order after `k` are final (the table ends with the decoder's tensors).
   auto ready = [&](int k) {
     if (ws.grads_ready) ws.grads_ready(grads.offset(static_cast<size_t>(k)));
   };
-  ready(s.tied ? ix.decoder_b : ix.decoder_w);
+  ready(ix.first_decoder);
   lap(&PhaseTimes::output_bwd);
   PackedB* packed = e.packed_recurrent() ? &ws.packed : nullptr;
   for (int64_t l = L - 1; l >= 0; --l) {
@@ -222,7 +234,7 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
     ready(ix.w_ih[l]);
   }
   lap(&PhaseTimes::recurrent_bwd);
-  embed_backward(grads[ix.encoder].data, E, x, T * B, dX);
+  embed_backward(ws.sparse_embedding ? nullptr : grads[ix.encoder].data, E, x, T * B, dX, ws.sparse_embedding);
   ready(ix.encoder);
   lap(&PhaseTimes::embed_bwd);
 }
@@ -230,7 +242,9 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
 const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state) {
   e.use_constants(params.data(), params.size());
-  return decode(e, s, params, ws, forward_hidden(e, s, params, ws, &x, 1, 1, state, nullptr, nullptr), 1);
+  const float* top = forward_hidden(e, s, params, ws, &x, 1, 1, state, nullptr, nullptr);
+  if (s.adaptive()) return adaptive_log_probs(e, s, params, ws.ix, top, ws.acts[ws.logits].data, ws.adaptive);
+  return decode(e, s, params, ws, top, 1);
 }
 
 }  // namespace manylm

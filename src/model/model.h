@@ -10,6 +10,8 @@
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/packed_gemm.h"
+#include "core/row_grad.h"
+#include "model/adaptive.h"
 #include "model/shape.h"
 
 namespace manylm {
@@ -40,7 +42,10 @@ class Workspace {
   // final (the all-reduce launches those buckets while backward goes on). Both are set by train/.
   int64_t objective_lanes = 0;
   std::function<void(size_t)> grads_ready;
-  // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V)
+  // When set, model_backward writes the embedding's gradient here as the rows the window touched (overwriting
+  // it), and grads' encoder.weight is not touched (train/ gives it no storage: optimizer.h).
+  RowGrad* sparse_embedding = nullptr;
+  // x0 (T,B,E) | S_l (T+1,B,H) per layer | dA (T,B,H) | dX (T,B,max(E,H)) | logits (T·B,V), adaptive: (T·B,C1+n)
   // | LSTM: C_l (T+1,B,H), G_l (T,B,4H) per layer, dG (T,B,4H), dC (B,H)
   // | GRU: G_l (T,B,3H), Gh_l (T,B,3H) per layer, dG, dGh (T,B,3H)
   // | with dropout: D_l (T,B,H) per layer, the dropped copy of layer l's output
@@ -49,6 +54,7 @@ class Workspace {
   std::vector<int> S, D, C, G, Gh;
   std::vector<std::vector<uint8_t>> masks;  // per site, (T,B,E) then (T,B,H)
   PackedB packed;                           // the current layer's recurrent weight, packed for the time loop
+  AdaptiveWork adaptive;                    // --output adaptive: routing and the tails' blocks
 };
 
 // Runs the window. x, y: (T, B) token ids, time-major. state (one (B,H) per layer) is read as the
@@ -66,7 +72,8 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
                     int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop = nullptr,
                     PhaseTimes* times = nullptr);
 
-// Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace). Used by sampling.
+// Logits of the next token for lane 0 after feeding `x` (T=1, B=1 workspace); with an adaptive softmax, the
+// log-probabilities (the same distribution under softmax). Used by sampling.
 const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state);
 

@@ -2,6 +2,7 @@
 // gradient checks). Straight loops, no GEMM, no threads, no workspace: written to be obviously right,
 // not fast. The fast model (model.h) is tested against it, and it is tested against numerical gradients.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -132,8 +133,80 @@ struct Run {
     }
   }
 
+  // −log softmax(z)[target]; with dz, dz = softmax(z) − onehot(target).
+  static T xent(const std::vector<T>& z, int64_t target, std::vector<T>* dz) {
+    T m = z[0];
+    for (T v : z) m = std::max(m, v);
+    T sum = T(0);
+    for (T v : z) sum += std::exp(v - m);
+    if (dz)
+      for (size_t v = 0; v < z.size(); ++v)
+        (*dz)[v] = std::exp(z[v] - m) / sum - (static_cast<int64_t>(v) == target ? T(1) : T(0));
+    return m + std::log(sum) - z[static_cast<size_t>(target)];
+  }
+
+  // out (n) = W (n, k) · a (k) (+ bias); with grads: dW += g·aᵀ, (dbias += g), da += Wᵀ·g for g = dout.
+  static void linear(const std::vector<T>& W, const T* bias, const T* a, int64_t n, int64_t k, std::vector<T>& out) {
+    out.assign(static_cast<size_t>(n), T(0));
+    for (int64_t j = 0; j < n; ++j) {
+      out[j] = bias ? bias[j] : T(0);
+      for (int64_t q = 0; q < k; ++q) out[j] += W[j * k + q] * a[q];
+    }
+  }
+  static void linear_back(const std::vector<T>& W, const T* a, const std::vector<T>& g, int64_t n, int64_t k,
+                          std::vector<T>& dW, T* dbias, T* da) {
+    for (int64_t j = 0; j < n; ++j) {
+      if (dbias) dbias[j] += g[j];
+      for (int64_t q = 0; q < k; ++q) {
+        dW[j * k + q] += g[j] * a[q];
+        da[q] += g[j] * W[j * k + q];
+      }
+    }
+  }
+
+  // The adaptive softmax of one row a (H) with target y: −log p(y) = head term + (for a tail word) the
+  // cluster's term. With grads, adds the gradients times `scale` and da (H) = dE/da.
+  T adaptive_row(const T* a, int32_t y, RefTensors<T>* grads, T scale, T* da) const {
+    const int64_t C1 = s.shortlist(), Hs = s.head_size();
+    int64_t cl = -1;
+    for (int64_t i = 0; i < s.clusters(); ++i)
+      if (y >= s.tail_begin(i) && y < s.tail_end(i)) cl = i;
+    std::vector<T> zh, dzh(Hs);
+    linear(p[ix.head_w], ix.head_b >= 0 ? p[ix.head_b].data() : nullptr, a, Hs, H, zh);
+    T loss = xent(zh, cl < 0 ? y : C1 + cl, grads ? &dzh : nullptr);
+    if (grads) {
+      for (T& g : dzh) g *= scale;
+      linear_back(p[ix.head_w], a, dzh, Hs, H, (*grads)[ix.head_w],
+                  ix.head_b >= 0 ? (*grads)[ix.head_b].data() : nullptr, da);
+    }
+    if (cl < 0) return loss;
+    const int64_t h = s.tail_hidden(cl), n = s.tail_size(cl);
+    std::vector<T> pr, zt, dzt(n), dpr(h, T(0));
+    linear(p[ix.tail_proj[cl]], nullptr, a, h, H, pr);
+    linear(p[ix.tail_out[cl]], nullptr, pr.data(), n, h, zt);
+    loss += xent(zt, y - s.tail_begin(cl), grads ? &dzt : nullptr);
+    if (!grads) return loss;
+    for (T& g : dzt) g *= scale;
+    linear_back(p[ix.tail_out[cl]], pr.data(), dzt, n, h, (*grads)[ix.tail_out[cl]], nullptr, dpr.data());
+    linear_back(p[ix.tail_proj[cl]], a, dpr, h, H, (*grads)[ix.tail_proj[cl]], nullptr, da);
+    return loss;
+  }
+
+  T decode_adaptive(RefTensors<T>* grads, std::vector<std::vector<T>>& dtop) const {
+    T loss = T(0);
+    for (int64_t t = 0; t < Tn; ++t)
+      for (int64_t b = 0; b < B; ++b) {
+        std::vector<T> da(H, T(0));
+        loss += adaptive_row(&ins[L][t][b * H], y[t * B + b], grads, T(1) / T(B), da.data()) / T(B);
+        if (grads)
+          for (int64_t k = 0; k < H; ++k) dtop[t][b * H + k] += da[k] * keep(static_cast<uint32_t>(L), t, b, H, k);
+      }
+    return loss;
+  }
+
   // Decoder, softmax and loss; with grads, the decoder's gradients and dtop = dE/dA of the top layer.
   T decode(RefTensors<T>* grads, std::vector<std::vector<T>>& dtop) const {
+    if (s.adaptive()) return decode_adaptive(grads, dtop);
     T loss = T(0);
     for (int64_t t = 0; t < Tn; ++t)
       for (int64_t b = 0; b < B; ++b) {
