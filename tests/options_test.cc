@@ -110,6 +110,8 @@ void change(const TrainOption& o, Config& c) {
           v += "x";
         } else if constexpr (std::is_same_v<T, bool>) {
           v = !v;
+        } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+          v.push_back(v.empty() ? 5 : v.back() + 7);
         } else if constexpr (std::is_integral_v<T>) {
           v = v + 3;
         } else {
@@ -180,7 +182,12 @@ TEST(Options, ConfigJsonWrittenBeforeTypedOptionsStillLoads) {
   EXPECT_TRUE(c.keep_best);
   EXPECT_TRUE(c.comm_thread);
   EXPECT_EQ(c.train, "/data/ptb-slice/train.txt");
-  EXPECT_EQ(config_to_json(c), kOldConfigJson);
+  // Written back: the old keys and values, and the options added since at their defaults.
+  nlohmann::json now = nlohmann::json::parse(config_to_json(c));
+  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates"}) now.erase(key);
+  EXPECT_EQ(now.dump(2) + "\n", kOldConfigJson);
+  EXPECT_EQ(c.output, Output::Full);
+  EXPECT_EQ(c.sparse_updates, SparseUpdates::Auto);
   // An older one, from before --patience and averaging existed: the defaults fill in.
   nlohmann::json older = nlohmann::json::parse(kOldConfigJson);
   for (const char* key : {"patience", "average-from", "average-nonmono"}) older.erase(key);
@@ -227,7 +234,8 @@ TEST(Options, ResumeRefusesExactlyTheOptionsFixedOnResume) {
   // What defines a run's trajectory (the list run_training checked by hand before the table).
   EXPECT_EQ(fixed, (std::set<std::string>{"cell", "activation", "layers", "hidden", "embed", "tokens", "batch", "bptt",
                                           "seed", "dropout", "dropout-mask", "vocab-size", "min-count", "optimizer",
-                                          "tied", "lr", "average-nonmono"}));
+                                          "tied", "lr", "average-nonmono", "output", "cutoffs", "div-value",
+                                          "head-bias", "sparse-updates"}));
   EXPECT_NO_THROW(check_fixed_on_resume(saved, saved, "run/config.json"));
 }
 
@@ -246,6 +254,8 @@ TEST(Options, ConfigFileErrorsNameTheFileTheOptionAndTheChoices) {
                                          {R"({"lr": true})", {"--lr", "number"}},
                                          {R"({"tied": "maybe"})", {"--tied", "true or false"}},
                                          {R"({"corpus": 5})", {"--corpus", "string"}},
+                                         {R"({"cutoffs": "20,x"})", {"--cutoffs", "2000,10000"}},
+                                         {R"({"cutoffs": [20, 1.5]})", {"--cutoffs", "integers"}},
                                          {R"({"hiddden": 9})", {"unknown option 'hiddden'"}},
                                          {R"([1, 2])", {"JSON object"}},
                                          {R"({"layers": 1,)", {"JSON object"}}}) {

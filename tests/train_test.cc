@@ -624,32 +624,38 @@ TEST(Optimizer, AdamAndAdamWMatchTheirFormulas) {
   }
 }
 
-// The sparse embedding update (one rank, SGD without decay) against the dense one: the trainer's
-// train_step, whose norm and update visit only the window's rows of encoder.weight, against forward,
-// backward, a dense norm and a dense update, over 6 steps with clipping active; the gradient block is all
-// zero after each step (the next step's backward adds into it).
-TEST(Optimizer, SparseEmbeddingStepEqualsTheDenseStep) {
+// Sparse updates against dense ones: the trainer's train_step, whose gradient block has no storage for
+// encoder.weight (its gradient is the window's rows) and which skips tail clusters no row reached, against
+// forward, backward, a dense norm and a dense update, over 6 steps with clipping active; for SGD (where auto
+// turns sparse updates on) on a full and an adaptive softmax. The gradient block is all zero after each step.
+void expect_sparse_step_equals_dense(ModelShape s, Config c, bool some_cluster_idle) {
   const Engine e(test_util::engine_options());
-  ModelShape s;
-  s.cell = Cell::Lstm, s.vocab = 300, s.embed = 24, s.hidden = 32, s.layers = 2;
   const int64_t T = 7, B = 5;
-  Config c;  // sgd, no weight decay
-  ASSERT_TRUE(Optimizer(c, param_table(s)).sparse_ok());
-  Arena pa(param_table(s)), ga(param_table(s)), pb(param_table(s)), gb(param_table(s));
+  ASSERT_TRUE(use_sparse_updates(c));
+  Config dense_c = c;
+  dense_c.sparse_updates = SparseUpdates::Off;
+  Arena pa(param_table(s)), ga(grad_table(s, true)), pb(param_table(s)), gb(param_table(s));
+  ASSERT_LT(ga.size() + static_cast<size_t>(s.vocab * s.embed), pa.size() + 16) << "no dense embedding gradient";
   Arena ha(state_table(s, B)), hb(state_table(s, B));
   init_uniform(pa, 3, 0.1);
   init_uniform(pb, 3, 0.1);
-  Optimizer oa(c, pa.table()), ob(c, pb.table());
+  Optimizer oa(c, pa.table()), ob(dense_c, pb.table());
   Workspace wa(s, T, B, true), wb(s, T, B, true);
+  RowGrad rows;
+  wa.sparse_embedding = &rows;
   const DropoutConfig drop{0.3f, false, 11, 0, 0, B};
   const double clip = 0.5, lr = 0.7;
   std::vector<int32_t> x(T * B), y(T * B);
+  bool idle_seen = false;
   for (int step = 0; step < 6; ++step) {
     for (int64_t i = 0; i < T * B; ++i) {  // a few tokens of the 300, so most embedding rows are untouched
       x[i] = static_cast<int32_t>((i * 37 + step * 11) % 23 * 13);
-      y[i] = static_cast<int32_t>((i * 7 + step) % s.vocab);
+      // targets: with some_cluster_idle, none in the last cluster at even steps
+      const int64_t top = some_cluster_idle && step % 2 == 0 ? s.cutoffs.back() : s.vocab;
+      y[i] = static_cast<int32_t>((i * 7 + step * 131) % top);
     }
     train_step(e, s, pa, ga, ha, wa, oa, drop, x.data(), y.data(), T, B, clip, lr, step);
+    for (int64_t i = 0; i < s.clusters(); ++i) idle_seen |= !wa.adaptive.touched(i);
 
     DropoutConfig d = drop;
     d.step = static_cast<uint64_t>(step);
@@ -659,34 +665,96 @@ TEST(Optimizer, SparseEmbeddingStepEqualsTheDenseStep) {
     ASSERT_GT(norm, clip) << "clipping must be active for the test to cover the norm";
     ob.update(e, pb, gb, lr, step + 1, clip_factor(norm, clip));
 
-    for (size_t i = 0; i < pa.size(); ++i) {
+    for (size_t i = 0; i < pa.size(); ++i)
       ASSERT_NEAR(pa.data()[i], pb.data()[i], 1e-6) << "step " << step << " [" << i << "]";
-      ASSERT_EQ(ga.data()[i], 0.0f) << "step " << step << " [" << i << "]: gradient not cleared";
-    }
+    for (size_t i = 0; i < ga.size(); ++i) ASSERT_EQ(ga.data()[i], 0.0f) << "step " << step << ": not cleared";
   }
-  // The sparse path is the one taken: a value planted in a row no token of the window uses (row 1; the
-  // tokens above are multiples of 13) is neither applied nor cleared, where the dense update would do both.
-  float* planted = ga[0].data + 1 * s.embed;
-  const float before = pa[0].data[1 * s.embed];
-  planted[0] = 1.0f;
-  train_step(e, s, pa, ga, ha, wa, oa, drop, x.data(), y.data(), T, B, clip, lr, 6);
-  EXPECT_EQ(planted[0], 1.0f);
-  EXPECT_EQ(pa[0].data[1 * s.embed], before);
+  EXPECT_EQ(idle_seen, some_cluster_idle);
 }
 
-TEST(Optimizer, SparseRowsSumOfSquares) {
-  std::vector<TensorSpec> table = {{"emb", {50, 9}}, {"w", {4, 6}}};
+TEST(Optimizer, SparseStepEqualsTheDenseStep) {
+  ModelShape s;
+  s.cell = Cell::Lstm, s.vocab = 300, s.embed = 24, s.hidden = 32, s.layers = 2;
+  expect_sparse_step_equals_dense(s, Config{}, false);
+  s.output = Output::Adaptive, s.cutoffs = {40, 120}, s.head_bias = true;
+  expect_sparse_step_equals_dense(s, Config{}, true);
+}
+
+// Adam with sparse updates is lazy (PyTorch's SparseAdam): a row's moments and weights move only at the steps
+// whose window uses it; the rows that are used follow Adam's formula with the global step's bias correction.
+TEST(Optimizer, SparseAdamIsLazyOnRows) {
+  const Engine e(test_util::engine_options());
+  Config c;
+  c.optimizer = OptimizerKind::Adam, c.sparse_updates = SparseUpdates::On;
+  ModelShape s;
+  s.vocab = 10, s.embed = 3, s.hidden = 4;
+  Arena p(param_table(s)), g(grad_table(s, true));
+  Optimizer opt(c, p.table());
+  for (size_t i = 0; i < p.size(); ++i) p.data()[i] = 0.01f * static_cast<float>(i % 17);
+  for (size_t i = 0; i < g.size(); ++i) g.data()[i] = 0.5f;
+  const std::vector<float> p0(p.data(), p.data() + p.size());
+  std::vector<double> M(3, 0), V(3, 0), P(p0.begin() + 2 * 3, p0.begin() + 3 * 3);  // row 2's
+  SparseGrad sg;
+  RowGrad rows;
+  rows.width = 3;
+  sg.rows = &rows;
+  for (int step = 1; step <= 3; ++step) {
+    rows.assign_ids({2, 7});
+    for (size_t i = 0; i < rows.values.size(); ++i) rows.values[i] = std::sin(static_cast<float>(i + step));
+    for (int k = 0; k < 3; ++k) {
+      const double gi = rows.values[static_cast<size_t>(k)];
+      M[k] = c.beta1 * M[k] + (1 - c.beta1) * gi;
+      V[k] = c.beta2 * V[k] + (1 - c.beta2) * gi * gi;
+      P[k] -= 0.01 * (M[k] / (1 - std::pow(c.beta1, step))) / (std::sqrt(V[k] / (1 - std::pow(c.beta2, step))) + c.eps);
+    }
+    opt.update(e, p, g, 0.01, step, 1.0, &sg);
+  }
+  for (int k = 0; k < 3; ++k) EXPECT_NEAR(p[0].data[2 * 3 + k], P[k], 1e-6);
+  for (int r : {0, 1, 3, 9})
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(p[0].data[r * 3 + k], p0[static_cast<size_t>(r * 3 + k)]) << "row " << r;
+  EXPECT_NE(p[1].data[0], p0[static_cast<size_t>(p.offset(1))]) << "the dense tensors are updated";
+}
+
+TEST(Optimizer, SparseRefusals) {
+  Config c;
+  c.sparse_updates = SparseUpdates::On;
+  c.weight_decay = 0.1;
+  EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--sparse-updates on: not with --weight-decay"), std::string::npos);
+  c.weight_decay = 0, c.average_from = 2;
+  EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--average-from"), std::string::npos);
+  c.average_from = 0, c.tied = true;
+  EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--tied"), std::string::npos);
+  Config a;  // auto: on for plain SGD only
+  EXPECT_TRUE(use_sparse_updates(a));
+  a.optimizer = OptimizerKind::Adam;
+  EXPECT_FALSE(use_sparse_updates(a));
+  a.optimizer = OptimizerKind::Sgd, a.average_from = 3;
+  EXPECT_FALSE(use_sparse_updates(a));
+}
+
+TEST(Optimizer, SparseSumOfSquares) {
+  std::vector<TensorSpec> table = {{"w", {4, 6}}, {"t", {5}}, {"u", {3}}};
   Arena g(table);
-  SparseRows sp;
+  for (size_t k = 0; k < 3; ++k)
+    for (int64_t i = 0; i < g[k].numel(); ++i) g[k].data[i] = 0.1f * static_cast<float>((i + 5 * k) % 23);
+  RowGrad rows;
+  rows.width = 9;
+  std::vector<int32_t> slot;
   const int32_t ids[] = {7, 3, 7, 49, 0, 3};
-  sp.set_rows(ids, 6);
-  EXPECT_EQ(sp.rows, (std::vector<int32_t>{0, 3, 7, 49}));
-  sp.offset = static_cast<int64_t>(g.offset(0)), sp.count = 50, sp.width = 9;
-  for (int32_t r : sp.rows)
-    for (int64_t i = 0; i < 9; ++i) g[0].data[r * 9 + i] = std::cos(static_cast<float>(r + i));
-  for (int64_t i = 0; i < 24; ++i) g[1].data[i] = 0.1f * static_cast<float>(i);
-  const double dense = sum_squares(g.data(), static_cast<int64_t>(g.size()));  // float sums within blocks
-  EXPECT_NEAR(grad_sum_squares(g, &sp), dense, 2e-7 * dense);
+  rows.assign(ids, 6, slot);
+  EXPECT_EQ(rows.ids, (std::vector<int32_t>{0, 3, 7, 49}));
+  EXPECT_EQ(slot, (std::vector<int32_t>{2, 1, 2, 3, 0, 1}));
+  double want = 0;
+  for (size_t i = 0; i < rows.values.size(); ++i) {
+    rows.values[i] = std::cos(static_cast<float>(i));
+    want += double(rows.values[i]) * rows.values[i];
+  }
+  SparseGrad sp;
+  sp.rows = &rows;
+  sp.idle = {{static_cast<int64_t>(g.offset(1)), static_cast<int64_t>(g.offset(1)) + 5}};  // "t" left out
+  for (int64_t i = 0; i < 24; ++i) want += double(g[0].data[i]) * g[0].data[i];
+  for (int64_t i = 0; i < 3; ++i) want += double(g[2].data[i]) * g[2].data[i];
+  EXPECT_NEAR(grad_sum_squares(g, &sp), want, 2e-7 * want);
   EXPECT_DOUBLE_EQ(grad_sum_squares(g), sum_squares(g.data(), static_cast<int64_t>(g.size())));
 }
 

@@ -33,6 +33,9 @@ CLI::Option* bind(CLI::App& app, const TrainOption& o, Config& c) {
         using T = std::remove_cvref_t<decltype(c.*field)>;
         if constexpr (std::is_same_v<T, bool>)
           if (o.flag()) return app.add_flag(name, c.*field, o.help);
+        if constexpr (std::is_same_v<T, std::vector<int64_t>>)  // one value, "2000,10000", read as config files do
+          return app.add_option_function<std::string>(
+              name, [&c, &o](const std::string& v) { set_option(o, c, nlohmann::json(v)); }, o.help);
         CLI::Option* opt = app.add_option(name, c.*field, o.help);
         if constexpr (NamedEnum<T>) opt->transform(name_check<T>())->type_name("TEXT");
         return opt;

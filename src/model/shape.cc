@@ -86,6 +86,12 @@ ParamIndex param_index(const ModelShape& s) {
   return p;
 }
 
+std::vector<TensorSpec> grad_table(const ModelShape& s, bool sparse_embedding) {
+  std::vector<TensorSpec> t = param_table(s);
+  if (sparse_embedding) t[0].shape = {0, s.embed};
+  return t;
+}
+
 int64_t param_count(const ModelShape& s) {
   int64_t n = 0;
   for (auto& t : param_table(s)) n += t.numel();

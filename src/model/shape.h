@@ -69,6 +69,9 @@ struct ParamIndex {
 // With tied weights the table has no decoder.weight; ParamIndex::decoder_w points at encoder.weight.
 std::vector<TensorSpec> param_table(const ModelShape& s);
 ParamIndex param_index(const ModelShape& s);
+// The gradient block's table: param_table, with encoder.weight given no storage ({0, E}) when its gradient is
+// kept as rows (sparse updates, Workspace::sparse_embedding); indices stay param_index's.
+std::vector<TensorSpec> grad_table(const ModelShape& s, bool sparse_embedding);
 int64_t param_count(const ModelShape& s);
 
 // The carried state: h, one (B, H) tensor per layer (index l), then for LSTM c per layer (index L + l).

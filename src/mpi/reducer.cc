@@ -308,4 +308,77 @@ void GradReducer::finish() {
   step_open_ = false;
 }
 
+namespace {
+
+// The ascending, distinct union of the ranks' ascending id lists (concatenated in `all`).
+std::vector<int32_t> union_of(std::vector<int32_t> all) {
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+std::vector<int> displacements(const std::vector<int>& counts) {
+  std::vector<int> d(counts.size(), 0);
+  for (size_t j = 1; j < counts.size(); ++j) d[j] = d[j - 1] + counts[j - 1];
+  return d;
+}
+
+// out (U, w) += rows of g, each at its id's position in the union `ids`.
+void add_rows_at(const RowGrad& g, const std::vector<int32_t>& ids, float* out) {
+  const int64_t w = g.width;
+  for (int64_t k = 0; k < g.rows(); ++k) {
+    const int64_t u = std::lower_bound(ids.begin(), ids.end(), g.ids[static_cast<size_t>(k)]) - ids.begin();
+    const float* src = g.row(k);
+    float* dst = out + u * w;
+    for (int64_t c = 0; c < w; ++c) dst[c] += src[c];
+  }
+}
+
+}  // namespace
+
+void GradReducer::reduce_rows(RowGrad& g, std::span<uint8_t> touched) {
+  if (!comm_.distributed()) return;
+  const int N = comm_.size();
+  const double t0 = now_seconds();
+  MPI_Allreduce(MPI_IN_PLACE, touched.data(), static_cast<int>(touched.size()), MPI_UNSIGNED_CHAR, MPI_MAX,
+                MPI_COMM_WORLD);
+  int mine = static_cast<int>(g.rows());
+  std::vector<int> counts(static_cast<size_t>(N));
+  MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  const std::vector<int> displs = displacements(counts);
+  std::vector<int32_t> all(static_cast<size_t>(displs.back() + counts.back()));
+  MPI_Allgatherv(g.ids.data(), mine, MPI_INT32_T, all.data(), counts.data(), displs.data(), MPI_INT32_T,
+                 MPI_COMM_WORLD);
+  std::vector<int32_t> ids = union_of(all);
+  const int64_t U = static_cast<int64_t>(ids.size()), w = g.width;
+  std::vector<float> sum(static_cast<size_t>(U * w), 0.0f);
+  double sent = 4.0 * (N - 1.0) / N * static_cast<double>(all.size());  // the ids, ring all-gather
+  if (o_.deterministic) {  // every rank's rows, added in rank order: the same bits whatever MPI does
+    std::vector<int> vcounts(counts), vdispls(displs);
+    for (int j = 0; j < N; ++j) vcounts[j] *= static_cast<int>(w), vdispls[j] *= static_cast<int>(w);
+    std::vector<float> values(all.size() * static_cast<size_t>(w));
+    MPI_Allgatherv(g.values.data(), mine * static_cast<int>(w), MPI_FLOAT, values.data(), vcounts.data(),
+                   vdispls.data(), MPI_FLOAT, MPI_COMM_WORLD);
+    RowGrad r;
+    r.width = w;
+    for (int j = 0; j < N; ++j) {
+      r.ids.assign(all.begin() + displs[j], all.begin() + displs[j] + counts[j]);
+      r.values.assign(values.begin() + int64_t{vdispls[j]}, values.begin() + int64_t{vdispls[j]} + vcounts[j]);
+      add_rows_at(r, ids, sum.data());
+    }
+    sent += 4.0 * (N - 1.0) / N * static_cast<double>(values.size());
+  } else {
+    add_rows_at(g, ids, sum.data());
+    MPI_Allreduce(MPI_IN_PLACE, sum.data(), static_cast<int>(U * w), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    sent += 2.0 * (N - 1.0) / N * 4.0 * static_cast<double>(U * w);
+  }
+  g.ids = std::move(ids);
+  g.values = std::move(sum);
+  stats_.row_bytes += sent;
+  stats_.row_count += static_cast<double>(U);
+  const double t1 = now_seconds();
+  stats_.comm_seconds += t1 - t0;
+  stats_.wait_seconds += t1 - t0;
+}
+
 }  // namespace manylm

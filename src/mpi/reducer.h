@@ -15,7 +15,8 @@
 //   threshold:             each rank's sparse message (index + sign, τ) goes to all by MPI_Iallgatherv;
 //                          every rank adds the ±τ of all messages in rank order.
 // Lossy codecs keep two residuals (error feedback): the rank's own (what it has not yet sent) and, for
-// the dense ones, the owner's (what re-encoding the sum lost). Not the codecs themselves (compress.h).
+// the dense ones, the owner's (what re-encoding the sum lost). A row-sparse gradient (the embedding's) is
+// exchanged as (row ids, values) by reduce_rows. Not the codecs themselves (compress.h).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/row_grad.h"
 #include "mpi/comm.h"
 #include "mpi/compress.h"
 
@@ -49,6 +51,8 @@ struct ReduceStats {
   double payload_bytes = 0;  // what this rank's encoder produced (its contribution), summed
   double wire_bytes = 0;     // bytes this rank sends, by the algorithm's count (ring model for MPI's
                              // all-reduce 2(N−1)/N·S and all-gather (N−1)/N·S, exact for all-to-all)
+  double row_bytes = 0;      // sparse rows (reduce_rows): ids and values this rank sends, by the same ring model
+  double row_count = 0;      // rows of the union exchanged, summed over steps
   double comm_seconds = 0;   // first launch to last completion, summed over steps
   double wait_seconds = 0;   // time finish() blocked the trainer, summed over steps
 };
@@ -64,7 +68,14 @@ class GradReducer {
   void ready(size_t from);
   // Launches what is left and waits: grads then hold the sum over ranks, identical on every rank.
   void finish();
+  // A row-sparse gradient (the embedding's, kept outside the dense block) summed over ranks: the union of the
+  // ranks' row ids (all-gather), then one all-reduce of those rows in fp32 (with `deterministic`: every rank's
+  // rows gathered and added in rank order) — never the whole table, no compression, no residual. `touched`
+  // (per tail cluster: reached this step) becomes the OR over ranks. Call after finish(), on every rank.
+  void reduce_rows(RowGrad& g, std::span<uint8_t> touched);
   const ReduceStats& stats() const { return stats_; }
+  // No codec loses anything to a residual (what a step did not touch is zero after the sum).
+  bool lossless() const { return o_.codec == Compress::None; }
   void reset_stats() { stats_ = {}; }
   // This rank's error-feedback residuals (empty for lossless paths); for tests and checks.
   std::span<const float> residual() const { return residual_; }

@@ -35,6 +35,11 @@ void Config::validate() const {
   if (!(beta1 >= 0 && beta1 < 1)) fail("--beta1: must be in [0, 1) (got {})", beta1);
   if (!(beta2 >= 0 && beta2 < 1)) fail("--beta2: must be in [0, 1) (got {})", beta2);
   positive_finite("eps", eps);
+  if (tied && output == Output::Adaptive)
+    fail("--tied: not with --output adaptive (the adaptive softmax has no V x H decoder to tie); use one of them");
+  if (output == Output::Full && !cutoffs.empty())
+    fail("--cutoffs: only with --output adaptive (got --output full)");
+  use_sparse_updates(*this);  // its refusals
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
   if (std::string why; !gemm_backend_available(gemm, &why)) fail("--gemm {}: {}", name_of(gemm), why);
   if (precision == Precision::Bf16 && gemm != GemmBackend::OneDnn)
@@ -74,6 +79,11 @@ ModelShape Config::model_shape(int64_t vocab) const {
   s.hidden = hidden;
   s.layers = layers;
   s.tied = tied;
+  s.output = output;
+  s.cutoffs = cutoffs;
+  s.div_value = div_value;
+  s.head_bias = head_bias;
+  check_adaptive(s);
   return s;
 }
 

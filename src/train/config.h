@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/gemm.h"
 #include "core/names.h"
@@ -38,6 +39,10 @@ struct Config {
   double init = 0.1;      // uniform ±init
   std::string init_from;  // start from these weights (a safetensors file of this model) instead of ±init
   bool tied = false;      // tie decoder.weight to encoder.weight
+  Output output = Output::Full;  // full softmax, or adaptive (cutoffs, div_value, head_bias: model/shape.h)
+  std::vector<int64_t> cutoffs;
+  double div_value = 4.0;
+  bool head_bias = false;
   double dropout = 0;     // on the non-recurrent connections (Zaremba et al.)
   DropoutMask dropout_mask = DropoutMask::Standard;
   // training
@@ -45,6 +50,7 @@ struct Config {
   int64_t epochs = 13;
   double lr = 1.0, clip = 5.0;
   OptimizerKind optimizer = OptimizerKind::Sgd;
+  SparseUpdates sparse_updates = SparseUpdates::Auto;
   double weight_decay = 0;  // sgd, adam: L2 added to the gradient; adamw: decoupled
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   Schedule schedule = Schedule::Step;

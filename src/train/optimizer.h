@@ -3,8 +3,8 @@
 // or AdamW (decoupled weight decay, Loshchilov & Hutter). Moments are Arenas carved from the parameter
 // table (names prefixed "adam.m." / "adam.v."), so checkpoints hold them under their own names.
 // A token embedding's gradient is zero outside the rows of the step's tokens (≈ 400 of PTB's 10,000 in a
-// 20×35 window): with SparseRows, clipping's norm and the SGD update visit only those rows of it and the
-// rest of the block densely — a third less memory traffic in ptb-medium's update pass, same result.
+// 20×35 window): with sparse updates it is kept as those rows only (RowGrad), and clipping and the update
+// visit them and the dense rest of the block.
 // Not the schedule (schedule.h).
 #pragma once
 #include <cstdint>
@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "core/engine.h"
+#include "core/row_grad.h"
 #include "core/names.h"
 
 namespace manylm {
@@ -24,18 +25,30 @@ inline constexpr Named<OptimizerKind> kOptimizerNames[] = {
     {OptimizerKind::Sgd, "sgd"}, {OptimizerKind::Adam, "adam"}, {OptimizerKind::AdamW, "adamw"}};
 constexpr std::span<const Named<OptimizerKind>> enum_names(OptimizerKind) { return kOptimizerNames; }
 
-// One tensor of the flat block whose gradient is nonzero only in `rows` (distinct, any order): rows of
-// `width` floats, the tensor at [offset, offset + count·width).
-struct SparseRows {
-  int64_t offset = 0, count = 0, width = 0;
-  std::vector<int32_t> rows;
-  // The distinct values of ids[0..n) (each in [0, count)), ascending.
-  void set_rows(const int32_t* ids, int64_t n);
+// --sparse-updates: keep the embedding's gradient as the rows a step touched and leave alone what a step did not
+// reach (embedding rows, tail clusters of an adaptive softmax): zeroing, clipping, the update and the exchange
+// across ranks visit only what was touched. For SGD without weight decay that is the dense result (auto turns
+// it on there); for Adam/AdamW it is lazy, as PyTorch's SparseAdam: the moments of a row or cluster move only
+// at the steps that touch it. Weight decay and weight averaging would touch every row every step: refused.
+enum class SparseUpdates { Auto, On, Off };
+inline constexpr Named<SparseUpdates> kSparseUpdatesNames[] = {
+    {SparseUpdates::Auto, "auto"}, {SparseUpdates::On, "on"}, {SparseUpdates::Off, "off"}};
+constexpr std::span<const Named<SparseUpdates>> enum_names(SparseUpdates) { return kSparseUpdatesNames; }
+
+// What a step's gradient leaves out, so clipping and the update skip it: the embedding's gradient kept as
+// rows (the gradient block then has no storage for encoder.weight, the parameter block's first tensor:
+// grad_table), and ranges of the gradient block that are zero this step (tail clusters no row reached).
+struct SparseGrad {
+  const RowGrad* rows = nullptr;
+  std::vector<std::pair<int64_t, int64_t>> idle;  // [begin, end) of the gradient block, ascending, disjoint
 };
 
-// Σ g² over the block; with `sparse`, over its rows and the rest (equal to the dense sum up to rounding
-// when the gradient is zero outside them).
-double grad_sum_squares(const Arena& grads, const SparseRows* sparse = nullptr);
+// Whether a run with this Config keeps sparse gradients (resolves auto). UserError for `on` with weight decay,
+// weight averaging or --tied.
+bool use_sparse_updates(const Config& c);
+
+// Σ g² over the block; with `sparse`, over what it does not leave out, and its rows.
+double grad_sum_squares(const Arena& grads, const SparseGrad* sparse = nullptr);
 
 // Returns the gradient's global L2 norm before clipping. clip <= 0: no clipping.
 double clip_grad_norm(Arena& grads, double clip);
@@ -49,17 +62,20 @@ class Optimizer {
   // One update with learning rate lr of the gradient times grad_scale (the clipping factor); `step` is
   // the 1-based update number (Adam's bias correction). The same loop leaves grads zeroed for the next
   // step, so clipping, update and zeroing cost one pass over the parameters.
-  // With `sparse` (only where sparse_ok()), the sparse tensor's other rows are left as they are: for SGD
-  // without weight decay a zero gradient changes nothing, so the result is the dense update's.
+  // With `sparse` (only where sparse()), what it leaves out is left as it is (SGD: as the dense update would
+  // leave it; Adam: lazily) and the rows are applied from sparse->rows.
   // The update tells `engine` that the parameters changed (bf16: their copy is stale).
   void update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
-              const SparseRows* sparse = nullptr);
-  bool sparse_ok() const { return kind_ == OptimizerKind::Sgd && weight_decay_ == 0.0; }
+              const SparseGrad* sparse = nullptr);
+  bool sparse() const { return sparse_; }
   // The arenas a checkpoint must hold to resume bit-identically (empty for SGD).
   std::vector<Arena*> state();
 
  private:
+  void dense_range(float* p, float* g, float* m, float* v, int64_t n, float lr, float gs, float c1, float c2) const;
+  void rows_update(float* p, const RowGrad& rows, float lr, float gs, float c1, float c2);
   OptimizerKind kind_;
+  bool sparse_;
   double weight_decay_, beta1_, beta2_, eps_;
   Arena m_, v_;
 };

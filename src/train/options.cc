@@ -2,6 +2,7 @@
 #include "train/options.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <charconv>
@@ -45,6 +46,15 @@ constexpr TrainOption kTrainOptions[] = {
      "the same model and vocabulary) instead of --init: warm start, fine-tuning"},
     {"tied", &Config::tied, "Model", kFlag | kFixedOnResume,
      "Tie the decoder's weights to the embedding (Press & Wolf; needs --embed = --hidden)"},
+    {"output", &Config::output, "Model", kFixedOnResume,
+     "Output layer: full softmax, or adaptive (Grave et al.; PyTorch's AdaptiveLogSoftmaxWithLoss: exact "
+     "probabilities, a fraction of the cost at large vocabularies)"},
+    {"cutoffs", &Config::cutoffs, "Model", kFixedOnResume,
+     "adaptive: word ids where the head's shortlist and each tail cluster end, ascending, e.g. 2000,10000 (ids are "
+     "in descending count order)"},
+    {"div-value", &Config::div_value, "Model", kFixedOnResume,
+     "adaptive: tail cluster i projects the hidden units to H / div-value^(i+1)"},
+    {"head-bias", &Config::head_bias, "Model", kFlag | kFixedOnResume, "adaptive: the head has a bias"},
     {"dropout", &Config::dropout, "Model", kFixedOnResume,
      "Dropout probability on the non-recurrent connections (embedding, between layers, before the softmax)"},
     {"dropout-mask", &Config::dropout_mask, "Model", kFixedOnResume,
@@ -59,6 +69,9 @@ constexpr TrainOption kTrainOptions[] = {
     {"lr", &Config::lr, "Training", kFixedOnResume,
      "Learning rate (SGD), for the objective summed over steps and averaged over lanes"},
     {"optimizer", &Config::optimizer, "Training", kFixedOnResume, "sgd, adam or adamw"},
+    {"sparse-updates", &Config::sparse_updates, "Training", kFixedOnResume,
+     "auto, on or off: keep the embedding's gradient as the rows a step touched and skip what it did not reach "
+     "(exact for SGD, where auto turns it on; lazy Adam moments as PyTorch's SparseAdam with on)"},
     {"weight-decay", &Config::weight_decay, "Training", kPlain,
      "Weight decay (sgd, adam: L2 in the gradient; adamw: decoupled)"},
     {"beta1", &Config::beta1, "Training", kPlain, "Adam: first-moment decay"},
@@ -165,6 +178,33 @@ std::string integer_from_json(const json& j, T& v, const std::string& got) {
   return {};
 }
 
+// A list of integers: a JSON array of them, or a string of them separated by commas ("2000,10000").
+std::string int_list_from_json(const json& j, std::vector<int64_t>& v, const std::string& got) {
+  std::vector<int64_t> out;
+  const std::string bad = "expected integers, as [2000, 10000] or \"2000,10000\" " + got;
+  if (j.is_array()) {
+    for (const json& e : j) {
+      int64_t n = 0;
+      if (!integer_from_json(e, n, got).empty()) return bad;
+      out.push_back(n);
+    }
+  } else if (j.is_string()) {
+    const std::string s = j.get<std::string>();
+    size_t b = 0;
+    while (b <= s.size() && !s.empty()) {
+      const size_t e = std::min(s.find(',', b), s.size());
+      int64_t n = 0;
+      if (!parse_number(s.substr(b, e - b), n)) return bad;
+      out.push_back(n);
+      b = e + 1;
+    }
+  } else {
+    return bad;
+  }
+  v = std::move(out);
+  return {};
+}
+
 // One value of type T from JSON, or the reason it is not one.
 template <class T>
 std::string from_json_value(const json& j, T& v) {
@@ -188,6 +228,8 @@ std::string from_json_value(const json& j, T& v) {
       b = flag_value(j.get<std::string>());
     if (!b) return "expected true or false " + got;
     v = *b;
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    return int_list_from_json(j, v, got);
   } else if constexpr (std::is_integral_v<T>) {
     return integer_from_json(j, v, got);
   } else {
@@ -230,6 +272,8 @@ std::string option_text(const TrainOption& o, const Config& c) {
           return c.*field;
         else if constexpr (std::is_same_v<T, bool>)
           return c.*field ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+          return fmt::format("{}", fmt::join(c.*field, ","));
         else
           return fmt::format("{}", c.*field);  // doubles in full: the shortest text that reads back the same
       },

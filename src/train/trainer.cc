@@ -46,6 +46,31 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 }  // namespace
 
+namespace {
+
+// Sparse updates: the embedding's rows (summed over ranks), and the gradient ranges of the tail clusters that
+// no row reached on any rank (with a lossy codec none: its residuals can make any block nonzero).
+const SparseGrad* step_sparsity(const ModelShape& s, Workspace& ws, const Arena& grads, GradReducer* reducer) {
+  if (!ws.sparse_embedding) throw std::logic_error("train_step: sparse updates need Workspace::sparse_embedding");
+  thread_local SparseGrad sg;  // its vectors' storage is reused from step to step
+  thread_local std::vector<uint8_t> touched;
+  touched.assign(static_cast<size_t>(s.clusters()), 0);
+  for (int64_t i = 0; i < s.clusters(); ++i) touched[static_cast<size_t>(i)] = ws.adaptive.touched(i) ? 1 : 0;
+  if (reducer) reducer->reduce_rows(*ws.sparse_embedding, touched);
+  sg.rows = ws.sparse_embedding;
+  sg.idle.clear();
+  if (reducer && !reducer->lossless()) return &sg;
+  for (int64_t i = 0; i < s.clusters(); ++i) {
+    if (touched[static_cast<size_t>(i)]) continue;
+    const TensorView last = grads[static_cast<size_t>(ws.ix.tail_out[i])];
+    const int64_t b = static_cast<int64_t>(grads.offset(static_cast<size_t>(ws.ix.tail_proj[i])));
+    sg.idle.emplace_back(b, static_cast<int64_t>(grads.offset(static_cast<size_t>(ws.ix.tail_out[i]))) + last.numel());
+  }
+  return &sg;
+}
+
+}  // namespace
+
 double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
                   Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
                   double clip, double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
@@ -55,17 +80,7 @@ double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& gr
   model_backward(e, s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
   const auto t0 = Clock::now();
   if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
-  // One rank, untied embedding, SGD without decay: the embedding's gradient is zero outside the window's
-  // tokens, so clipping and the update skip its other rows. (With ranks, other ranks' tokens and compression
-  // residuals make other rows nonzero.)
-  SparseRows* sparse = nullptr;
-  thread_local SparseRows rows;  // its vector's storage is reused from step to step
-  if (!reducer && !s.tied && opt.sparse_ok()) {
-    rows.offset = static_cast<int64_t>(params.offset(static_cast<size_t>(ws.ix.encoder)));
-    rows.count = s.vocab, rows.width = s.embed;
-    rows.set_rows(x, len * B);
-    sparse = &rows;
-  }
+  const SparseGrad* sparse = opt.sparse() ? step_sparsity(s, ws, grads, reducer) : nullptr;
   const double norm = std::sqrt(grad_sum_squares(grads, sparse));
   if (!std::isfinite(norm))  // the same on every rank (the reduced gradient): all stop, nothing applied
     fail("training diverged at step {} (the gradient norm is {}): lower --lr or set --clip", step + 1, norm);
@@ -243,6 +258,7 @@ class Run {
   Batcher batcher_;
   ModelShape shape_;
   Arena params_, grads_, hidden_;
+  RowGrad embed_rows_;  // sparse updates: the embedding's gradient, as the rows a step touched
   Arena all_hidden_;  // every lane's carried state, as checkpoints hold it
   Optimizer optimizer_;
   std::vector<Arena*> state_;  // what state.safetensors holds: the carried state, the optimizer's moments
@@ -280,7 +296,7 @@ Run::Run(const Config& given, const Comm& comm)
       batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
       shape_(c_.model_shape(data_.vocab.size())),
       params_(param_table(shape_)),
-      grads_(param_table(shape_)),
+      grads_(grad_table(shape_, use_sparse_updates(c_))),
       hidden_(state_table(shape_, B_)),
       all_hidden_(state_table(shape_, c_.batch)),
       optimizer_(c_, params_.table()),
@@ -351,6 +367,7 @@ void Run::announce() {
 }
 
 void Run::connect_reducer() {
+  if (optimizer_.sparse()) ws_.sparse_embedding = &embed_rows_;
   if (comm_.distributed()) {
     ws_.objective_lanes = c_.batch;  // the mean over the global batch: rank gradients sum to the global one
     ws_.grads_ready = [this](size_t from) { reducer_.ready(from); };
