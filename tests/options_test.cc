@@ -232,10 +232,11 @@ TEST(Options, ResumeRefusesExactlyTheOptionsFixedOnResume) {
     EXPECT_NE(msg.find(option_text(o, saved)), std::string::npos) << msg;
   }
   // What defines a run's trajectory (the list run_training checked by hand before the table).
-  EXPECT_EQ(fixed, (std::set<std::string>{"cell", "activation", "layers", "hidden", "embed", "tokens", "batch", "bptt",
-                                          "seed", "dropout", "dropout-mask", "vocab-size", "min-count", "optimizer",
-                                          "tied", "lr", "average-nonmono", "output", "cutoffs", "div-value",
-                                          "head-bias", "sparse-updates"}));
+  EXPECT_EQ(fixed, (std::set<std::string>{"cell",         "activation",      "layers",    "hidden",    "embed",
+                                          "tokens",       "batch",           "bptt",      "seed",      "dropout",
+                                          "dropout-mask", "vocab-size",      "min-count", "optimizer", "tied",
+                                          "lr",           "average-nonmono", "output",    "cutoffs",   "div-value",
+                                          "head-bias",    "sparse-updates"}));
   EXPECT_NO_THROW(check_fixed_on_resume(saved, saved, "run/config.json"));
 }
 

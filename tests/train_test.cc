@@ -719,7 +719,8 @@ TEST(Optimizer, SparseRefusals) {
   Config c;
   c.sparse_updates = SparseUpdates::On;
   c.weight_decay = 0.1;
-  EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--sparse-updates on: not with --weight-decay"), std::string::npos);
+  EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--sparse-updates on: not with --weight-decay"),
+            std::string::npos);
   c.weight_decay = 0, c.average_from = 2;
   EXPECT_NE(test_util::user_error([&] { c.validate(); }).find("--average-from"), std::string::npos);
   c.average_from = 0, c.tied = true;

@@ -21,6 +21,7 @@
 #include "core/gemm.h"
 #include "core/machine.h"
 #include "core/parallel.h"
+#include "train/options.h"
 
 namespace manylm {
 
@@ -212,6 +213,11 @@ Runner add_bench_command(CLI::App& app) {
                   "Recurrent products through gemm() per step instead of the packed kernel (A/B measurements)");
   train->add_flag("--ceiling", o->ceiling,
                   "Also measure the GEMM ceiling (bench peak) per thread count and print the step as % of it");
+  train->add_option("--vocab", o->train_vocab,
+                    "Vocabulary size: train on synthetic ids drawn from Zipf(1) over it instead of the corpus");
+  for (const char* name : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates"})
+    train->add_option(std::string("--") + name, o->model_options[name],
+                      std::string("As for train, over the recipe's: ") + find_train_option(name)->help);
   auto* comm = sub->add_subcommand(
       "comm", "Under mpirun: gradient reduction time and bytes per scheme, and how much hides behind backward");
   common(comm);
@@ -226,6 +232,8 @@ Runner add_bench_command(CLI::App& app) {
     if (o->steps <= 0) fail("--steps: must be positive (got {})", o->steps);
     if (o->bptt <= 0) fail("--bptt: must be positive (got {})", o->bptt);
     if (o->vocab <= 1) fail("--vocab: must be at least 2 (got {})", o->vocab);
+    if (o->train_vocab < 0 || o->train_vocab == 1 || o->train_vocab > INT32_MAX)
+      fail("--vocab: must be at least 2 (got {})", o->train_vocab);
     if (peak->parsed()) return bench_peak(*o);
     if (gemm->parsed()) {
       if (gemm->count("--backend-list") == 0) o->backends = "blas,onednn,blis,libxsmm,auto,manylm";

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -21,16 +22,31 @@
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "data/synthetic.h"
 #include "train/options.h"
 #include "train/trainer.h"
 
 namespace manylm {
 
-double step_flops(const ModelShape& s, int64_t T, int64_t B) {
-  const double G = static_cast<double>(s.gates() * s.hidden);
-  double f = 2.0 * T * B * s.vocab * s.hidden;  // output layer
-  for (int64_t l = 0; l < s.layers; ++l) f += 2.0 * T * B * G * (s.layer_input(l) + s.hidden);
-  return 3.0 * f;  // forward, backward-data, backward-weights
+// The step's FLOP: forward, backward-data and backward-weights of every product. An adaptive softmax's tails
+// count the rows the step routed to them (not the padding of their blocks).
+double step_flops(const ModelShape& s, const AdaptiveWork& w, int64_t T, int64_t B) {
+  const double G = static_cast<double>(s.gates() * s.hidden), R = static_cast<double>(T * B);
+  double f = 2.0 * R * static_cast<double>(s.head_size() * s.hidden);  // output layer (the head)
+  for (int64_t i = 0; i < s.clusters(); ++i)
+    if (w.touched(i))
+      f += 2.0 * static_cast<double>(w.clusters[static_cast<size_t>(i)].rows.size()) *
+           static_cast<double>(s.tail_hidden(i) * (s.hidden + s.tail_size(i)));
+  for (int64_t l = 0; l < s.layers; ++l) f += 2.0 * R * G * static_cast<double>(s.layer_input(l) + s.hidden);
+  return 3.0 * f;
+}
+
+// Peak resident memory of this process (VmHWM), MiB.
+double peak_rss_mib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
 }
 
 namespace {
@@ -41,10 +57,12 @@ struct TrainCase {
   int threads = 1;
   std::unique_ptr<Engine> engine;  // activate()d before each of its repeats
   Arena params, grads, hidden, average;
+  RowGrad rows;  // sparse updates: the embedding's gradient
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<Workspace> ws;
   int64_t step = 0;
-  std::vector<double> secs, average_ms;
+  double flops = 0;  // of the steps of the current repeat
+  std::vector<double> secs, average_ms, gflop_per_step;
   std::vector<PhaseTimes> phases;
   double ceiling = 0;  // --ceiling: the GEMM ceiling of this thread count (FP32 only)
 };
@@ -65,6 +83,7 @@ struct TrainBench {
       const int64_t len = batcher->window(k.step % batcher->windows(), 0, c.batch, x, y);
       train_step(*k.engine, shape, k.params, k.grads, k.hidden, *k.ws, *k.opt, drop, x.data(), y.data(), len, c.batch,
                  c.clip, c.lr, k.step, times);
+      k.flops += step_flops(shape, k.ws->adaptive, len, c.batch);
       if (c.average_from > 0) {
         const auto t0 = std::chrono::steady_clock::now();
         running_mean(k.average.data(), k.params.data(), static_cast<int64_t>(k.params.size()), k.step + 1);
@@ -84,18 +103,21 @@ struct TrainBench {
     eo.packed_recurrent = packed;
     k->engine = std::make_unique<Engine>(eo);
     k->params = Arena(param_table(shape));
-    k->grads = Arena(param_table(shape));
+    k->grads = Arena(grad_table(shape, use_sparse_updates(c)));
     k->hidden = Arena(state_table(shape, c.batch));
     if (c.average_from > 0) k->average = Arena(param_table(shape));
     init_uniform(k->params, c.seed, c.init);
     k->opt = std::make_unique<Optimizer>(c, k->params.table());
     k->ws = std::make_unique<Workspace>(shape, c.bptt, c.batch, c.dropout > 0);
+    if (k->opt->sparse()) k->ws->sparse_embedding = &k->rows;
     return k;
   }
   void timed_repeat(TrainCase& k) const {
     PhaseTimes p;
+    k.flops = 0;
     const auto t0 = std::chrono::steady_clock::now();
     const double average_seconds = run(k, steps, &p);
+    k.gflop_per_step.push_back(k.flops / steps * 1e-9);
     k.secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps);
     k.phases.push_back(p);
     k.average_ms.push_back(average_seconds / steps * 1e3);
@@ -133,7 +155,7 @@ void profile_case(const TrainBench& b, TrainCase& k, double peak, BenchTable& pr
 }
 
 void add_row(const TrainBench& b, const TrainCase& k, double peak, BenchTable& t) {
-  const double s = median(k.secs), gflops = step_flops(b.shape, b.c.bptt, b.c.batch) / s * 1e-9;
+  const double s = median(k.secs), gflops = median(k.gflop_per_step) / s;
   auto ms = [&](double PhaseTimes::*f) {
     std::vector<double> v;
     for (const auto& p : k.phases) v.push_back(p.*f / b.steps * 1e3);
@@ -146,7 +168,9 @@ void add_row(const TrainBench& b, const TrainCase& k, double peak, BenchTable& t
          ceil ? fmt::format("{:.1f}", 100 * gflops / k.ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
          ms(&PhaseTimes::embed), ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd),
          ms(&PhaseTimes::output_bwd), ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd),
-         ms(&PhaseTimes::update), b.c.average_from > 0 ? fmt::format("{:.2f}", median(k.average_ms)) : "n/a"});
+         ms(&PhaseTimes::update), b.c.average_from > 0 ? fmt::format("{:.2f}", median(k.average_ms)) : "n/a",
+         fmt::format("{:.0f}", static_cast<double>(k.params.size()) * 4 / 1048576.0),
+         fmt::format("{:.0f}", peak_rss_mib())});
 }
 
 }  // namespace
@@ -157,10 +181,23 @@ int bench_train(const BenchOptions& o) {
   if (!o.data.empty()) b.c.data = o.data;
   b.c.validate();
   const Config& c = b.c;
-  const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
-  const TokenIds ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
-  const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
-  b.shape = c.model_shape(vocab.size()), b.batcher = &batcher, b.steps = o.steps;
+  for (const auto& [name, value] : o.model_options)
+    if (!value.empty()) set_option(*find_train_option(name), b.c, nlohmann::json(value));
+  b.c.validate();
+  // The corpus's ids, or (--vocab) enough Zipf(1) ids for every step the bench runs without repeating a window.
+  std::vector<int32_t> synthetic;
+  TokenIds ids;
+  int64_t V = o.train_vocab;
+  if (V > 0) {
+    synthetic = zipf_ids(V, (4 + int64_t{o.repeats + 2} * o.steps) * c.batch * c.bptt + 1, c.seed);
+  } else {
+    const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
+    ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
+    V = vocab.size();
+  }
+  const Batcher batcher(V > 0 && o.train_vocab > 0 ? std::span<const int32_t>(synthetic) : ids.ids(), c.batch, c.bptt,
+                        o.train_vocab > 0 ? "synthetic ids" : c.train_path());
+  b.shape = c.model_shape(V), b.batcher = &batcher, b.steps = o.steps;
   std::vector<std::unique_ptr<TrainCase>> cases;
   PeakTracker peak;
   for (const std::string& backend : backend_list(o))
@@ -185,7 +222,7 @@ int bench_train(const BenchOptions& o) {
   BenchTable t("bench train " + o.recipe,
                {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak",
                 "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms", "out_bwd_ms", "rec_bwd_ms",
-                "embed_bwd_ms", "update_ms", "average_ms"});
+                "embed_bwd_ms", "update_ms", "average_ms", "param_mib", "peak_rss_mib"});
   BenchTable prof("bench train --gemm-profile " + o.recipe,
                   {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops",
                    "pct_peak", "variant"});

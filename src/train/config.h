@@ -36,14 +36,14 @@ struct Config {
   Cell cell = Cell::Elman;
   Activation activation = Activation::Tanh;
   int64_t layers = 1, hidden = 200, embed = 200;
-  double init = 0.1;      // uniform ±init
-  std::string init_from;  // start from these weights (a safetensors file of this model) instead of ±init
-  bool tied = false;      // tie decoder.weight to encoder.weight
+  double init = 0.1;             // uniform ±init
+  std::string init_from;         // start from these weights (a safetensors file of this model) instead of ±init
+  bool tied = false;             // tie decoder.weight to encoder.weight
   Output output = Output::Full;  // full softmax, or adaptive (cutoffs, div_value, head_bias: model/shape.h)
   std::vector<int64_t> cutoffs;
   double div_value = 4.0;
   bool head_bias = false;
-  double dropout = 0;     // on the non-recurrent connections (Zaremba et al.)
+  double dropout = 0;  // on the non-recurrent connections (Zaremba et al.)
   DropoutMask dropout_mask = DropoutMask::Standard;
   // training
   int64_t batch = 20, bptt = 20, eval_batch = 10;

@@ -23,8 +23,9 @@ bool use_sparse_updates(const Config& c) {
   if (c.weight_decay != 0)
     fail("--sparse-updates on: not with --weight-decay (decay would change every row every step); use one of them");
   if (averaging)
-    fail("--sparse-updates on: not with --average-from/--average-nonmono (the running mean would visit every row "
-         "every step); use one of them");
+    fail(
+        "--sparse-updates on: not with --average-from/--average-nonmono (the running mean would visit every row "
+        "every step); use one of them");
   return true;
 }
 
@@ -47,7 +48,8 @@ void for_dense_ranges(int64_t n, const SparseGrad* sp, F&& f) {
 double grad_sum_squares(const Arena& grads, const SparseGrad* sp) {
   const float* g = grads.data();
   double s = 0.0;
-  for_dense_ranges(static_cast<int64_t>(grads.size()), sp, [&](int64_t b, int64_t e) { s += sum_squares(g + b, e - b); });
+  for_dense_ranges(static_cast<int64_t>(grads.size()), sp,
+                   [&](int64_t b, int64_t e) { s += sum_squares(g + b, e - b); });
   if (!sp || !sp->rows) return s;
   const RowGrad& rg = *sp->rows;
   const int64_t nr = rg.rows(), w = rg.width;
@@ -164,7 +166,8 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
   // With the embedding as rows the gradient block starts after encoder.weight: element i of it is element
   // i + skip of the parameter block (and of the moments).
   const int64_t skip = static_cast<int64_t>(params.size() - grads.size());
-  if (skip != 0 && !(sparse && sparse->rows)) throw std::logic_error("Optimizer::update: the embedding's rows are missing");
+  if (skip != 0 && !(sparse && sparse->rows))
+    throw std::logic_error("Optimizer::update: the embedding's rows are missing");
   const float a = static_cast<float>(lr), gs = static_cast<float>(grad_scale);
   const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(beta1_, static_cast<double>(step))));
   const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(beta2_, static_cast<double>(step))));

@@ -13,8 +13,8 @@
 
 #include "core/arena.h"
 #include "core/engine.h"
-#include "core/row_grad.h"
 #include "core/names.h"
+#include "core/row_grad.h"
 
 namespace manylm {
 

@@ -259,7 +259,7 @@ class Run {
   ModelShape shape_;
   Arena params_, grads_, hidden_;
   RowGrad embed_rows_;  // sparse updates: the embedding's gradient, as the rows a step touched
-  Arena all_hidden_;  // every lane's carried state, as checkpoints hold it
+  Arena all_hidden_;    // every lane's carried state, as checkpoints hold it
   Optimizer optimizer_;
   std::vector<Arena*> state_;  // what state.safetensors holds: the carried state, the optimizer's moments
   Arena average_;              // --average-from: the running mean of the weights (checkpointed once it has begun)
