@@ -186,3 +186,69 @@ INSTANTIATE_TEST_SUITE_P(Cells, ModelNumeric, ::testing::ValuesIn(kSmall), case_
 
 }  // namespace
 }  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// The adaptive softmax's probabilities are exact and normalized: the distribution sampling sees (every word's
+// log p, through the head and each tail) sums to 1 and gives the target the log p the training forward scores;
+// a step whose targets all fall in the head leaves the tails untouched (no rows, no gradient).
+TEST(Adaptive, LogProbsAreNormalizedAndMatchTheForward) {
+  const Engine e(test_util::engine_options());
+  ModelShape s;
+  s.cell = Cell::Lstm, s.vocab = 500, s.embed = 16, s.hidden = 24, s.layers = 2;
+  s.output = Output::Adaptive, s.cutoffs = {50, 200}, s.div_value = 2.0, s.head_bias = true;
+  Arena params(param_table(s)), st1(state_table(s, 1)), st2(state_table(s, 1));
+  init_uniform(params, 5, 0.3);
+  Workspace w1(s, 1, 1), w2(s, 1, 1);
+  for (int32_t target : {3, 120, 499}) {
+    st1.zero(), st2.zero();
+    const float* lp = model_step_logits(e, s, params, w1, 7, st1);
+    double sum = 0;
+    for (int64_t v = 0; v < s.vocab; ++v) sum += std::exp(double(lp[v]));
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    const int32_t x = 7;
+    float logp = 0;
+    const double loss = model_forward(e, s, params, w2, &x, &target, 1, 1, st2, false, &logp);
+    EXPECT_NEAR(logp, lp[target], 1e-5) << target;
+    EXPECT_NEAR(loss, -logp, 1e-5);
+  }
+  Arena grads(param_table(s));
+  std::vector<int32_t> x(12, 4), y(12);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int32_t>(i * 3);  // all below the first cutoff
+  Workspace w(s, 4, 3);
+  Arena state(state_table(s, 3));
+  model_forward(e, s, params, w, x.data(), y.data(), 4, 3, state, true, nullptr);
+  model_backward(e, s, params, w, x.data(), 4, 3, grads);
+  const ParamIndex ix = param_index(s);
+  for (int64_t i = 0; i < s.clusters(); ++i) {
+    EXPECT_FALSE(w.adaptive.touched(i));
+    for (int k : {ix.tail_proj[i], ix.tail_out[i]})
+      for (int64_t j = 0; j < grads[k].numel(); ++j) ASSERT_EQ(grads[k].data[j], 0.0f) << grads.table()[k].name;
+  }
+}
+
+TEST(Adaptive, SettingsAreChecked) {
+  ModelShape s;
+  s.vocab = 100, s.hidden = 8, s.output = Output::Adaptive;
+  for (auto [cutoffs, div, needle] : std::vector<std::tuple<std::vector<int64_t>, double, std::string>>{
+           {{}, 4.0, "--cutoffs"},
+           {{0, 50}, 4.0, "--cutoffs"},
+           {{50, 50}, 4.0, "--cutoffs"},
+           {{60, 20}, 4.0, "--cutoffs"},
+           {{50, 100}, 4.0, "--cutoffs"},
+           {{10, 50}, 0.5, "--div-value"},
+           {{10, 50}, 4.0, "--div-value"}}) {  // 8 / 4² = 0.5: a tail of no units
+    s.cutoffs = cutoffs, s.div_value = div;
+    EXPECT_NE(test_util::user_error([&] { check_adaptive(s); }).find(needle), std::string::npos) << needle;
+  }
+  s.cutoffs = {10, 50}, s.div_value = 2.0;
+  EXPECT_NO_THROW(check_adaptive(s));
+  EXPECT_EQ(s.tail_hidden(0), 4);
+  EXPECT_EQ(s.tail_hidden(1), 2);
+  EXPECT_EQ(s.head_size(), 12);
+  EXPECT_EQ(s.tail_size(1), 50);
+}
+
+}  // namespace
+}  // namespace manylm

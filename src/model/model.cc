@@ -88,6 +88,14 @@ void embed_backward(float* demb, int64_t E, const int32_t* x, int64_t n, const f
 
 namespace {
 
+// Tells the engine which block holds the weights its products read (bf16: the block it keeps a copy of): all
+// parameters after the embedding, which no product reads unless it is the tied decoder — so a V × E table is
+// never converted per step.
+void declare_constants(const Engine& e, const ModelShape& s, const Arena& params) {
+  const size_t first = s.tied ? 0 : params.offset(1);
+  e.use_constants(params.data() + first, params.size() - first);
+}
+
 // Embedding and the L recurrent layers; returns A_top, (T, B, H) inside the workspace.
 bool active(const DropoutConfig* d) { return d && d->p > 0; }
 
@@ -169,7 +177,7 @@ float* decode(const Engine& e, const ModelShape& s, const Arena& params, Workspa
 double model_forward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                      const int32_t* y, int64_t T, int64_t B, Arena& state, bool for_backward, float* logp,
                      const DropoutConfig* drop, PhaseTimes* times) {
-  e.use_constants(params.data(), params.size());
+  declare_constants(e, s, params);
   const float* top = forward_hidden(e, s, params, ws, x, T, B, state, drop, times);
   Lap lap(times);
   const int64_t lanes = ws.objective_lanes > 0 ? ws.objective_lanes : B;
@@ -185,7 +193,7 @@ double model_forward(const Engine& e, const ModelShape& s, const Arena& params, 
 
 void model_backward(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                     int64_t T, int64_t B, Arena& grads, const DropoutConfig* drop, PhaseTimes* times) {
-  e.use_constants(params.data(), params.size());
+  declare_constants(e, s, params);
   Lap lap(times);
   const ParamIndex& ix = ws.ix;
   const int64_t E = s.embed, H = s.hidden, V = s.vocab, L = s.layers;
@@ -241,7 +249,7 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
 
 const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state) {
-  e.use_constants(params.data(), params.size());
+  declare_constants(e, s, params);
   const float* top = forward_hidden(e, s, params, ws, &x, 1, 1, state, nullptr, nullptr);
   if (s.adaptive()) return adaptive_log_probs(e, s, params, ws.ix, top, ws.acts[ws.logits].data, ws.adaptive);
   return decode(e, s, params, ws, top, 1);
