@@ -438,7 +438,11 @@ TEST_F(CliErrors, InvalidOptionValues) {
                                                    {"--activation", "foo", "--activation"},
                                                    {"--cell", "foo", "--cell"},
                                                    {"--tokens", "foo", "--tokens"},
-                                                   {"--schedule", "foo", "--schedule"}}) {
+                                                   {"--schedule", "foo", "--schedule"},
+                                                   {"--output", "foo", "--output"},
+                                                   {"--cutoffs", "4,x", "--cutoffs"},
+                                                   {"--cutoffs", "4,99", "--cutoffs"},
+                                                   {"--sparse-updates", "foo", "--sparse-updates"}}) {
     SCOPED_TRACE(b.option + " " + b.value);
     const std::string fresh = dir_ + "/fresh";
     expect_user_error(run("train", with(train_opts(suite_), {{b.option, b.value}, {"--out", fresh}})),
@@ -754,11 +758,13 @@ TEST_F(CliRun, SampleAndScoreEveryCell) {
   const std::string text = suite_ + "/test.txt";
   int lines = 0;
   for (char ch : read_bytes(text)) lines += ch == '\n';
-  for (const char* cell : {"elman", "lstm", "gru"}) {
-    SCOPED_TRACE(cell);
-    const std::string out = dir_ + "/run-" + cell;
-    ASSERT_EQ(run("train", with(train_opts(suite_), {{"--out", out}, {"--cell", cell}})).status, 0);
-    const std::string pw = dir_ + "/pw-" + cell + ".tsv", sent = dir_ + "/sent-" + cell + ".txt";
+  const Opts adaptive = {{"--output", "adaptive"}, {"--cutoffs", "4,9"}, {"--div-value", "2"}, {"--head-bias", ""}};
+  for (auto [cell, extra] : std::vector<std::pair<std::string, Opts>>{
+           {"elman", {}}, {"lstm", {}}, {"gru", {}}, {"lstm", adaptive}, {"gru", adaptive}}) {
+    SCOPED_TRACE(cell + (extra.empty() ? "" : " adaptive"));
+    const std::string out = dir_ + "/run-" + cell + (extra.empty() ? "" : "-adaptive");
+    ASSERT_EQ(run("train", with(with(train_opts(suite_), extra), {{"--out", out}, {"--cell", cell}})).status, 0);
+    const std::string pw = out + "-pw.tsv", sent = out + "-sent.txt";
     const nlohmann::json e =
         one_json_object(run("eval", {{"--model", out}, {"--text", text}, {"--per-word", pw}, {"--json", ""}}), "eval");
     std::istringstream in(read_bytes(pw));
@@ -896,6 +902,37 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
   expect_user_error(run("bench train", with(one, {{"--recipe", recipe}, {"--steps", "0"}})), {"--steps"});
   expect_user_error(run("bench gemm", with(one, {{"--bptt", "-1"}})), {"--bptt"});
   expect_user_error(run("bench gemm", with(one, {{"--vocab", "0"}})), {"--vocab"});
+}
+
+}  // namespace
+}  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// The adaptive softmax's keys in config files, as the issue names them: "cutoffs" as an array or a string;
+// config.json keeps the array; --tied with an adaptive output is one line naming both options.
+TEST_F(CliRun, AdaptiveOutputFromConfigKeys) {
+  for (const std::string cutoffs : {"[4, 9]", "\"4,9\""}) {
+    SCOPED_TRACE(cutoffs);
+    const std::string cfg =
+        write("adaptive.json", "{\"output\": \"adaptive\", \"cutoffs\": " + cutoffs + ", \"div-value\": 2}");
+    const std::string out = dir_ + "/ad" + std::to_string(cutoffs.size());
+    const Result r = run("train", with(train_opts(suite_), {{"--config", cfg}, {"--out", out}, {"--cell", "lstm"}}));
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto saved = nlohmann::json::parse(read_bytes(out + "/config.json"));
+    EXPECT_EQ(saved["cutoffs"], nlohmann::json::parse("[4, 9]"));
+    EXPECT_EQ(saved["output"], "adaptive");
+    const auto st = read_bytes(out + "/model.safetensors");
+    for (const char* name : {"decoder.head.weight", "decoder.tail.0.0.weight", "decoder.tail.1.1.weight"})
+      EXPECT_NE(st.find(name), std::string::npos) << name;
+    EXPECT_EQ(st.find("decoder.head.bias"), std::string::npos);
+  }
+  expect_user_error(
+      run("train", with(train_opts(suite_),
+                        {{"--output", "adaptive"}, {"--cutoffs", "4,9"}, {"--tied", ""}, {"--out", dir_ + "/tied"}})),
+      {"--tied", "--output adaptive"});
+  EXPECT_FALSE(fs::exists(dir_ + "/tied"));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // config.cc — see config.h.
 #include "train/config.h"
 
+#include <fmt/ranges.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -37,7 +39,8 @@ void Config::validate() const {
   positive_finite("eps", eps);
   if (tied && output == Output::Adaptive)
     fail("--tied: not with --output adaptive (the adaptive softmax has no V x H decoder to tie); use one of them");
-  if (output == Output::Full && !cutoffs.empty()) fail("--cutoffs: only with --output adaptive (got --output full)");
+  if (output == Output::Full && !cutoffs.empty())
+    fail("--cutoffs {}: only with --output adaptive (got --output full)", fmt::join(cutoffs, ","));
   use_sparse_updates(*this);  // its refusals
   if (tied && embed != hidden) fail("--tied: needs --embed equal to --hidden (got {} and {})", embed, hidden);
   if (std::string why; !gemm_backend_available(gemm, &why)) fail("--gemm {}: {}", name_of(gemm), why);
