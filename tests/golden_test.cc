@@ -1,7 +1,8 @@
-// golden_test.cc — end to end against PyTorch: tests/golden/{elman_tanh,elman_relu,lstm,gru}.bin hold a
-// tiny 2-layer model's weights, inputs, loss and every gradient, then 5 SGD steps' losses and final
-// weights, written by tests/golden/make_golden.py with torch.nn.RNN, nn.LSTM and nn.GRU. The real model, clipping and
-// SGD must match tensor by tensor.
+// golden_test.cc — end to end against PyTorch: tests/golden/{elman_tanh,elman_relu,lstm,gru,lstm_adaptive}.bin
+// hold a tiny 2-layer model's weights, inputs, loss and every gradient, then 5 SGD steps' losses and final
+// weights, written by tests/golden/make_golden.py with torch.nn.RNN, nn.LSTM and nn.GRU (lstm_adaptive: with
+// nn.AdaptiveLogSoftmaxWithLoss as the decoder, i.e. --output adaptive). The real model, clipping and SGD must
+// match tensor by tensor.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -63,12 +64,9 @@ void expect_close(const float* got, const std::vector<float>& want, const std::s
   for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], rtol * scale) << what << "[" << i << "]";
 }
 
-class Golden : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(Golden, MatchesPyTorch) {
-  const Engine e(test_util::engine_options());
-  const std::string name = GetParam();
-  auto g = read_golden(std::string(MANYLM_SOURCE_DIR) + "/tests/golden/" + name + ".bin");
+// The model a golden file holds: cell and activation from its name, sizes from its tensors, and the adaptive
+// softmax's settings when the file has them (int:cutoffs, div_value, int:head_bias).
+ModelShape golden_shape(const std::string& name, std::map<std::string, GoldTensor>& g) {
   ModelShape s;
   s.cell = parse_cell(name.substr(0, name.find('_')));
   s.activation = name == "elman_relu" ? Activation::Relu : Activation::Tanh;
@@ -76,8 +74,29 @@ TEST_P(Golden, MatchesPyTorch) {
   s.embed = g["encoder.weight"].shape[1];
   s.hidden = g["rnn.weight_hh_l0"].shape[1];
   s.layers = g["h0"].shape[0];
+  if (g.count("cutoffs")) {
+    s.output = Output::Adaptive;
+    s.cutoffs.assign(g["cutoffs"].i.begin(), g["cutoffs"].i.end());
+    s.div_value = g["div_value"].f[0];
+    s.head_bias = g["head_bias"].i[0] != 0;
+    check_adaptive(s);
+  }
+  return s;
+}
+
+class Golden : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(Golden, MatchesPyTorch) {
+  const Engine e(test_util::engine_options());
+  const std::string name = GetParam();
+  auto g = read_golden(std::string(MANYLM_SOURCE_DIR) + "/tests/golden/" + name + ".bin");
+  const ModelShape s = golden_shape(name, g);
   const int64_t T = g["x"].shape[0], B = g["x"].shape[1];
   Arena params(param_table(s)), grads(param_table(s)), state(state_table(s, B));
+  // Every weight of the file is in the table and vice versa (the loop below finds the table's in the file).
+  size_t in_file = 0;
+  for (const auto& [k, t] : g) in_file += k.rfind("after.", 0) == 0;
+  ASSERT_EQ(in_file, params.table().size());
   for (size_t k = 0; k < params.table().size(); ++k) {
     const auto& want = g.at(params.table()[k].name);
     ASSERT_EQ(want.shape, params.table()[k].shape) << params.table()[k].name;
@@ -115,7 +134,7 @@ TEST_P(Golden, MatchesPyTorch) {
     expect_close(params[k].data, g.at("after." + params.table()[k].name).f, "after." + params.table()[k].name, 1e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cells, Golden, ::testing::Values("elman_tanh", "elman_relu", "lstm", "gru"));
+INSTANTIATE_TEST_SUITE_P(Cells, Golden, ::testing::Values("elman_tanh", "elman_relu", "lstm", "gru", "lstm_adaptive"));
 
 }  // namespace
 }  // namespace manylm

@@ -7,7 +7,8 @@ perplexities: evidence that model.safetensors is a PyTorch state_dict as it is.
 Reads RUN_DIR/config.json, vocab.json and best.safetensors if the run kept one (--keep-best; `manylm
 eval` scores it too), else model.safetensors (parsed here with the standard library, so
 no safetensors package is needed), builds RNNModel (encoder → nn.RNN/nn.LSTM/nn.GRU → decoder, the
-class of pytorch/examples, dropout off), calls load_state_dict(strict=True), evaluates TEXT_FILE
+class of pytorch/examples, dropout off; the decoder nn.AdaptiveLogSoftmaxWithLoss for a run trained with
+--output adaptive), calls load_state_dict(strict=True), evaluates TEXT_FILE
 (default: the run's test file) with the same batching (batchify to eval-batch lanes, bptt windows,
 state carried), runs `build/manylm eval --json` on the same file, and prints both perplexities and
 their relative difference. Exit status 1 if they differ by more than 0.1%.
@@ -21,7 +22,6 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from rnn_model import RNNModel
 
@@ -80,9 +80,7 @@ def main():
         hidden = model.init_hidden(B)
         for i in range(0, L - 1, T):
             n = min(T, L - 1 - i)
-            out, hidden = model(data[i:i + n], hidden)
-            loss = nn.functional.cross_entropy(out.view(-1, out.size(-1)), data[i + 1:i + 1 + n].reshape(-1),
-                                               reduction="sum")
+            loss, hidden = model.nll(data[i:i + n], hidden, data[i + 1:i + 1 + n], reduction="sum")
             total += loss.item()
             count += n * B
     ppl_torch = math.exp(total / count)
