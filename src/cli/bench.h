@@ -26,6 +26,7 @@ struct BenchOptions {
   bool ceiling = false;                  // bench train: also measure the GEMM ceiling, and the step as % of it
   bool no_packed = false;                // bench train: gemm() per recurrent step instead of the packed kernel (A/B)
   bool allow_engine = false;             // bench gemm: backend "manylm" (the trainer's engine) is allowed
+  std::string gemm_cutoffs;              // bench gemm: adaptive softmax cutoffs for the output-layer chain
   int64_t train_vocab = 0;               // bench train: > 0: synthetic Zipf(1) ids over this vocabulary
   std::map<std::string, std::string> model_options;       // bench train: output-layer options over the recipe's
   std::string schemes = "none,fp16,int8,dyn8,threshold";  // bench comm

@@ -193,6 +193,8 @@ Runner add_bench_command(CLI::App& app) {
   gemm->add_option("--hidden-list", o->hiddens, "Hidden sizes (H)")->capture_default_str();
   gemm->add_option("--bptt", o->bptt, "Steps per window (T)")->capture_default_str();
   gemm->add_option("--vocab", o->vocab, "Vocabulary size (V)")->capture_default_str();
+  gemm->add_option("--cutoffs", o->gemm_cutoffs,
+                   "Also time an adaptive softmax's output layer with these cutoffs (C1,C2,...; div-value 4)");
   gemm->add_option("--backend-list", o->backends,
                    "GEMM backends, comma-separated (blas, onednn, libxsmm, blis, auto; manylm: the trainer's engine)")
       ->capture_default_str();

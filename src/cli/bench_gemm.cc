@@ -2,7 +2,9 @@
 //  (a) a chain of one GEMM shape (128×1200×1200);
 //  (b) the chain of GEMMs of one training step of a 2-layer Elman RNN and LSTM (forward, backward-data,
 //      backward-weights, output layer over the vocabulary), exactly the calls the model makes;
-//  (c) the per-step recurrent products against the one time-batched input projection.
+//  (c) the per-step recurrent products against the one time-batched input projection;
+//  (d) the output layer over the vocabulary: the full softmax's products, and with --cutoffs an adaptive
+//      softmax's head and gathered tail blocks (rows as Zipf-distributed text routes them).
 // GFLOP/s and % of the FP32 peak measured in the same run (the best of its measurements between the rows),
 // for each thread count and backend. Backend `manylm` is the trainer's engine: Auto for the seam's products,
 // and each layer's per-step recurrent products through the packed kernel in one parallel region (pack once,
@@ -22,6 +24,8 @@
 #include "core/packed_gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "model/adaptive.h"
+#include "model/shape.h"
 
 namespace manylm {
 
@@ -55,6 +59,36 @@ std::vector<Call> step_chain(int64_t gates, int64_t L, int64_t T, int64_t B, int
     c.push_back({Trans::T, Trans::N, G, H, T * B});                                        // d W_hh
     c.push_back({Trans::T, Trans::N, G, H, T * B});                                        // d W_ih
     c.push_back({Trans::N, Trans::N, T * B, H, G});                                        // d inputs
+  }
+  return c;
+}
+
+// The output layer's products over R = T·B rows: the full softmax's three (forward, d weight, d input), or with
+// cutoffs an adaptive softmax's (adaptive.cc): the head's three, and per tail cluster its six on the rows that
+// Zipf(1)-distributed targets route to it (R·(H_end − H_begin)/H_V, H_n harmonic numbers), padded as the model
+// pads its blocks.
+std::vector<Call> output_chain(int64_t R, int64_t H, int64_t V, const std::vector<int64_t>& cutoffs) {
+  if (cutoffs.empty())
+    return {{Trans::N, Trans::T, R, V, H}, {Trans::T, Trans::N, V, H, R}, {Trans::N, Trans::N, R, H, V}};
+  ModelShape s;
+  s.vocab = V, s.hidden = H, s.output = Output::Adaptive, s.cutoffs = cutoffs;
+  check_adaptive(s);
+  const int64_t Hs = s.head_size();
+  std::vector<Call> c = {
+      {Trans::N, Trans::T, R, Hs, H}, {Trans::T, Trans::N, Hs, H, R}, {Trans::N, Trans::N, R, H, Hs}};
+  auto harmonic = [](int64_t n) {
+    return std::log(static_cast<double>(n)) + 0.5772156649 + 0.5 / static_cast<double>(n);
+  };
+  for (int64_t i = 0; i < s.clusters(); ++i) {
+    const double share = (harmonic(s.tail_end(i)) - harmonic(s.tail_begin(i))) / harmonic(V);
+    const int64_t r = adaptive_block_rows(std::max<int64_t>(1, std::llround(share * static_cast<double>(R))));
+    const int64_t h = s.tail_hidden(i), n = s.tail_size(i);
+    c.insert(c.end(), {{Trans::N, Trans::T, r, h, H},
+                       {Trans::N, Trans::T, r, n, h},
+                       {Trans::T, Trans::N, n, h, r},
+                       {Trans::N, Trans::N, r, h, n},
+                       {Trans::T, Trans::N, h, H, r},
+                       {Trans::N, Trans::N, r, H, h}});
   }
   return c;
 }
@@ -123,6 +157,9 @@ void check_backend(const Engine& e) {
 
 int bench_gemm(const BenchOptions& o) {
   const auto batches = parse_int_list(o.batches, "batch-list"), hiddens = parse_int_list(o.hiddens, "hidden-list");
+  std::vector<int64_t> cutoffs;
+  if (!o.gemm_cutoffs.empty())
+    for (int c : parse_int_list(o.gemm_cutoffs, "cutoffs")) cutoffs.push_back(c);
   BenchTable t("bench gemm", {"backend", "chain", "cell", "B", "H", "threads", "gflop", "ms", "gflops", "pct_peak"});
   // The peak of each thread count is measured again after every chain, and every row is divided by the best
   // of all those measurements (PeakTracker): a neighbour's burst can only lower a measured peak.
@@ -166,6 +203,12 @@ int bench_gemm(const BenchOptions& o) {
                     std::vector<Call>(o.bptt, Call{Trans::N, Trans::T, B, gates * H, H, true}));
             measure("input-time-batched", cell, B, H, {Call{Trans::N, Trans::T, o.bptt * int64_t{B}, gates * H, H}});
           }
+      for (int B : batches)  // the output layer: the same for every cell
+        for (int H : hiddens) {
+          measure("output-full", "-", B, H, output_chain(o.bptt * int64_t{B}, H, o.vocab, {}));
+          if (!cutoffs.empty())
+            measure("output-adaptive", "-", B, H, output_chain(o.bptt * int64_t{B}, H, o.vocab, cutoffs));
+        }
     }
   for (Row& r : rows) {
     r.cells.push_back(fmt::format("{:.1f}", 100 * r.gflops / peak.best(r.threads, false)));
