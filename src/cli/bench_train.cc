@@ -162,13 +162,24 @@ void add_row(const TrainBench& b, const TrainCase& k, double peak, BenchTable& t
     return fmt::format("{:.2f}", median(v));
   };
   const bool ceil = k.ceiling > 0;
-  t.add({k.backend, k.precision, std::to_string(k.threads), fmt::format("{:.0f}", b.c.bptt * b.c.batch / s),
-         fmt::format("{:.1f}", gflops), fmt::format("{:.1f}", 100 * gflops / peak),
+  t.add({k.backend,
+         k.precision,
+         std::to_string(k.threads),
+         fmt::format("{:.0f}", b.c.bptt * b.c.batch / s),
+         fmt::format("{:.1f}", gflops),
+         fmt::format("{:.1f}", 100 * gflops / peak),
          ceil ? fmt::format("{:.1f}", 100 * k.ceiling / peak) : "n/a",
-         ceil ? fmt::format("{:.1f}", 100 * gflops / k.ceiling) : "n/a", fmt::format("{:.2f}", s * 1e3),
-         ms(&PhaseTimes::embed), ms(&PhaseTimes::recurrent_fwd), ms(&PhaseTimes::output_fwd),
-         ms(&PhaseTimes::output_bwd), ms(&PhaseTimes::recurrent_bwd), ms(&PhaseTimes::embed_bwd),
-         ms(&PhaseTimes::update), b.c.average_from > 0 ? fmt::format("{:.2f}", median(k.average_ms)) : "n/a",
+         ceil ? fmt::format("{:.1f}", 100 * gflops / k.ceiling) : "n/a",
+         fmt::format("{:.2f}", s * 1e3),
+         ms(&PhaseTimes::embed),
+         ms(&PhaseTimes::recurrent_fwd),
+         ms(&PhaseTimes::output_fwd),
+         ms(&PhaseTimes::output_bwd),
+         ms(&PhaseTimes::recurrent_bwd),
+         ms(&PhaseTimes::embed_bwd),
+         ms(&PhaseTimes::update),
+         ms(&PhaseTimes::update_rows),
+         b.c.average_from > 0 ? fmt::format("{:.2f}", median(k.average_ms)) : "n/a",
          fmt::format("{:.0f}", static_cast<double>(k.params.size()) * 4 / 1048576.0),
          fmt::format("{:.0f}", peak_rss_mib())});
 }
@@ -219,10 +230,11 @@ int bench_train(const BenchOptions& o) {
       peak.measure(k->threads, k->precision == "bf16");
       b.timed_repeat(*k);
     }
-  BenchTable t("bench train " + o.recipe,
-               {"backend", "precision", "threads", "tokens_per_s", "gflops", "pct_peak", "ceiling_pct_peak",
-                "pct_of_ceiling", "step_ms", "embed_ms", "rec_fwd_ms", "out_fwd_ms", "out_bwd_ms", "rec_bwd_ms",
-                "embed_bwd_ms", "update_ms", "average_ms", "param_mib", "peak_rss_mib"});
+  BenchTable t(
+      "bench train " + o.recipe,
+      {"backend",        "precision", "threads",        "tokens_per_s", "gflops",     "pct_peak",    "ceiling_pct_peak",
+       "pct_of_ceiling", "step_ms",   "embed_ms",       "rec_fwd_ms",   "out_fwd_ms", "out_bwd_ms",  "rec_bwd_ms",
+       "embed_bwd_ms",   "update_ms", "update_rows_ms", "average_ms",   "param_mib",  "peak_rss_mib"});
   BenchTable prof("bench train --gemm-profile " + o.recipe,
                   {"backend", "precision", "threads", "gemm", "calls_per_step", "ms_per_step", "pct_of_step", "gflops",
                    "pct_peak", "variant"});

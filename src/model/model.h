@@ -29,6 +29,7 @@ struct DropoutConfig {
 // Wall seconds per phase of a step, accumulated (+=) when a PhaseTimes is passed (bench train).
 struct PhaseTimes {
   double embed = 0, recurrent_fwd = 0, output_fwd = 0, output_bwd = 0, recurrent_bwd = 0, embed_bwd = 0, update = 0;
+  double update_rows = 0;  // the part of `update` that applies the embedding's rows (sparse updates)
 };
 
 class Workspace {

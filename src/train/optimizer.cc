@@ -2,6 +2,7 @@
 #include "train/optimizer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 
@@ -179,7 +180,10 @@ void Optimizer::update(const Engine& engine, Arena& params, Arena& grads, double
   for_dense_ranges(static_cast<int64_t>(grads.size()), sparse, [&](int64_t b, int64_t e) {
     dense_range(p + b, g + b, adam ? m + b : nullptr, adam ? v + b : nullptr, e - b, a, gs, c1, c2);
   });
-  if (sparse && sparse->rows) rows_update(params.data(), *sparse->rows, a, gs, c1, c2);
+  if (!sparse || !sparse->rows) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  rows_update(params.data(), *sparse->rows, a, gs, c1, c2);
+  rows_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace manylm

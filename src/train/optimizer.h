@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/arena.h"
@@ -68,6 +69,8 @@ class Optimizer {
   void update(const Engine& engine, Arena& params, Arena& grads, double lr, int64_t step, double grad_scale = 1.0,
               const SparseGrad* sparse = nullptr);
   bool sparse() const { return sparse_; }
+  // Seconds the updates spent on the embedding's rows since the last call (bench train's update_rows).
+  double take_rows_seconds() { return std::exchange(rows_seconds_, 0.0); }
   // The arenas a checkpoint must hold to resume bit-identically (empty for SGD).
   std::vector<Arena*> state();
 
@@ -76,6 +79,7 @@ class Optimizer {
   void rows_update(float* p, const RowGrad& rows, float lr, float gs, float c1, float c2);
   OptimizerKind kind_;
   bool sparse_;
+  double rows_seconds_ = 0;
   double weight_decay_, beta1_, beta2_, eps_;
   Arena m_, v_;
 };

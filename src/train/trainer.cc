@@ -85,7 +85,7 @@ double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& gr
   if (!std::isfinite(norm))  // the same on every rank (the reduced gradient): all stop, nothing applied
     fail("training diverged at step {} (the gradient norm is {}): lower --lr or set --clip", step + 1, norm);
   opt.update(e, params, grads, lr, step + 1, clip_factor(norm, clip), sparse);  // marks the bf16 copy stale
-  if (times) times->update += seconds_since(t0);
+  if (times) times->update += seconds_since(t0), times->update_rows += opt.take_rows_seconds();
   return loss;
 }
 
