@@ -144,6 +144,15 @@ EngineOptions engine_options(const Config& c) {
   return eo;
 }
 
+// A large embedding table updated densely every step (Adam, weight decay or averaging keep it dense under auto).
+std::string dense_table_note(const Config& c, const ModelShape& s, const Optimizer& opt) {
+  if (opt.sparse() || s.tied || s.vocab * s.embed < (int64_t{1} << 25)) return "";
+  return fmt::format(
+      "note: every step visits all {} x {} embedding rows ({} --sparse-updates {}); --sparse-updates on "
+      "visits only the rows a step uses",
+      s.vocab, s.embed, name_of(c.optimizer), name_of(c.sparse_updates));
+}
+
 std::string precision_note(const Config& c, const Engine& e) {
   if (c.precision != Precision::Bf16) return "";
   if (e.precision() != Precision::Bf16) return "note: --precision bf16: this CPU has no AVX512_BF16; training in fp32";
@@ -364,6 +373,7 @@ void Run::announce() {
   if (recovery_.from_checkpoint) progress_.resumed(st_.step, st_.epoch, st_.window);
   if (const std::string note = precision_note(c_, engine_); !note.empty()) progress_.line(note);
   if (const std::string note = threads_note(c_); !note.empty()) progress_.line(note);
+  if (const std::string note = dense_table_note(c_, shape_, optimizer_); !note.empty()) progress_.line(note);
 }
 
 void Run::connect_reducer() {
