@@ -14,5 +14,6 @@ Runner add_sample_command(CLI::App& app);
 Runner add_plot_command(CLI::App& app);
 Runner add_average_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
+Runner add_corpus_command(CLI::App& app);
 
 }  // namespace manylm

@@ -62,10 +62,12 @@ int main(int argc, char** argv) {
     runners["plot"] = add_plot_command(app);
     runners["average"] = add_average_command(app);
     runners["bench"] = add_bench_command(app);
+    runners["corpus"] = add_corpus_command(app);
     decimal_integers_only(&app);
     std::vector<std::string> args(argv, argv + argc);
     if (args.size() > 1 && args[1].rfind("-", 0) != 0 && !runners.count(args[1]))
-      fail("unknown command '{}' (expected train, eval, sample, average, plot or bench; see manylm --help)", args[1]);
+      fail("unknown command '{}' (expected train, eval, sample, average, plot, bench or corpus; see manylm --help)",
+           args[1]);
     std::vector<std::string> rev(args.rbegin(), args.rend() - 1);
     app.parse(rev);
   } catch (const CLI::ParseError& e) {

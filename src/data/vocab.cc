@@ -71,6 +71,11 @@ Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_siz
   read_tokens(
       train_path, mode, [&](std::string_view w) { ++counts[std::string(w)]; }, [&] { ++eols; });
   if (counts.empty() && eols == 0) fail("{}: empty corpus: no tokens", train_path);
+  return vocab_from_counts(std::move(counts), eols, mode, max_size, min_count);
+}
+
+Vocab vocab_from_counts(std::unordered_map<std::string, int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size,
+                        int64_t min_count) {
   if (mode == TokenMode::Word) counts[Vocab::kEos] += eols;
   counts.try_emplace(Vocab::kUnk, 0);
   std::vector<std::pair<std::string, int64_t>> items(counts.begin(), counts.end());

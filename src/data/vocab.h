@@ -53,5 +53,8 @@ class Vocab {
 
 // max_size 0: no limit. Words seen fewer than min_count times map to <unk>.
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count);
+// The same from counts already made: each token's count, and (word mode) the number of line ends.
+Vocab vocab_from_counts(std::unordered_map<std::string, int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size,
+                        int64_t min_count);
 
 }  // namespace manylm
