@@ -5,13 +5,15 @@
 // (2) A recipe's real training step (train_step on this rank's lanes of the real corpus) three ways:
 //     compute only; reduction launched bucket by bucket during backward (overlapped); reduction
 //     launched after backward. Exposed communication = overlapped − compute; hidden share =
-//     1 − exposed / (after-backward − compute).
+//     1 − exposed / (after-backward − compute). With sparse updates the embedding's rows travel apart from
+//     the dense block (reduce_rows, after it): their bytes and rows per step have their own columns.
 #include <fmt/format.h>
 #include <mpi.h>
 
 #include <chrono>
 #include <cstring>
 #include <sstream>
+#include <tuple>
 
 #include "cli/bench.h"
 #include "core/engine.h"
@@ -89,10 +91,73 @@ void bench_sizes(const BenchOptions& o, const Comm& comm, const std::vector<Comp
   if (comm.root()) t.print(o);
 }
 
+// The recipe's step as train runs it, on this rank's lanes: its model, batcher and lanes.
+struct RecipeStep {
+  Config c;
+  ModelShape shape;
+  const Batcher* batcher = nullptr;
+  int64_t lane0 = 0, lane1 = 0;
+};
+
+// One scheme's figures: seconds per step (slowest rank, medians over the repeats) computed only, reduced after
+// backward and overlapped; per step of the mean rank, the dense block's bytes (fp32 and on the wire) and, with
+// sparse updates, the embedding rows' bytes and the rows of their union.
+struct SchemeStep {
+  double compute = 0, after = 0, overlapped = 0;
+  double raw_bytes = 0, wire_bytes = 0, row_bytes = 0, rows = 0;
+};
+
+SchemeStep time_scheme(const Engine& e, const BenchOptions& o, const Comm& comm, const RecipeStep& r, Compress scheme) {
+  const Config& c = r.c;
+  const int64_t B = r.lane1 - r.lane0;
+  Arena params(param_table(r.shape)), grads(grad_table(r.shape, use_sparse_updates(c))),
+      hidden(state_table(r.shape, B));
+  init_uniform(params, c.seed, c.init);
+  Optimizer opt(c, params.table());
+  Workspace ws(r.shape, c.bptt, B, c.dropout > 0);
+  RowGrad rows;  // sparse updates: the embedding's gradient, exchanged by reduce_rows as train's step does
+  if (opt.sparse()) ws.sparse_embedding = &rows;
+  ws.objective_lanes = c.batch;
+  ReduceOptions ro;
+  ro.codec = scheme;
+  ro.bucket_floats = static_cast<int64_t>(c.bucket_mb * (1 << 20) / sizeof(float));
+  ro.density = c.threshold_density;
+  ro.tau = static_cast<float>(c.threshold_tau);
+  GradReducer red(comm, grads.flat(), ro);
+  const DropoutConfig drop{
+      static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, r.lane0, c.batch};
+  std::vector<int32_t> x, y;
+  int64_t step = 0;
+  // mode 0: compute only; 1: reduce after backward; 2: overlapped. Seconds per step, slowest rank.
+  auto run = [&](int mode) {
+    ws.grads_ready = mode == 2 ? std::function<void(size_t)>([&red](size_t from) { red.ready(from); }) : nullptr;
+    comm.barrier();
+    const double t0 = seconds();
+    for (int i = 0; i < o.steps; ++i, ++step) {
+      const int64_t len = r.batcher->window(step % r.batcher->windows(), r.lane0, r.lane1, x, y);
+      train_step(e, r.shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step,
+                 nullptr, mode ? &red : nullptr);
+    }
+    return comm.max((seconds() - t0) / o.steps);
+  };
+  for (int m = 0; m < 3; ++m) run(m);  // warm-up
+  red.reset_stats();
+  std::vector<double> s[3];
+  for (int rep = 0; rep < o.repeats; ++rep)
+    for (int m = 0; m < 3; ++m) s[m].push_back(run(m));
+  const ReduceStats& rs = red.stats();
+  double bytes[4] = {rs.raw_bytes, rs.wire_bytes, rs.row_bytes, rs.row_count};
+  comm.sum(bytes);
+  const double per = static_cast<double>(comm.size()) * static_cast<double>(rs.steps);  // rank-steps
+  return {median(s[0]), median(s[1]), median(s[2]), bytes[0] / per, bytes[1] / per, bytes[2] / per, bytes[3] / per};
+}
+
 void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, const std::vector<Compress>& schemes) {
-  Config c = config_from_json_file(o.recipe);
-  if (!o.data.empty()) c.data = o.data;
-  c.validate();
+  RecipeStep r;
+  r.c = config_from_json_file(o.recipe);
+  if (!o.data.empty()) r.c.data = o.data;
+  r.c.validate();
+  const Config& c = r.c;
   const int N = comm.size();
   if (c.batch < N) fail("{}: --batch {} cannot be split over {} ranks", o.recipe, c.batch, N);
   std::string vocab_json;
@@ -103,56 +168,32 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
   const TokenIds ids = TokenIds::load(c.train_path(), vocab, cache);
   if (comm.root()) comm.barrier();
   const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
-  const ModelShape shape = c.model_shape(vocab.size());
-  const auto [lane0, lane1] = static_range(c.batch, comm.rank(), N);
-  const int64_t B = lane1 - lane0;
-  BenchTable t(fmt::format("bench comm: {} training step, {} ranks x {} threads", o.recipe, N, e.threads()),
-               {"scheme", "compute_ms", "after_bwd_ms", "overlapped_ms", "comm_ms", "exposed_ms", "hidden_pct",
-                "wire_MB_per_step", "wire_cut", "tokens_per_s"});
+  r.shape = c.model_shape(vocab.size());
+  r.batcher = &batcher;
+  std::tie(r.lane0, r.lane1) = static_range(c.batch, comm.rank(), N);
+  // Sparse updates (the recipe's --sparse-updates, auto: SGD): the dense block's traffic (wire_MB_per_step,
+  // wire_cut) and the embedding rows' (row_MB_per_step, rows_per_step) apart.
+  const bool sparse = use_sparse_updates(c);
+  std::vector<std::string> columns = {"scheme",     "compute_ms", "after_bwd_ms",     "overlapped_ms", "comm_ms",
+                                      "exposed_ms", "hidden_pct", "wire_MB_per_step", "wire_cut"};
+  if (sparse) columns.insert(columns.end(), {"row_MB_per_step", "rows_per_step"});
+  columns.push_back("tokens_per_s");
+  BenchTable t(fmt::format("bench comm: {} training step, {} ranks x {} threads", o.recipe, N, e.threads()), columns);
   for (Compress scheme : schemes) {
-    Arena params(param_table(shape)), grads(param_table(shape)), hidden(state_table(shape, B));
-    init_uniform(params, c.seed, c.init);
-    Optimizer opt(c, params.table());
-    Workspace ws(shape, c.bptt, B, c.dropout > 0);
-    ws.objective_lanes = c.batch;
-    ReduceOptions ro;
-    ro.codec = scheme;
-    ro.bucket_floats = static_cast<int64_t>(c.bucket_mb * (1 << 20) / sizeof(float));
-    ro.density = c.threshold_density;
-    ro.tau = static_cast<float>(c.threshold_tau);
-    GradReducer red(comm, grads.flat(), ro);
-    const DropoutConfig drop{
-        static_cast<float>(c.dropout), c.dropout_mask == DropoutMask::Variational, c.seed, 0, lane0, c.batch};
-    std::vector<int32_t> x, y;
-    int64_t step = 0;
-    // mode 0: compute only; 1: reduce after backward; 2: overlapped. Seconds per step, slowest rank.
-    auto run = [&](int mode) {
-      ws.grads_ready = mode == 2 ? std::function<void(size_t)>([&red](size_t from) { red.ready(from); }) : nullptr;
-      comm.barrier();
-      const double t0 = seconds();
-      for (int i = 0; i < o.steps; ++i, ++step) {
-        const int64_t len = batcher.window(step % batcher.windows(), lane0, lane1, x, y);
-        train_step(e, shape, params, grads, hidden, ws, opt, drop, x.data(), y.data(), len, B, c.clip, c.lr, step,
-                   nullptr, mode ? &red : nullptr);
-      }
-      return comm.max((seconds() - t0) / o.steps);
-    };
-    for (int m = 0; m < 3; ++m) run(m);  // warm-up
-    red.reset_stats();
-    std::vector<double> s[3];
-    for (int r = 0; r < o.repeats; ++r)
-      for (int m = 0; m < 3; ++m) s[m].push_back(run(m));
-    const double comp = median(s[0]), after = median(s[1]), over = median(s[2]);
-    double wire[2] = {red.stats().wire_bytes, red.stats().raw_bytes};
-    comm.sum(wire);
-    const double per_step = wire[0] / N / static_cast<double>(red.stats().steps);
-    const double raw = wire[1] / N / static_cast<double>(red.stats().steps);
-    const double comm_ms = (after - comp) * 1e3, exposed = (over - comp) * 1e3;
-    t.add({compress_name(scheme), fmt::format("{:.1f}", comp * 1e3), fmt::format("{:.1f}", after * 1e3),
-           fmt::format("{:.1f}", over * 1e3), fmt::format("{:.1f}", comm_ms), fmt::format("{:.1f}", exposed),
-           fmt::format("{:.0f}", comm_ms > 0 ? 100.0 * (1.0 - exposed / comm_ms) : 0.0),
-           fmt::format("{:.2f}", per_step / 1e6), fmt::format("{:.1f}", 2.0 * (N - 1) / N * raw / per_step),
-           fmt::format("{:.0f}", c.bptt * c.batch / over)});
+    const SchemeStep m = time_scheme(e, o, comm, r, scheme);
+    const double comm_ms = (m.after - m.compute) * 1e3, exposed = (m.overlapped - m.compute) * 1e3;
+    std::vector<std::string> row = {compress_name(scheme),
+                                    fmt::format("{:.1f}", m.compute * 1e3),
+                                    fmt::format("{:.1f}", m.after * 1e3),
+                                    fmt::format("{:.1f}", m.overlapped * 1e3),
+                                    fmt::format("{:.1f}", comm_ms),
+                                    fmt::format("{:.1f}", exposed),
+                                    fmt::format("{:.0f}", comm_ms > 0 ? 100.0 * (1.0 - exposed / comm_ms) : 0.0),
+                                    fmt::format("{:.2f}", m.wire_bytes / 1e6),
+                                    fmt::format("{:.1f}", 2.0 * (N - 1) / N * m.raw_bytes / m.wire_bytes)};
+    if (sparse) row.insert(row.end(), {fmt::format("{:.4f}", m.row_bytes / 1e6), fmt::format("{:.0f}", m.rows)});
+    row.push_back(fmt::format("{:.0f}", c.bptt * c.batch / m.overlapped));
+    t.add(std::move(row));
   }
   if (comm.root()) t.print(o);
 }

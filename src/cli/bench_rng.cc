@@ -42,11 +42,13 @@ int bench_rng(const BenchOptions& o) {
     s.embed = s.hidden = 650;
     s.layers = 2;
     const int64_t T = 35, B = 20;
-    Arena params(param_table(s)), grads(param_table(s)), hidden(state_table(s, B));
+    Config c;  // SGD: sparse updates, the embedding's gradient as rows (as train's step)
+    Arena params(param_table(s)), grads(grad_table(s, use_sparse_updates(c))), hidden(state_table(s, B));
     init_uniform(params, 1, 0.05);
-    Config c;
     Optimizer opt(c, params.table());
     Workspace ws(s, T, B, true);
+    RowGrad rows;
+    if (opt.sparse()) ws.sparse_embedding = &rows;
     std::vector<int32_t> x(T * B), y(T * B);
     for (int64_t i = 0; i < T * B; ++i)
       x[i] = static_cast<int32_t>((i * 7919) % 10000), y[i] = static_cast<int32_t>((i * 104729) % 10000);
