@@ -117,13 +117,14 @@ void Progress::finish(const TrainResult& r, int64_t step, const char* codec) {
   line(fmt::format("done: {} steps, {} epochs | valid ppl {:.2f} | test ppl {:.2f}{} | {:.0f} tok/s | {:.1f} s",
                    r.steps, r.epochs, r.valid_ppl, r.test_ppl,
                    r.best_epoch > 0 ? fmt::format(" (epoch {})", r.best_epoch) : "", r.tokens_per_sec, r.wall_seconds));
-  if (r.ranks > 1)
-    line(
-        fmt::format("gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce), "
-                    "{:.1f} ms per step in flight, {:.1f} ms exposed",
-                    codec, r.wire_bytes_per_step / 1e6,
-                    2.0 * (r.ranks - 1) / r.ranks * r.raw_bytes_per_step / std::max(r.wire_bytes_per_step, 1.0),
-                    r.comm_ms_per_step, r.wait_ms_per_step));
+  if (r.ranks > 1)  // with sparse updates the embedding's rows travel apart from the block: their bytes too
+    line(fmt::format(
+        "gradients ({}): {:.2f} MB sent per step per rank ({:.1f}x less than fp32 all-reduce){}, "
+        "{:.1f} ms per step in flight, {:.1f} ms exposed",
+        codec, r.wire_bytes_per_step / 1e6,
+        2.0 * (r.ranks - 1) / r.ranks * r.raw_bytes_per_step / std::max(r.wire_bytes_per_step, 1.0),
+        r.row_bytes_per_step > 0 ? fmt::format(" + {:.3f} MB of embedding rows", r.row_bytes_per_step / 1e6) : "",
+        r.comm_ms_per_step, r.wait_ms_per_step));
 }
 
 void Progress::resumed(int64_t step, int64_t epoch, int64_t window) {

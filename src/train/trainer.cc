@@ -569,14 +569,15 @@ void Run::load_scored_weights() {
 void Run::gradient_traffic() {  // per step, of the mean rank
   const ReduceStats& rs = reducer_.stats();
   if (rs.steps == 0) return;
-  double v[5] = {rs.raw_bytes, rs.payload_bytes, rs.wire_bytes, rs.comm_seconds, rs.wait_seconds};
+  double v[6] = {rs.raw_bytes, rs.payload_bytes, rs.wire_bytes, rs.row_bytes, rs.comm_seconds, rs.wait_seconds};
   comm_.sum(v);
   const double n = static_cast<double>(rs.steps) * comm_.size();
   r_.raw_bytes_per_step = v[0] / n;
   r_.payload_bytes_per_step = v[1] / n;
   r_.wire_bytes_per_step = v[2] / n;
-  r_.comm_ms_per_step = 1e3 * v[3] / n;
-  r_.wait_ms_per_step = 1e3 * v[4] / n;
+  r_.row_bytes_per_step = v[3] / n;
+  r_.comm_ms_per_step = 1e3 * v[4] / n;
+  r_.wait_ms_per_step = 1e3 * v[5] / n;
 }
 
 void Run::fill_totals() {  // what the result reports about the training, interrupted or not

@@ -32,6 +32,7 @@ struct TrainResult {
   // Data parallelism (zero with one rank): ranks, and per-step means of the gradient reduction.
   int ranks = 1;
   double raw_bytes_per_step = 0, payload_bytes_per_step = 0, wire_bytes_per_step = 0;
+  double row_bytes_per_step = 0;  // sparse updates: the embedding's rows (ids and values) sent, apart from the block
   double comm_ms_per_step = 0, wait_ms_per_step = 0;
 
   // The ONE list of the result's JSON keys (train/json_fields.h); S is TrainResult, const or not.
@@ -60,6 +61,7 @@ struct TrainResult {
     f("raw_bytes_per_step", r.raw_bytes_per_step);
     f("payload_bytes_per_step", r.payload_bytes_per_step);
     f("wire_bytes_per_step", r.wire_bytes_per_step);
+    f("row_bytes_per_step", r.row_bytes_per_step);
     f("comm_ms_per_step", r.comm_ms_per_step);
     f("wait_ms_per_step", r.wait_ms_per_step);
   }
