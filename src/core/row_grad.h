@@ -1,7 +1,7 @@
 // row_grad.h — a row-sparse gradient of a (rows, width) table: the distinct rows a step touched, ascending,
 // and their values. A token embedding's gradient is one: a 20 × 35 window touches at most 700 of the V rows,
 // so zeroing, clipping, updating and exchanging it visit those rows only, never the V × E table.
-// Not the update (train/optimizer.h) or the exchange across ranks (mpi/rows.h).
+// Not the update (train/optimizer.h) or the exchange across ranks (GradReducer::reduce_rows, mpi/reducer.h).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -2,12 +2,14 @@
 // (and, with --deterministic, bitwise the rank-order sum), every codec leaves the same result on every
 // rank, and error feedback conserves the gradient: Σ steps of the reduced result + every residual held
 // = Σ steps Σ ranks of the gradients fed in. Buckets are released at several offsets, with and without
-// the progress thread.
+// the progress thread. A row-sparse gradient (reduce_rows) comes back as the union of the ranks' rows with
+// their exact sums.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "core/error.h"
@@ -148,6 +150,66 @@ TEST(Mpi, NonFiniteGradientIsAUserErrorFromFinish) {
     ADD_FAILURE() << "no error";
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
+}
+
+// The embedding's rows across ranks (reduce_rows): rank r < N−1 holds rows {r, 100 + 2r, 1000} (1000 on every
+// one of them), the last rank none. The result on every rank is the ascending union and each row's sum over the
+// ranks that hold it — exact (values are multiples of 1/4, so any order sums them exactly) and, with
+// --deterministic, also bitwise the rank-order sum of values that do round; a cluster flag set on one rank is set
+// on all; row_bytes counts the ids and values by the ring model and row_count the rows of the union.
+RowGrad hand_made_rows(int rank, int ranks, int step, bool rounding) {
+  RowGrad g;
+  g.width = 3;
+  if (rank == ranks - 1) return g;  // no rows at all (a rank whose window has no tokens of these ids)
+  g.assign_ids({rank, 100 + 2 * rank, 1000});
+  for (int64_t k = 0; k < g.rows(); ++k)
+    for (int64_t c = 0; c < g.width; ++c) {
+      const double base = (rank + 1) * 0.25 * (k + 1) + c + step;
+      g.row(k)[c] = static_cast<float>(rounding ? std::sin(base) / 3.0 : base);
+    }
+  return g;
+}
+
+TEST(Mpi, ReduceRowsSumsTheUnionOfTheRanksRows) {
+  const Comm comm = Comm::world();
+  if (!comm.distributed()) GTEST_SKIP() << "needs several ranks (one rank bypasses the reducer)";
+  const int N = comm.size(), me = comm.rank();
+  for (bool deterministic : {false, true}) {
+    std::vector<float> dense(kBlock, 0.0f);  // the reducer's dense block: not used by reduce_rows
+    ReduceOptions o;
+    o.deterministic = deterministic;
+    GradReducer red(comm, dense, o);
+    for (int step = 0; step < 2; ++step) {
+      RowGrad g = hand_made_rows(me, N, step, deterministic);
+      std::vector<uint8_t> touched = {static_cast<uint8_t>(me == 0), 0, static_cast<uint8_t>(me == N - 1)};
+      red.reduce_rows(g, touched);
+      // The expected result, summed here in rank order from every rank's hand-made rows.
+      std::map<int32_t, std::vector<float>> want;
+      for (int r = 0; r < N; ++r) {
+        const RowGrad gr = hand_made_rows(r, N, step, deterministic);
+        for (int64_t k = 0; k < gr.rows(); ++k) {
+          auto& row = want.try_emplace(gr.ids[static_cast<size_t>(k)], 3, 0.0f).first->second;
+          for (int c = 0; c < 3; ++c) row[static_cast<size_t>(c)] += gr.row(k)[c];
+        }
+      }
+      ASSERT_EQ(g.rows(), static_cast<int64_t>(want.size())) << "rank " << me;
+      ASSERT_EQ(g.values.size(), want.size() * 3);
+      int64_t k = 0;
+      for (const auto& [id, row] : want) {
+        ASSERT_EQ(g.ids[static_cast<size_t>(k)], id) << "row " << k << ": the union must be ascending";
+        for (int c = 0; c < 3; ++c) ASSERT_EQ(g.row(k)[c], row[static_cast<size_t>(c)]) << "row " << id << "," << c;
+        ++k;
+      }
+      EXPECT_EQ(touched, (std::vector<uint8_t>{1, 0, 1})) << "rank " << me << ": the flags are OR'ed";
+      comm.check_same(g.values, "reduced rows");
+    }
+    // Per step: ids 3(N−1) in all, the union 2(N−1) + 1 rows of 3 floats.
+    const double ids = 3.0 * (N - 1), U = 2.0 * (N - 1) + 1, ring = (N - 1.0) / N;
+    const double values = deterministic ? 4.0 * ring * ids * 3 : 2.0 * ring * 4.0 * U * 3;
+    EXPECT_DOUBLE_EQ(red.stats().row_bytes, 2 * (4.0 * ring * ids + values));
+    EXPECT_EQ(red.stats().row_count, 2 * U);
+    EXPECT_EQ(red.stats().steps, 0) << "rows are not a step of the dense reduction";
   }
 }
 

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <mpi.h>
-#include <unistd.h>
 #include "../test_util.h"
+#include "mpi_corpus.h"
 
 #include <cmath>
 #include <fstream>
@@ -21,54 +21,9 @@
 namespace manylm {
 namespace {
 
+using mpi_test::Corpus;
+using mpi_test::step_ppl;
 using test_util::ptb_path;
-
-// A directory every rank sees (rank 0 makes it) with the first lines of PTB.
-struct Corpus {
-  std::string dir;
-  Corpus() {
-    const Comm comm = Comm::world();
-    std::string d;
-    if (comm.root()) {
-      char tmpl[] = "/tmp/manylm-mpi-test-XXXXXX";
-      d = mkdtemp(tmpl);
-      test_util::write_ptb_slice(d, 3000, 400);
-    }
-    dir = comm.broadcast(d);
-  }
-  ~Corpus() {
-    Comm::world().barrier();
-    if (Comm::world().root()) std::system(("rm -rf " + dir).c_str());
-  }
-  Config config(const std::string& out) const {
-    Config c = test_util::slice_config(dir, out);
-    c.cell = Cell::Lstm;
-    c.hidden = c.embed = 24;
-    c.layers = 2;
-    c.batch = 8;
-    c.bptt = 6;
-    c.eval_batch = 4;
-    c.epochs = 5;
-    c.lr = 1.0;
-    c.dropout = 0.3;
-    c.threads = 1;
-    c.progress_seconds = 1e-9;  // a metrics record per step: that step's loss
-    c.bucket_mb = 0.05;         // several buckets even for this small model
-    return c;
-  }
-};
-
-// Per-step perplexities from metrics.jsonl (type "train").
-std::vector<double> step_ppl(const std::string& run) {
-  std::vector<double> v;
-  std::ifstream f(run + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j["type"] == "train") v.push_back(j["ppl"].get<double>());
-  }
-  return v;
-}
 
 TEST(MpiTrain, SameLossesAsOneRankAndResumesOnOneRank) {
   if (ptb_path("train.txt").empty()) GTEST_SKIP() << "PTB not found";
@@ -220,6 +175,8 @@ TEST_P(Codec, Trains) {
   if (comm.distributed()) {
     EXPECT_GT(2.0 * (comm.size() - 1) / comm.size() * r.raw_bytes_per_step / r.wire_bytes_per_step,
               GetParam() == "fp16" ? 1.9 : 3.9);
+    EXPECT_GT(r.row_bytes_per_step, 0) << "SGD (sparse updates, auto): the embedding's rows travel apart";
+    EXPECT_LT(r.row_bytes_per_step, 0.05 * r.raw_bytes_per_step) << "a window's rows, not the table";
   }
 }
 
