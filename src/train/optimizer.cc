@@ -46,27 +46,88 @@ void for_dense_ranges(int64_t n, const SparseGrad* sp, F&& f) {
 
 }  // namespace
 
-double grad_sum_squares(const Arena& grads, const SparseGrad* sp) {
-  const float* g = grads.data();
-  double s = 0.0;
-  for_dense_ranges(static_cast<int64_t>(grads.size()), sp,
-                   [&](int64_t b, int64_t e) { s += sum_squares(g + b, e - b); });
-  if (!sp || !sp->rows) return s;
-  const RowGrad& rg = *sp->rows;
-  const int64_t nr = rg.rows(), w = rg.width;
-  // Per thread in row order, the threads' sums in thread order: the same bits every run.
-  const double rs = parallel_sum(nr, w > 0 ? (1 << 15) / w + 1 : nr + 1, [&rg, w](int64_t r0, int64_t r1) {
-    double part = 0.0;
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* row = rg.row(r);
-      float f = 0.0f;
-#pragma omp simd reduction(+ : f)
-      for (int64_t i = 0; i < w; ++i) f += row[i] * row[i];
-      part += f;
+namespace {
+
+// Σ x² over one row in float, as 16 interleaved partial sums added in a fixed order: the order is the code's,
+// not the vectorizer's, so a row gives the same bits wherever it lies (in the V × E table or in a RowGrad).
+float row_sum_squares(const float* row, int64_t w) {
+  float lane[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= w; i += 16) {
+#pragma omp simd
+    for (int k = 0; k < 16; ++k) lane[k] += row[i + k] * row[i + k];
+  }
+  for (int k = 0; i < w; ++i, ++k) lane[k] += row[i] * row[i];
+  float s = 0.0f;
+  for (float v : lane) s += v;
+  return s;
+}
+
+// Σ g² of a table's gradient given as n rows, ids ascending (row k is id(k), at ptr(k), w floats): the row sums
+// added in double in id order within each group of 64 ids, the groups' sums in group order. A row that is
+// absent, or zero, adds exactly nothing, so the dense table (every row) and its touched rows give the same bits,
+// for any thread count.
+template <class Id, class Ptr>
+double rows_sum_squares(int64_t n, int64_t w, Id id, Ptr ptr) {
+  constexpr int64_t kGroupRows = 64;
+  // The first row of each group, then n; each group's sum. The caller's, reused from step to step: the team's
+  // threads reach them through these references (a thread_local named in the loop would be each thread's own).
+  thread_local std::vector<int64_t> first_storage;
+  thread_local std::vector<double> group_storage;
+  std::vector<int64_t>& first = first_storage;
+  std::vector<double>& group = group_storage;
+  first.clear();
+  for (int64_t k = 0; k < n; ++k)
+    if (k == 0 || id(k) / kGroupRows != id(k - 1) / kGroupRows) first.push_back(k);
+  first.push_back(n);
+  const int64_t groups = static_cast<int64_t>(first.size()) - 1;
+  group.assign(static_cast<size_t>(std::max<int64_t>(groups, 0)), 0.0);
+  parallel_for(groups, w > 0 ? (1 << 15) / (kGroupRows * w) + 1 : groups + 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      double s = 0.0;
+      for (int64_t k = first[static_cast<size_t>(g)]; k < first[static_cast<size_t>(g + 1)]; ++k)
+        s += row_sum_squares(ptr(k), w);
+      group[static_cast<size_t>(g)] = s;
     }
-    return part;
   });
-  return s + rs;
+  double s = 0.0;
+  for (double v : group) s += v;
+  return s;
+}
+
+bool inside_idle(int64_t b, int64_t e, const SparseGrad* sp) {
+  if (sp)
+    for (const auto& [ib, ie] : sp->idle)
+      if (b >= ib && e <= ie) return true;
+  return false;
+}
+
+}  // namespace
+
+// Tensor by tensor in table order; the first tensor (the embedding: its V × E gradient, or its rows) by rows.
+// What `sp` leaves out is zero in the dense gradient of the same step and each skipped part would add exactly
+// 0, so a sparse step's norm has the dense step's bits: sparse SGD is the dense update bit for bit.
+double grad_sum_squares(const Arena& grads, const SparseGrad* sp) {
+  double s = 0.0;
+  for (size_t k = 0; k < grads.table().size(); ++k) {
+    const TensorView t = grads[k];
+    const int64_t b = static_cast<int64_t>(grads.offset(k)), n = t.numel();
+    if (k == 0 && t.spec->shape.size() == 2) {  // no rows with sparse updates (grad_table)
+      const int64_t w = t.spec->shape[1];
+      const float* d = t.data;
+      s += rows_sum_squares(
+          w > 0 ? n / w : 0, w, [](int64_t r) { return r; }, [d, w](int64_t r) { return d + r * w; });
+    } else if (n > 0 && !inside_idle(b, b + n, sp)) {
+      s += sum_squares(t.data, n);
+    }
+    if (k == 0 && sp && sp->rows) {
+      const RowGrad& rg = *sp->rows;
+      s += rows_sum_squares(
+          rg.rows(), rg.width, [&rg](int64_t r) { return int64_t{rg.ids[static_cast<size_t>(r)]}; },
+          [&rg](int64_t r) { return rg.row(r); });
+    }
+  }
+  return s;
 }
 
 double clip_grad_norm(Arena& grads, double clip) {

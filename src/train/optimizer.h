@@ -48,7 +48,9 @@ struct SparseGrad {
 // weight averaging or --tied.
 bool use_sparse_updates(const Config& c);
 
-// Σ g² over the block; with `sparse`, over what it does not leave out, and its rows.
+// Σ g² over the block; with `sparse`, over what it does not leave out, and its rows. Summed tensor by tensor and
+// the first tensor (the embedding) row by row, so that a sparse step and the dense step with the same gradient
+// give the same bits (what sparse leaves out is zero there): sparse SGD is the dense update bit for bit.
 double grad_sum_squares(const Arena& grads, const SparseGrad* sparse = nullptr);
 
 // Returns the gradient's global L2 norm before clipping. clip <= 0: no clipping.
