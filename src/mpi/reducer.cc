@@ -13,6 +13,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/error.h"
 #include "core/parallel.h"
 
 namespace manylm {
@@ -353,6 +354,9 @@ void GradReducer::reduce_rows(RowGrad& g, std::span<uint8_t> touched) {
   const int64_t U = static_cast<int64_t>(ids.size()), w = g.width;
   std::vector<float> sum(static_cast<size_t>(U * w), 0.0f);
   double sent = 4.0 * (N - 1.0) / N * static_cast<double>(all.size());  // the ids, ring all-gather
+  if (o_.deterministic && static_cast<double>(all.size()) * static_cast<double>(w) >= double(INT32_MAX))
+    fail("--deterministic: the ranks' embedding rows ({} x {} floats) exceed MPI's int counts; leave it out",
+         all.size(), w);
   if (o_.deterministic) {  // every rank's rows, added in rank order: the same bits whatever MPI does
     std::vector<int> vcounts(counts), vdispls(displs);
     for (int j = 0; j < N; ++j) vcounts[j] *= static_cast<int>(w), vdispls[j] *= static_cast<int>(w);
@@ -369,7 +373,9 @@ void GradReducer::reduce_rows(RowGrad& g, std::span<uint8_t> touched) {
     sent += 4.0 * (N - 1.0) / N * static_cast<double>(values.size());
   } else {
     add_rows_at(g, ids, sum.data());
-    MPI_Allreduce(MPI_IN_PLACE, sum.data(), static_cast<int>(U * w), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    for (int64_t b = 0; b < U * w; b += int64_t{1} << 30)  // MPI counts are int: pieces of 2^30 floats
+      MPI_Allreduce(MPI_IN_PLACE, sum.data() + b, static_cast<int>(std::min<int64_t>(U * w - b, int64_t{1} << 30)),
+                    MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     sent += 2.0 * (N - 1.0) / N * 4.0 * static_cast<double>(U * w);
   }
   g.ids = std::move(ids);
