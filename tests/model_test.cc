@@ -13,6 +13,7 @@
 #include "core/packed_gemm.h"
 #include "core/rng.h"
 #include "model/reference.h"
+#include "model/softmax.h"
 #include "test_util.h"
 
 namespace manylm {
@@ -248,6 +249,43 @@ TEST(Adaptive, SettingsAreChecked) {
   EXPECT_EQ(s.tail_hidden(1), 2);
   EXPECT_EQ(s.head_size(), 12);
   EXPECT_EQ(s.tail_size(1), 50);
+}
+
+}  // namespace
+}  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// The fused softmax + cross-entropy against double: loss, log p and gradient, for rows that take the in-cache
+// path and for rows longer than L2 holds (the blocked path of a large tail cluster), with a spread of logits.
+TEST(Softmax, XentMatchesDoubleOnShortAndLongRows) {
+  for (int64_t V : {7, 1000, 70000, 200003}) {
+    SCOPED_TRACE(V);
+    const int64_t R = 3;
+    std::vector<float> z(static_cast<size_t>(R * V));
+    CounterRng rng{17, static_cast<uint64_t>(V)};
+    for (size_t i = 0; i < z.size(); ++i) z[i] = 12.0f * rng.uniform(i) - 6.0f;
+    const std::vector<float> z0 = z;
+    const int32_t y[R] = {0, static_cast<int32_t>(V / 2), static_cast<int32_t>(V - 1)};
+    float logp[R];
+    const double loss = softmax_xent(z.data(), R, V, y, 0.5f, logp);
+    double want = 0;
+    for (int64_t r = 0; r < R; ++r) {
+      const float* zr = z0.data() + r * V;
+      double m = zr[0], s = 0;
+      for (int64_t j = 0; j < V; ++j) m = std::max(m, double(zr[j]));
+      for (int64_t j = 0; j < V; ++j) s += std::exp(double(zr[j]) - m);
+      const double lse = m + std::log(s), l = lse - zr[y[r]];
+      want += l;
+      EXPECT_NEAR(logp[r], -l, 1e-5 * (1 + l));
+      for (int64_t j = 0; j < V; j += 1 + V / 97) {
+        const double g = 0.5 * (std::exp(double(zr[j]) - lse) - (j == y[r] ? 1.0 : 0.0));
+        ASSERT_NEAR(z[static_cast<size_t>(r * V + j)], g, 1e-6 + 1e-5 * std::abs(g)) << r << "," << j;
+      }
+    }
+    EXPECT_NEAR(loss, want, 1e-5 * want);
+  }
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace manylm {
 
 int64_t adaptive_block_rows(int64_t r) {
   if (r <= 0) return 0;
-  const int64_t q = r <= 256 ? 16 : 64;
+  const int64_t q = r <= 256 ? 8 : 64;
   return (r + q - 1) / q * q;
 }
 

@@ -35,7 +35,7 @@ struct AdaptiveWork {
   bool touched(int64_t i) const { return !clusters[static_cast<size_t>(i)].rows.empty(); }
 };
 
-// Rows are padded to these block sizes: multiples of 16 up to 256, of 64 above.
+// Rows are padded to these block sizes: multiples of 8 up to 256, of 64 above.
 int64_t adaptive_block_rows(int64_t r);
 
 // Loss over R rows of `top` (R, H) with targets y: Σ −log p(y_r) in nats. zh (R, C1 + n) receives the head's

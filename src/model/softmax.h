@@ -1,6 +1,7 @@
 // softmax.h — full softmax over the vocabulary fused with cross-entropy:
 //   loss_r = logsumexp(z_r) − z_r[y_r];   dz_r = (softmax(z_r) − onehot(y_r)) · scale
-// One pass per row computes the loss and overwrites the logits with their gradient. Not the output GEMM.
+// One pass per row (two for rows longer than L2 holds) computes the loss and overwrites the logits with their
+// gradient. Not the output GEMM.
 #pragma once
 #include <cstdint>
 
