@@ -168,6 +168,8 @@ const std::vector<Case> kLarge = {
     Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Lstm},
     Case{Activation::Tanh, 2, 20, 300, 53, 5, 7, 0, false, Cell::Gru},
     Case{Activation::Tanh, 2, 32, 3000, 64, 6, 8, 0.5f, false, Cell::Lstm, false, {200, 1000}, 4.0, true},
+    // a tail of 39,900 words: the fused path (column blocks, logits recomputed in backward), padded rows
+    Case{Activation::Tanh, 1, 16, 40000, 32, 5, 7, 0.3f, false, Cell::Lstm, false, {100}, 2.0, true},
 };
 std::vector<Case> all_cases() {
   std::vector<Case> v = kSmall;
@@ -194,15 +196,18 @@ namespace {
 // The adaptive softmax's probabilities are exact and normalized: the distribution sampling sees (every word's
 // log p, through the head and each tail) sums to 1 and gives the target the log p the training forward scores;
 // a step whose targets all fall in the head leaves the tails untouched (no rows, no gradient).
-TEST(Adaptive, LogProbsAreNormalizedAndMatchTheForward) {
+class AdaptiveVocab : public ::testing::TestWithParam<int64_t> {};
+
+// V 500: every tail through its whole block of logits; V 40,000: the last tail (39,800 words) fused.
+TEST_P(AdaptiveVocab, LogProbsAreNormalizedAndMatchTheForward) {
   const Engine e(test_util::engine_options());
   ModelShape s;
-  s.cell = Cell::Lstm, s.vocab = 500, s.embed = 16, s.hidden = 24, s.layers = 2;
+  s.cell = Cell::Lstm, s.vocab = GetParam(), s.embed = 16, s.hidden = 24, s.layers = 2;
   s.output = Output::Adaptive, s.cutoffs = {50, 200}, s.div_value = 2.0, s.head_bias = true;
   Arena params(param_table(s)), st1(state_table(s, 1)), st2(state_table(s, 1));
   init_uniform(params, 5, 0.3);
   Workspace w1(s, 1, 1), w2(s, 1, 1);
-  for (int32_t target : {3, 120, 499}) {
+  for (int32_t target : {3, 120, static_cast<int32_t>(s.vocab - 1)}) {
     st1.zero(), st2.zero();
     const float* lp = model_step_logits(e, s, params, w1, 7, st1);
     double sum = 0;
@@ -228,6 +233,8 @@ TEST(Adaptive, LogProbsAreNormalizedAndMatchTheForward) {
       for (int64_t j = 0; j < grads[k].numel(); ++j) ASSERT_EQ(grads[k].data[j], 0.0f) << grads.table()[k].name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Adaptive, AdaptiveVocab, ::testing::Values(500, 40000));
 
 TEST(Adaptive, SettingsAreChecked) {
   ModelShape s;

@@ -5,9 +5,12 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
 #include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/parallel.h"
+#include "core/vmath.h"
 #include "model/softmax.h"
 
 namespace manylm {
@@ -58,18 +61,140 @@ void gather_rows(const float* top, int64_t H, AdaptiveWork::Cluster& c) {
   std::memset(x + n * H, 0, static_cast<size_t>((c.padded - n) * H) * sizeof(float));
 }
 
+double tail_fused_forward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix, int64_t i,
+                          AdaptiveWork& w, AdaptiveWork::Cluster& c);
+void tail_fused_backward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix, int64_t i,
+                         AdaptiveWork& w, AdaptiveWork::Cluster& c, Arena& grads);
+
 // Tail i over its gathered block: p = x·Pᵀ, z = p·Oᵀ; returns Σ −log p(word | cluster) over its rows.
 double tail_forward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix, int64_t i,
-                    AdaptiveWork::Cluster& c, float grad_scale, bool want_logp) {
+                    AdaptiveWork& w, AdaptiveWork::Cluster& c, float grad_scale, bool want_logp) {
   const int64_t H = s.hidden, h = s.tail_hidden(i), n = s.tail_size(i), Rp = c.padded;
   const int64_t R = static_cast<int64_t>(c.rows.size());
   float* p = grown(c.p, Rp * h);  // (Rp, h)
-  float* z = grown(c.z, Rp * n);  // (Rp, n); rows past R stay 0: x, hence p and z, are 0 there
   gemm(e, Trans::N, Trans::T, Rp, h, H, 1.0f, c.x.data(), H, params[ix.tail_proj[i]].data, H, 0.0f, p, h);
+  c.fused = n >= kFusedTail, c.scale = grad_scale;
+  if (c.fused) {
+    const double loss = tail_fused_forward(e, s, params, ix, i, w, c);
+    if (want_logp)
+      for (int64_t r = 0; r < R; ++r) grown(c.logp, R)[r] = c.tz[r] - c.lse[r];
+    return loss;
+  }
+  float* z = grown(c.z, Rp * n);  // (Rp, n); rows past R stay 0: x, hence p and z, are 0 there
   gemm(e, Trans::N, Trans::T, Rp, n, h, 1.0f, p, h, params[ix.tail_out[i]].data, h, 0.0f, z, n);
   return softmax_xent(z, R, n, c.target.data(), grad_scale, want_logp ? grown(c.logp, R) : nullptr);
 }
 
+// The fused tail's per-thread scratch, sized for Rp rows (grown, never shrunk).
+AdaptiveWork::Scratch& scratch_of(AdaptiveWork& w, int t, int64_t Rp, int64_t h) {
+  AdaptiveWork::Scratch& sc = w.scratch[static_cast<size_t>(t)];
+  grown(sc.z, Rp * kTailBlock);
+  grown(sc.m, Rp);
+  grown(sc.s, Rp);
+  grown(sc.dp, Rp * h);
+  return sc;
+}
+
+// Rows r < R of one block of logits zb (Rp, wb) covering words [b0, b0 + wb): each row's running (max, Σ exp)
+// in (m, s), and the target's logit into tz where the target lies in the block.
+void block_stats(const float* zb, int64_t R, int64_t wb, int64_t b0, const int32_t* target, float* m, float* s,
+                 float* tz) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* z = zb + r * wb;
+    float bm = z[0];
+#pragma omp simd reduction(max : bm)
+    for (int64_t j = 0; j < wb; ++j) bm = std::max(bm, z[j]);
+    float bs = 0.0f;
+#pragma omp simd reduction(+ : bs)
+    for (int64_t j = 0; j < wb; ++j) bs += exp_fast(z[j] - bm);
+    const float nm = std::max(m[r], bm);
+    s[r] = s[r] * exp_fast(m[r] - nm) + bs * exp_fast(bm - nm);
+    m[r] = nm;
+    const int64_t t = target[r] - b0;
+    if (t >= 0 && t < wb) tz[r] = z[t];
+  }
+}
+
+// Fused forward of tail i: each thread takes a static range of column blocks, z_block = p·O_blockᵀ in its
+// scratch, folded into its rows' running (max, sum); the threads' (max, sum) merged in thread order give lse.
+// Returns Σ (lse − z_target) over the rows.
+double tail_fused_forward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix, int64_t i,
+                          AdaptiveWork& w, AdaptiveWork::Cluster& c) {
+  const int64_t h = s.tail_hidden(i), n = s.tail_size(i), Rp = c.padded, R = static_cast<int64_t>(c.rows.size());
+  const int64_t blocks = (n + kTailBlock - 1) / kTailBlock;
+  const float* O = params[ix.tail_out[i]].data;  // (n, h)
+  float* tz = grown(c.tz, R);
+  const int nt = num_threads();
+  w.scratch.resize(static_cast<size_t>(std::max(nt, 1)));
+  for (int t = 0; t < nt; ++t) {
+    AdaptiveWork::Scratch& sc = scratch_of(w, t, Rp, h);
+    std::fill_n(sc.m.data(), R, -INFINITY);
+    std::fill_n(sc.s.data(), R, 0.0f);
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    AdaptiveWork::Scratch& sc = w.scratch[static_cast<size_t>(t)];
+    const auto [k0, k1] = static_range(blocks, t, omp_get_num_threads());
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t b0 = k * kTailBlock, wb = std::min(kTailBlock, n - b0);
+      gemm(e, Trans::N, Trans::T, Rp, wb, h, 1.0f, c.p.data(), h, O + b0 * h, h, 0.0f, sc.z.data(), wb);
+      block_stats(sc.z.data(), R, wb, b0, c.target.data(), sc.m.data(), sc.s.data(), tz);
+    }
+  }
+  float* lse = grown(c.lse, R);
+  double loss = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    float m = -INFINITY, sum = 0.0f;
+    for (const auto& sc : w.scratch) {  // thread order: the same bits every run at this thread count
+      const float nm = std::max(m, sc.m[r]);
+      if (nm == -INFINITY) continue;
+      sum = sum * exp_fast(m - nm) + sc.s[r] * exp_fast(sc.m[r] - nm);
+      m = nm;
+    }
+    lse[r] = m + std::log(sum);
+    loss += double(lse[r]) - double(tz[r]);
+  }
+  return loss;
+}
+
+// Fused backward of tail i: each thread recomputes its column blocks' logits, turns them into
+// dz = (softmax − onehot)·scale (rows past R: 0), adds dO_block += dzᵀ·p (its own rows of dO) and its part of
+// dp = dz·O_block; the parts are added in thread order into c.dp.
+void tail_fused_backward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix, int64_t i,
+                         AdaptiveWork& w, AdaptiveWork::Cluster& c, Arena& grads) {
+  const int64_t h = s.tail_hidden(i), n = s.tail_size(i), Rp = c.padded, R = static_cast<int64_t>(c.rows.size());
+  const int64_t blocks = (n + kTailBlock - 1) / kTailBlock;
+  const float* O = params[ix.tail_out[i]].data;
+  float* dO = grads[ix.tail_out[i]].data;
+  const int nt = static_cast<int>(w.scratch.size());
+  for (auto& sc : w.scratch) std::fill_n(sc.dp.data(), Rp * h, 0.0f);
+#pragma omp parallel num_threads(nt)
+  {
+    AdaptiveWork::Scratch& sc = w.scratch[static_cast<size_t>(omp_get_thread_num())];
+    const auto [k0, k1] = static_range(blocks, omp_get_thread_num(), omp_get_num_threads());
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t b0 = k * kTailBlock, wb = std::min(kTailBlock, n - b0);
+      float* z = sc.z.data();
+      gemm(e, Trans::N, Trans::T, Rp, wb, h, 1.0f, c.p.data(), h, O + b0 * h, h, 0.0f, z, wb);
+      for (int64_t r = 0; r < R; ++r) {
+        float* zr = z + r * wb;
+        const float l = c.lse[r], sc_ = c.scale;
+#pragma omp simd
+        for (int64_t j = 0; j < wb; ++j) zr[j] = exp_fast(zr[j] - l) * sc_;
+        const int64_t t = c.target[r] - b0;
+        if (t >= 0 && t < wb) zr[t] -= sc_;
+      }
+      std::fill(z + R * wb, z + Rp * wb, 0.0f);
+      gemm(e, Trans::T, Trans::N, wb, h, Rp, 1.0f, z, wb, c.p.data(), h, 1.0f, dO + b0 * h, h);
+      gemm(e, Trans::N, Trans::N, Rp, h, wb, 1.0f, z, wb, O + b0 * h, h, 1.0f, sc.dp.data(), h);
+    }
+  }
+  float* dp = grown(c.dp, Rp * h);
+  std::fill_n(dp, Rp * h, 0.0f);
+  for (const auto& sc : w.scratch)
+    for (int64_t q = 0; q < Rp * h; ++q) dp[q] += sc.dp[q];
+}
 }  // namespace
 
 double adaptive_forward(const Engine& e, const ModelShape& s, const Arena& params, const ParamIndex& ix,
@@ -84,7 +209,7 @@ double adaptive_forward(const Engine& e, const ModelShape& s, const Arena& param
     AdaptiveWork::Cluster& c = w.clusters[static_cast<size_t>(i)];
     if (c.rows.empty()) continue;
     gather_rows(top, H, c);
-    loss += tail_forward(e, s, params, ix, i, c, grad_scale, logp != nullptr);
+    loss += tail_forward(e, s, params, ix, i, w, c, grad_scale, logp != nullptr);
     if (logp)
       for (size_t k = 0; k < c.rows.size(); ++k) logp[c.rows[k]] += c.logp[k];
   }
@@ -106,8 +231,13 @@ void adaptive_backward(const Engine& e, const ModelShape& s, const Arena& params
     const float* P = params[ix.tail_proj[i]].data;  // (h, H)
     float* dp = grown(c.dp, Rp * h);
     // dO += dzᵀ·p;  dp = dz·O;  dP += dpᵀ·x;  dx = dp·P (into x, which is not needed after dP)
-    gemm(e, Trans::T, Trans::N, n, h, Rp, 1.0f, c.z.data(), n, c.p.data(), h, 1.0f, grads[ix.tail_out[i]].data, h);
-    gemm(e, Trans::N, Trans::N, Rp, h, n, 1.0f, c.z.data(), n, O, h, 0.0f, dp, h);
+    if (c.fused) {
+      tail_fused_backward(e, s, params, ix, i, w, c, grads);
+      dp = c.dp.data();
+    } else {
+      gemm(e, Trans::T, Trans::N, n, h, Rp, 1.0f, c.z.data(), n, c.p.data(), h, 1.0f, grads[ix.tail_out[i]].data, h);
+      gemm(e, Trans::N, Trans::N, Rp, h, n, 1.0f, c.z.data(), n, O, h, 0.0f, dp, h);
+    }
     gemm(e, Trans::T, Trans::N, h, H, Rp, 1.0f, dp, h, c.x.data(), H, 1.0f, grads[ix.tail_proj[i]].data, H);
     gemm(e, Trans::N, Trans::N, Rp, H, h, 1.0f, dp, h, P, H, 0.0f, c.x.data(), H);
     // dtop[rows] += dx: every row is in one cluster at most, so the rows are distinct — no conflicts.

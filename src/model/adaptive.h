@@ -5,9 +5,12 @@
 //   log p(w) = log softmax(zh)[w]                      for w < C1
 //            = log softmax(zh)[C1 + i] + log softmax(z)[w − C_i]   for w in cluster i
 // A tail runs only on the rows A_i whose target falls in it: gathered into a block, its two products run on
-// the block, the gradient scattered back. Block row counts are padded (zero rows) to a few sizes so GEMM plans
-// and oneDNN primitives are made once, not per step. Probabilities are exact and normalized (perplexities
-// compare with the full softmax). Not the recurrent layers or the full softmax (softmax.h).
+// the block, the gradient scattered back. A large tail's logits (rows × up to 10⁶ words) never exist whole: its
+// threads take column blocks of its output weight, and each block's logits stay in cache — forward keeps a
+// running logsumexp per row, backward recomputes the block's logits, forms its gradient and applies both products.
+// Block row counts are padded (zero rows) to a few sizes so GEMM plans and oneDNN primitives are made once, not per
+// step. Probabilities are exact and normalized (perplexities compare with the full softmax). Not the recurrent layers
+// or the full softmax (softmax.h).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -27,7 +30,17 @@ struct AdaptiveWork {
     std::vector<float> p, dp;           // (padded, H/D^(i+1)) projection and its gradient
     std::vector<float> z;               // (padded, size) logits; after the forward pass with a scale, dz
     std::vector<float> logp;            // (R_i) log p(word | cluster)
+    // A large cluster runs fused (tail_fused_*): its logits exist one column block at a time, in cache; the
+    // forward keeps each row's logsumexp and target logit, the backward recomputes each block.
+    bool fused = false;
+    float scale = 0;             // the forward's grad_scale
+    std::vector<float> lse, tz;  // (R_i)
   };
+  // Per thread of the fused tails: one block of logits (padded rows × block), running max and sum, a dp part.
+  struct Scratch {
+    std::vector<float> z, m, s, dp;
+  };
+  std::vector<Scratch> scratch;
   std::vector<int32_t> head_target;  // (R) the word, or C1 + i for a word of cluster i
   std::vector<Cluster> clusters;
   std::vector<float> full;  // (V) every word's log-probability for one row (sampling)
@@ -36,6 +49,8 @@ struct AdaptiveWork {
 };
 
 // Rows are padded to these block sizes: multiples of 8 up to 256, of 64 above.
+// Clusters of at least kFusedTail words run fused, in column blocks of kTailBlock words.
+inline constexpr int64_t kFusedTail = 16384, kTailBlock = 1024;
 int64_t adaptive_block_rows(int64_t r);
 
 // Loss over R rows of `top` (R, H) with targets y: Σ −log p(y_r) in nats. zh (R, C1 + n) receives the head's
