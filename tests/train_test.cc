@@ -25,6 +25,7 @@
 #include "core/safetensors.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/memory.h"
 #include "train/optimizer.h"
 #include "train/options.h"
 #include "train/trainer.h"
@@ -852,6 +853,37 @@ TEST(Files, WriteFileNewNeverReplaces) {
   EXPECT_EQ(read_file(path, "t"), "first");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
   std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
+}  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// The up-front memory estimate: parameters, gradients (none for a sparse embedding), Adam's moments and the
+// workspaces from the same tables the run allocates; a run that cannot fit is refused before anything is made.
+TEST(Memory, EstimateFollowsTheTablesAndRefusesWhatCannotFit) {
+  Config c;
+  c.cell = Cell::Lstm, c.hidden = 64, c.embed = 32, c.layers = 2, c.batch = 4, c.bptt = 5;
+  const ModelShape s = c.model_shape(1000);
+  const MemoryEstimate sgd = estimate_run_memory(c, s, c.batch);
+  EXPECT_NEAR(sgd.params, 4.0 * static_cast<double>(param_count(s)), 64.0 * 20);
+  EXPECT_NEAR(sgd.params - sgd.grads, 4.0 * 1000 * 32, 64.0);  // sparse updates: no embedding gradient
+  EXPECT_EQ(sgd.optimizer, 0.0);
+  EXPECT_NEAR(sgd.activations, static_cast<double>(workspace_bytes(s, 5, 4, false) + workspace_bytes(s, 5, 10, false)),
+              1.0);
+  c.optimizer = OptimizerKind::Adam;
+  const MemoryEstimate adam = estimate_run_memory(c, s, c.batch);
+  EXPECT_EQ(adam.optimizer, 2 * adam.params);
+  EXPECT_EQ(adam.grads, adam.params);  // dense under auto
+  EXPECT_NO_THROW(check_run_memory(c, s, c.batch, 1));
+  const ModelShape huge = c.model_shape(int64_t{1} << 34);  // 2^34 words × 32: 2 TiB of embedding
+  const std::string msg = test_util::user_error([&] { check_run_memory(c, huge, c.batch, 1); });
+  for (const char* needle : {"memory: the run needs ~", "GB available", "--allow-oversize"})
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  c.allow_oversize = true;
+  EXPECT_NO_THROW(check_run_memory(c, huge, c.batch, 1));
 }
 
 }  // namespace

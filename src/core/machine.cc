@@ -144,4 +144,29 @@ std::string cpu_key() {
                      cpuinfo_field("model"), cpuinfo_field("stepping"), h);
 }
 
+namespace {
+// The first number in a file (0 when absent or not a number, e.g. cgroup v2's "max").
+double number_in(const char* path) {
+  std::ifstream in(path);
+  double v = 0;
+  return in >> v ? v : 0;
+}
+}  // namespace
+
+double memory_limit_bytes(std::string* source) {
+  double total = 0;
+  std::ifstream in("/proc/meminfo");
+  for (std::string key; in >> key;) {
+    double kb = 0;
+    in >> kb;
+    if (key == "MemTotal:") total = kb * 1024;
+    in.ignore(1 << 10, '\n');
+  }
+  double cg = number_in("/sys/fs/cgroup/memory.max");
+  if (cg <= 0) cg = number_in("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  const bool limited = cg > 0 && cg < 1e18 && (total <= 0 || cg < total);
+  if (source) *source = limited ? "the cgroup's limit" : "physical memory";
+  return limited ? cg : total;
+}
+
 }  // namespace manylm

@@ -24,4 +24,8 @@ std::string cpu_model();  // /proc/cpuinfo's model name, for people ("AMD EPYC" 
 // hash of the feature flags.
 std::string cpu_key();
 
+// The memory this process may use, in bytes: its cgroup's limit where one is set (v2 memory.max, v1
+// memory.limit_in_bytes), else physical memory (MemTotal), the smaller where both; `source` says which.
+double memory_limit_bytes(std::string* source = nullptr);
+
 }  // namespace manylm

@@ -17,43 +17,63 @@
 
 namespace manylm {
 
-Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout) : T(T_), B(B_), ix(param_index(s)) {
+std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout) {
   std::vector<TensorSpec> t;
+  const std::string L = "_l";
   t.push_back({"x0", {T, B, s.embed}});
-  for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S_l" + std::to_string(l), {T + 1, B, s.hidden}});
+  for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S" + L + std::to_string(l), {T + 1, B, s.hidden}});
   t.push_back({"dA", {T, B, s.hidden}});
   t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
   t.push_back({"logits", {T * B, s.head_size()}});
   const int64_t GH = s.gates() * s.hidden;
-  auto add = [&](std::string name, std::vector<int64_t> shape) {
-    t.push_back({std::move(name), std::move(shape)});
-    return static_cast<int>(t.size()) - 1;
-  };
   if (s.cell == Cell::Lstm) {
-    for (int64_t l = 0; l < s.layers; ++l) C.push_back(add("C_l" + std::to_string(l), {T + 1, B, s.hidden}));
-    for (int64_t l = 0; l < s.layers; ++l) G.push_back(add("G_l" + std::to_string(l), {T, B, GH}));
-    dG = add("dG", {T, B, GH});
-    dC = add("dC", {B, s.hidden});
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"C" + L + std::to_string(l), {T + 1, B, s.hidden}});
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"G" + L + std::to_string(l), {T, B, GH}});
+    t.push_back({"dG", {T, B, GH}});
+    t.push_back({"dC", {B, s.hidden}});
   } else if (s.cell == Cell::Gru) {
-    for (int64_t l = 0; l < s.layers; ++l) G.push_back(add("G_l" + std::to_string(l), {T, B, GH}));
-    for (int64_t l = 0; l < s.layers; ++l) Gh.push_back(add("Gh_l" + std::to_string(l), {T, B, GH}));
-    dG = add("dG", {T, B, GH});
-    dGh = add("dGh", {T, B, GH});
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"G" + L + std::to_string(l), {T, B, GH}});
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"Gh" + L + std::to_string(l), {T, B, GH}});
+    t.push_back({"dG", {T, B, GH}});
+    t.push_back({"dGh", {T, B, GH}});
+  }
+  if (dropout)
+    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"D" + L + std::to_string(l), {T, B, s.hidden}});
+  return t;
+}
+
+int64_t workspace_bytes(const ModelShape& s, int64_t T, int64_t B, bool dropout) {
+  int64_t n = 0;
+  for (const TensorSpec& t : workspace_table(s, T, B, dropout)) n += t.numel() * 4;
+  if (dropout) n += T * B * (s.embed + s.layers * s.hidden);  // the masks, a byte each
+  return n;
+}
+
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout)
+    : T(T_), B(B_), ix(param_index(s)), acts(workspace_table(s, T_, B_, dropout)) {
+  // Each buffer's index, by its name in the one table above.
+  for (size_t k = 0; k < acts.table().size(); ++k) {
+    const std::string& name = acts.table()[k].name;
+    const int i = static_cast<int>(k);
+    const size_t u = name.find("_l");
+    const std::string kind = name.substr(0, u);
+    if (u != std::string::npos) {
+      std::vector<int>& v = kind == "S" ? S : kind == "C" ? C : kind == "G" ? G : kind == "Gh" ? Gh : D;
+      v.push_back(i);
+    } else {
+      int& f = kind == "x0"       ? x0
+               : kind == "dA"     ? dA
+               : kind == "dX"     ? dX
+               : kind == "logits" ? logits
+               : kind == "dG"     ? dG
+               : kind == "dC"     ? dC
+                                  : dGh;
+      f = i;
+    }
   }
   if (dropout) {
-    for (int64_t l = 0; l < s.layers; ++l) t.push_back({"D_l" + std::to_string(l), {T, B, s.hidden}});
     masks.emplace_back(static_cast<size_t>(T * B * s.embed));
     for (int64_t l = 0; l < s.layers; ++l) masks.emplace_back(static_cast<size_t>(T * B * s.hidden));
-  }
-  acts = Arena(std::move(t));
-  x0 = 0;
-  for (int64_t l = 0; l < s.layers; ++l) S.push_back(1 + static_cast<int>(l));
-  dA = 1 + static_cast<int>(s.layers);
-  dX = dA + 1;
-  logits = dX + 1;
-  if (dropout) {
-    const int first = static_cast<int>(acts.table().size()) - static_cast<int>(s.layers);
-    for (int64_t l = 0; l < s.layers; ++l) D.push_back(first + static_cast<int>(l));
   }
 }
 

@@ -32,6 +32,10 @@ struct PhaseTimes {
   double update_rows = 0;  // the part of `update` that applies the embedding's rows (sparse updates)
 };
 
+// The workspace's buffers, {name, shape}, for (T, B) windows; and its bytes (masks included), for estimates.
+std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout);
+int64_t workspace_bytes(const ModelShape& s, int64_t T, int64_t B, bool dropout);
+
 class Workspace {
  public:
   Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);

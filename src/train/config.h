@@ -65,8 +65,9 @@ struct Config {
   int64_t average_nonmono = 0;  // or start averaging once the best validation loss is this many epochs old
                                 // (AWD-LSTM's non-monotone trigger, NT-ASGD); 0: off
   uint64_t seed = 1;
-  int threads = 0;             // 0: all cores
-  bool threads_force = false;  // keep a --threads above the CPUs this process may use (else capped, with a note)
+  int threads = 0;              // 0: all cores
+  bool allow_oversize = false;  // run even where the memory estimate exceeds what this process may use
+  bool threads_force = false;   // keep a --threads above the CPUs this process may use (else capped, with a note)
   GemmBackend gemm = GemmBackend::OneDnn;
   Precision precision = Precision::Fp32;  // bf16: bf16 operands, fp32 accumulation, fp32 master weights
   int64_t max_steps = 0;                  // 0: no limit

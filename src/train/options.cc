@@ -104,6 +104,9 @@ constexpr TrainOption kTrainOptions[] = {
     {"threads", &Config::threads, "Training", kPlain, "Threads (0: all cores)"},
     {"threads-force", &Config::threads_force, "Training", kFlag | kNotSaved,
      "Keep a --threads above the CPUs this process may use (otherwise capped to them, with a note)"},
+    {"allow-oversize", &Config::allow_oversize, "Training", kFlag | kNotSaved,
+     "Run even where the memory estimate (parameters, gradients, optimizer, activations) exceeds the memory this "
+     "process may use (its cgroup's limit, else physical memory)"},
     {"gemm", &Config::gemm, "Training", kPlain,
      "GEMM backend: onednn (oneDNN matmul), blas (OpenBLAS), libxsmm, blis, or auto (per shape, the fastest measured "
      "here; plan cached on disk)"},

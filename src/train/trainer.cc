@@ -30,6 +30,7 @@
 #include "mpi/reducer.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/memory.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
 #include "train/resume.h"
@@ -134,6 +135,13 @@ std::string threads_note(const Config& c) {
   if (thread_count(c) == c.threads) return "";
   return fmt::format("note: --threads {} capped at the {} CPUs this process may use (--threads-force keeps it)",
                      c.threads, cpu_count());
+}
+
+// The model of the run, refused before anything is allocated or written when it cannot fit in memory.
+ModelShape checked_shape(const Config& c, int64_t vocab, int64_t lanes) {
+  const ModelShape s = c.model_shape(vocab);
+  check_run_memory(c, s, lanes, ranks_on_this_node());
+  return s;
 }
 
 EngineOptions engine_options(const Config& c) {
@@ -303,7 +311,7 @@ Run::Run(const Config& given, const Comm& comm)
       engine_(engine_options(c_)),
       data_(load_data(open_, comm)),
       batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
-      shape_(c_.model_shape(data_.vocab.size())),
+      shape_(checked_shape(c_, data_.vocab.size(), B_)),
       params_(param_table(shape_)),
       grads_(grad_table(shape_, use_sparse_updates(c_))),
       hidden_(state_table(shape_, B_)),
