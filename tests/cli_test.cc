@@ -928,6 +928,10 @@ TEST_F(CliRun, AdaptiveOutputFromConfigKeys) {
       EXPECT_NE(st.find(name), std::string::npos) << name;
     EXPECT_EQ(st.find("decoder.head.bias"), std::string::npos);
   }
+  // A model that cannot fit in memory: one line before anything is allocated or written.
+  expect_user_error(run("train", with(train_opts(suite_), {{"--hidden", "100000"}, {"--out", dir_ + "/huge"}})),
+                    {"memory: the run needs ~", "GB available", "--allow-oversize"});
+  EXPECT_FALSE(fs::exists(dir_ + "/huge"));
   expect_user_error(
       run("train", with(train_opts(suite_),
                         {{"--output", "adaptive"}, {"--cutoffs", "4,9"}, {"--tied", ""}, {"--out", dir_ + "/tied"}})),
