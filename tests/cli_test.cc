@@ -28,6 +28,7 @@
 #include "core/io.h"
 #include "core/parallel.h"
 #include "core/safetensors.h"
+#include "test_util.h"
 
 namespace manylm {
 namespace {
@@ -35,22 +36,9 @@ namespace {
 namespace fs = std::filesystem;
 using Files = std::map<std::string, std::string>;  // relative path → bytes
 
-std::string make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "manylm-cli-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!f) throw std::runtime_error("cannot write " + path);
-}
+std::string make_temp_dir() { return test_util::make_temp_dir("cli-test"); }
+using test_util::read_bytes;
+using test_util::write_bytes;
 
 // Every regular file under `dir` with its bytes (a file added, removed or changed shows as a difference), but
 // the run's lock file: a trainer that took the lock and then refused the run leaves it, empty of meaning.

@@ -29,21 +29,9 @@ namespace {
 namespace fs = std::filesystem;
 using test_util::user_error;
 
-std::string make_temp_dir() {
-  std::string tmpl = (fs::temp_directory_path() / "manylm-corpus-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << bytes;
-}
+std::string make_temp_dir() { return test_util::make_temp_dir("corpus-test"); }
+using test_util::read_bytes;
+using test_util::write_bytes;
 
 // Every regular file under `dir` (relative path → bytes).
 std::map<std::string, std::string> snapshot(const std::string& dir) {

@@ -1,10 +1,16 @@
-// test_util.h — helpers shared by the test files: the UserError message a call throws, slices of the real
+// test_util.h — helpers shared by the test files: temporary directories and whole-file reads and writes, the
+// UserError message a call throws, slices of the real
 // Penn Treebank written to a directory, and the options of the Engine a test multiplies with. Not a
 // fixture library.
 #pragma once
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 
 #include "core/engine.h"
@@ -13,6 +19,24 @@
 #include "train/config.h"
 
 namespace manylm::test_util {
+
+// A new empty directory under the system's temporary directory, named manylm-<what>-XXXXXX.
+inline std::string make_temp_dir(const std::string& what) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("manylm-" + what + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
 
 // The UserError message `f` throws; a test failure (and "") if it throws nothing or something else.
 template <typename F>
@@ -42,7 +66,8 @@ inline void write_ptb_slice(const std::string& dir, int train_lines, int other_l
     std::ifstream in(ptb_path(f));
     std::ofstream out(dir + "/" + f);
     std::string line;
-    for (int i = 0; i < (f == "train.txt" ? train_lines : other_lines) && std::getline(in, line); ++i) out << line << "\n";
+    for (int i = 0; i < (f == "train.txt" ? train_lines : other_lines) && std::getline(in, line); ++i)
+      out << line << "\n";
   }
 }
 
