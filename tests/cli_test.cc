@@ -648,7 +648,8 @@ TEST_F(CliRun, JsonResultAndConfigJsonKeepTheirKeys) {
   for (const auto& [k, v] : t.items()) keys.insert(k);
   EXPECT_EQ(keys, (std::set<std::string>{"command", "run_dir", "train_ppl", "valid_ppl", "test_ppl", "epochs",
                                          "best_epoch", "averaged_updates", "steps", "tokens_per_sec", "wall_seconds",
-                                         "train_seconds", "eval_batch", "bptt", "parameters", "interrupted", "ranks"}));
+                                         "train_seconds", "input_seconds", "input_share", "eval_batch", "bptt",
+                                         "parameters", "interrupted", "ranks"}));
   EXPECT_EQ(t.value("ranks", 0), 1);
   EXPECT_EQ(t.value("interrupted", true), false);
   const nlohmann::json saved = nlohmann::json::parse(read_bytes(out + "/config.json"));

@@ -28,6 +28,7 @@ void Config::validate() const {
   positive("eval-batch", eval_batch);
   positive("epochs", epochs);
   positive("min-count", min_count);
+  positive("shuffle-block", shuffle_block);
   if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);

@@ -9,6 +9,7 @@
 
 #include "core/gemm.h"
 #include "core/names.h"
+#include "data/shuffle.h"
 #include "data/text_reader.h"
 #include "model/shape.h"
 #include "mpi/compress.h"
@@ -31,7 +32,9 @@ struct Config {
   TokenMode tokens = TokenMode::Word;
   int64_t vocab_size = 0;  // 0: every word seen
   int64_t min_count = 1;
-  std::string cache_dir;  // empty: default_cache_dir()
+  std::string cache_dir;            // empty: default_cache_dir()
+  Shuffle shuffle = Shuffle::None;  // the order each epoch reads the training text in (data/shuffle.h)
+  int64_t shuffle_block = 1024;     // sentences: a block holds whole sentences, at least this many tokens
   // model
   Cell cell = Cell::Elman;
   Activation activation = Activation::Tanh;

@@ -35,6 +35,13 @@ constexpr TrainOption kTrainOptions[] = {
     {"min-count", &Config::min_count, "Data", kFixedOnResume, "Words seen fewer times become <unk>"},
     {"cache-dir", &Config::cache_dir, "Data", kPlain,
      "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)"},
+    // The order of the text defines the trajectory; a resumed run rebuilds its epoch's order from the seed.
+    {"shuffle", &Config::shuffle, "Data", kFixedOnResume,
+     "Order of each epoch's training text: none (as it is, one contiguous stream: the PTB convention) or sentences "
+     "(blocks of whole sentences in a new seeded order every epoch, for corpora of independent sentences)"},
+    {"shuffle-block", &Config::shuffle_block, "Data", kFixedOnResume,
+     "--shuffle sentences: a block holds whole sentences, at least this many tokens (1: every sentence is a block; "
+     "the index takes about 40 bytes per block)"},
     {"cell", &Config::cell, "Model", kFixedOnResume, "Recurrent cell: elman, lstm or gru"},
     {"activation", &Config::activation, "Model", kFixedOnResume, "Elman activation: sigmoid, tanh or relu"},
     {"layers", &Config::layers, "Model", kFixedOnResume, "Stacked recurrent layers (L)"},

@@ -25,6 +25,7 @@
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "data/shuffle.h"
 #include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
@@ -176,6 +177,9 @@ struct RunData {
   TokenIds train, valid, test;
 };
 
+// The token that ends a sentence: <eos> (words) or the newline (characters); -1 if the vocabulary has none.
+int32_t sentence_end(const Vocab& v) { return v.mode() == TokenMode::Word ? v.eos() : v.find("\n"); }
+
 RunData load_data(const RunOpening& o, const Comm& comm) {
   const Config& c = o.config;
   RunData d{{}, c.train_path(), c.valid_path(), c.test_path(), {}, {}, {}};
@@ -201,9 +205,17 @@ RunData load_data(const RunOpening& o, const Comm& comm) {
   d.test = load_ids(d.test_path);
   if (d.train.size() == 0) fail("{}: empty corpus: no tokens", d.train_path);
   Batcher(d.train.ids(), c.batch, c.bptt, d.train_path);
+  if (c.shuffle == Shuffle::Sentences && sentence_end(d.vocab) < 0)
+    fail("--shuffle sentences: the vocabulary of {} has no line end to cut sentences at", d.train_path);
   Batcher(d.valid.ids(), c.eval_batch, c.bptt, d.valid_path, "--eval-batch");
   Batcher(d.test.ids(), c.eval_batch, c.bptt, d.test_path, "--eval-batch");
   return d;
+}
+
+// --shuffle sentences: the training text's blocks of whole sentences, cut once; each epoch permutes them.
+SentenceBlocks sentence_blocks(const Config& c, const RunData& d) {
+  if (c.shuffle == Shuffle::None) return {};
+  return SentenceBlocks(TokenSequence(d.train.ids()), sentence_end(d.vocab), c.shuffle_block);
 }
 
 ReduceOptions reduce_options(const Config& c) {
@@ -247,6 +259,7 @@ class Run {
   void start();    // from ±init or --init-from
   void announce();
   void connect_reducer();
+  void order_epoch();
   StepOutcome step();
   void report_step(double loss, int64_t tokens);
   void end_epoch();
@@ -272,7 +285,9 @@ class Run {
   const int64_t lane0_, lane1_, B_;  // this rank's lanes of the global batch (all of them with one rank)
   Engine engine_;
   RunData data_;
-  Batcher batcher_;
+  Batcher batcher_;             // the training text in this epoch's order
+  SentenceBlocks blocks_;       // --shuffle sentences: what each epoch's order permutes
+  int64_t ordered_epoch_ = -1;  // the epoch batcher_ holds the order of (-1: the text as it is)
   ModelShape shape_;
   Arena params_, grads_, hidden_;
   RowGrad embed_rows_;  // sparse updates: the embedding's gradient, as the rows a step touched
@@ -296,8 +311,9 @@ class Run {
   // Speeds shown are this process's: the checkpointed totals also hold the time of earlier sessions (and
   // whatever else shared the machine then), which would hide the present rate.
   Pace run_pace_, epoch_pace_;
-  bool stop_steps_ = false;  // --max-steps reached
-  int64_t saved_step_ = -1;  // the step of the last checkpoint in the run directory (-1: none yet)
+  double input_seconds_ = 0;  // this process's time making windows and epoch orders
+  bool stop_steps_ = false;   // --max-steps reached
+  int64_t saved_step_ = -1;   // the step of the last checkpoint in the run directory (-1: none yet)
   TrainResult r_;
 };
 
@@ -311,6 +327,7 @@ Run::Run(const Config& given, const Comm& comm)
       engine_(engine_options(c_)),
       data_(load_data(open_, comm)),
       batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
+      blocks_(sentence_blocks(c_, data_)),
       shape_(checked_shape(c_, data_.vocab.size(), B_)),
       params_(param_table(shape_)),
       grads_(grad_table(shape_, use_sparse_updates(c_))),
@@ -382,6 +399,10 @@ void Run::announce() {
   if (const std::string note = precision_note(c_, engine_); !note.empty()) progress_.line(note);
   if (const std::string note = threads_note(c_); !note.empty()) progress_.line(note);
   if (const std::string note = dense_table_note(c_, shape_, optimizer_); !note.empty()) progress_.line(note);
+  if (c_.shuffle == Shuffle::Sentences)
+    progress_.line(
+        fmt::format("shuffle: {} blocks of whole sentences (at least {} tokens each), a new order every epoch",
+                    blocks_.blocks(), c_.shuffle_block));
 }
 
 void Run::connect_reducer() {
@@ -403,6 +424,7 @@ void Run::connect_reducer() {
 TrainResult Run::train() {
   while (!st_.finished && !stop_steps_) {
     if (st_.window == 0) hidden_.zero();
+    order_epoch();
     epoch_pace_ = {};
     while (st_.window < batcher_.windows()) {
       const StepOutcome s = step();
@@ -420,9 +442,20 @@ TrainResult Run::train() {
   return final_scores();
 }
 
+// --shuffle sentences: the epoch's order of the blocks, a pure function of (seed, epoch): a resumed run builds the
+// order of the epoch it stopped in, and every rank the same one (each reads its lanes of it).
+void Run::order_epoch() {
+  if (c_.shuffle == Shuffle::None || ordered_epoch_ == st_.epoch) return;
+  const auto t0 = Clock::now();
+  batcher_ = Batcher(blocks_.epoch_order(c_.seed, st_.epoch), c_.batch, c_.bptt, data_.train_path);
+  ordered_epoch_ = st_.epoch;
+  input_seconds_ += seconds_since(t0);
+}
+
 Run::StepOutcome Run::step() {
   const auto t0 = Clock::now();
   const int64_t len = batcher_.window(st_.window, lane0_, lane1_, x_, y_);
+  input_seconds_ += seconds_since(t0);
   double v[3] = {
       train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
                  c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
@@ -594,6 +627,8 @@ void Run::fill_totals() {  // what the result reports about the training, interr
   const Pace whole_run{static_cast<double>(st_.train_tokens), st_.train_seconds};  // all sessions
   r_.tokens_per_sec = run_pace_.tokens > 0 ? run_pace_.rate() : whole_run.rate();
   r_.train_seconds = st_.train_seconds;
+  r_.input_seconds = input_seconds_;
+  r_.input_share = input_seconds_ / std::max(run_pace_.seconds, 1e-9);
   r_.wall_seconds = seconds_since(wall_start_);
 }
 

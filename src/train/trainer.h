@@ -25,6 +25,8 @@ struct TrainResult {
   double tokens_per_sec = 0;  // over this process's training steps (not earlier sessions of a resumed run)
   double wall_seconds = 0;    // this process, start to finish
   double train_seconds = 0;   // time in training steps over the whole run, resumes included
+  double input_seconds = 0;   // this process: time making the steps' windows and the epochs' orders (--shuffle)
+  double input_share = 0;     // input_seconds over this process's time in training steps
   int64_t eval_batch = 0, bptt = 0;
   int64_t params = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM (checkpoint saved)
@@ -49,6 +51,8 @@ struct TrainResult {
     f("tokens_per_sec", r.tokens_per_sec);
     f("wall_seconds", r.wall_seconds);
     f("train_seconds", r.train_seconds);
+    f("input_seconds", r.input_seconds);
+    f("input_share", r.input_share);
     f("eval_batch", r.eval_batch);
     f("bptt", r.bptt);
     f("parameters", r.params);
