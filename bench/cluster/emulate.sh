@@ -31,6 +31,7 @@ usage: emulate.sh [options] [-- COMMAND ARGS...]
   --fault-node K       the node the fault hits (default 1)
   --fault-when PATH    wait until PATH exists before counting --fault-after (default: the command's start)
   --fault-after S      seconds to wait (default 5)
+  --launcher-grace S   after a fault: stop mpirun S seconds after its last rank process ended (default 10)
   --mca "ARGS"         more mpirun arguments (appended)
   --env NAME=VALUE     set in every rank (repeatable)
   --name ID            name prefix of namespaces and links (default: mlc + random hex; unique per run)
@@ -43,7 +44,7 @@ EOF
 die() { echo "emulate.sh: $*" >&2; exit 2; }
 
 nodes=2 rpn=1 rate=1gbit threads=1 cpus="" rate_seconds=2 timeout_s=0
-fault="" fault_node=1 fault_when="" fault_after=5 mca="" id="" json="" quiet=0 cleanup_only=""
+fault="" fault_node=1 fault_when="" fault_after=5 launcher_grace=10 mca="" id="" json="" quiet=0 cleanup_only=""
 envs=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -58,6 +59,7 @@ while [ $# -gt 0 ]; do
     --fault-node) fault_node=$2; shift 2 ;;
     --fault-when) fault_when=$2; shift 2 ;;
     --fault-after) fault_after=$2; shift 2 ;;
+    --launcher-grace) launcher_grace=$2; shift 2 ;;
     --mca) mca=$2; shift 2 ;;
     --env) envs+=("$2"); shift 2 ;;
     --name) id=$2; shift 2 ;;
@@ -77,6 +79,7 @@ is_uint "$threads" && [ "$threads" -ge 1 ] || die "--threads: '$threads' is not 
 [[ $rate == none || $rate =~ ^[0-9]+(\.[0-9]+)?(kbit|mbit|gbit)$ ]] || die "--rate: '$rate' is not none or N{kbit,mbit,gbit}"
 [[ $rate_seconds =~ ^[0-9]+$ ]] || die "--rate-seconds: '$rate_seconds' is not a whole number of seconds"
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout: '$timeout_s' is not a whole number of seconds"
+[[ $launcher_grace =~ ^[0-9]+$ ]] || die "--launcher-grace: '$launcher_grace' is not a whole number of seconds"
 [[ $fault_after =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--fault-after: '$fault_after' is not a number of seconds"
 is_uint "$fault_node" && [ "$fault_node" -lt "$nodes" ] || die "--fault-node: '$fault_node' is not a node in 0..$((nodes - 1))"
 case $fault in
@@ -208,10 +211,71 @@ counters() {  # per node: bytes into the node, bytes out of it (host side of its
   done
 }
 
+later() { awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { exit !(a - b > d) }'; }  # later T T0 D: T - T0 > D
+
+# The command's processes (named like its program) in every node's namespace.
+rank_pids() {
+  local k p prog
+  prog=$(basename "${cmd[0]}" | cut -c1-15)
+  for ((k = 0; k < nodes; k++)); do
+    for p in $(ip netns pids "$(ns_of $k)" 2>/dev/null); do
+      [ "$(cat /proc/$p/comm 2>/dev/null)" = "$prog" ] && echo "$k $p"
+    done
+  done
+}
+
+inject() {
+  local pids
+  case $fault in
+    link-down) ip link set "$(hveth $fault_node)" down ;;
+    drop:*) ip netns exec "$(ns_of $fault_node)" nft -f - <<NFT
+table inet manylm_fault {
+  chain in { type filter hook input priority 0; numgen random mod 100 < ${fault#drop:} drop; }
+  chain out { type filter hook output priority 0; numgen random mod 100 < ${fault#drop:} drop; }
+}
+NFT
+    ;;
+    stop|kill)
+      pids=$(rank_pids | awk -v k="$fault_node" '$1 == k { print $2 }')
+      [ -n "$pids" ] || { echo "emulate.sh: fault $fault: no rank process on node$fault_node" >&2; return 0; }
+      kill -"$([ "$fault" = stop ] && echo STOP || echo KILL)" $pids ;;
+  esac
+}
+
+# Background: injects the fault when due, notes when the last rank process is gone, stops a launcher that
+# outlives its ranks by --launcher-grace seconds (mpirun waits for a daemon behind a cut link), and --timeout.
+watch_job() {
+  local t due="" injected=0 gone=""
+  [ -z "$fault" ] && injected=1
+  while kill -0 "$mpirun_pid" 2>/dev/null; do
+    t=$(date +%s.%N)
+    if [ $injected -eq 0 ]; then
+      [ -z "$due" ] && { [ -z "$fault_when" ] || [ -e "$fault_when" ]; } && due=$t
+      if [ -n "$due" ] && later "$t" "$due" "$fault_after"; then
+        echo "$t" > "$work/fault_at"
+        inject
+        injected=1
+      fi
+    elif [ -n "$fault" ] && [ -z "$gone" ]; then
+      [ -z "$(rank_pids)" ] && gone=$t && echo "$t" > "$work/ranks_gone"
+    elif [ -n "$gone" ] && later "$t" "$gone" "$launcher_grace"; then
+      touch "$work/launcher_killed"
+      kill -TERM "$mpirun_pid"; sleep 2; kill -KILL "$mpirun_pid" 2>/dev/null
+      return
+    fi
+    if [ "$timeout_s" -gt 0 ] && later "$t" "$t0" "$timeout_s"; then
+      touch "$work/timed_out"
+      kill -TERM "$mpirun_pid"; sleep 5; kill -KILL "$mpirun_pid" 2>/dev/null
+      return
+    fi
+    sleep 0.2
+  done
+}
+
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 # --- the command ---
-status=0; seconds=0; fault_at=""; ended_after=""
+status=0; seconds=0; fault_at=""; ended_after=""; ranks_gone_after=""
 counters > "$work/before"
 if [ ${#cmd[@]} -gt 0 ]; then
   hosts=""
@@ -228,47 +292,7 @@ if [ ${#cmd[@]} -gt 0 ]; then
     /bin/sh -c "hostname node0; exec $mpirun_line" &
   mpirun_pid=$!
   if [ -n "$fault" ] || [ "$timeout_s" -gt 0 ]; then
-    (
-      inject() {
-        local ns pids
-        ns=$(ns_of $fault_node)
-        case $fault in
-          link-down) ip link set "$(hveth $fault_node)" down ;;
-          drop:*) ip netns exec "$ns" nft -f - <<NFT
-table inet manylm_fault {
-  chain in { type filter hook input priority 0; numgen random mod 100 < ${fault#drop:} drop; }
-  chain out { type filter hook output priority 0; numgen random mod 100 < ${fault#drop:} drop; }
-}
-NFT
-          ;;
-          stop|kill)
-            pids=""
-            for p in $(ip netns pids "$ns"); do
-              [ "$(cat /proc/$p/comm 2>/dev/null)" = "$(basename "${cmd[0]}" | cut -c1-15)" ] && pids+=" $p"
-            done
-            [ -n "$pids" ] && kill -$([ $fault = stop ] && echo STOP || echo KILL) $pids ;;
-        esac
-      }
-      if [ -n "$fault" ]; then
-        if [ -n "$fault_when" ]; then
-          until [ -e "$fault_when" ]; do kill -0 $mpirun_pid 2>/dev/null || exit 0; sleep 0.1; done
-        fi
-        sleep "$fault_after"
-        kill -0 $mpirun_pid 2>/dev/null || exit 0
-        date +%s.%N > "$work/fault_at"
-        inject
-      fi
-      if [ "$timeout_s" -gt 0 ]; then
-        while kill -0 $mpirun_pid 2>/dev/null; do
-          if awk -v a="$(date +%s.%N)" -v b="$t0" -v t="$timeout_s" 'BEGIN { exit !(a - b > t) }'; then
-            touch "$work/timed_out"
-            kill -TERM $mpirun_pid; sleep 5; kill -KILL $mpirun_pid 2>/dev/null
-            break
-          fi
-          sleep 0.2
-        done
-      fi
-    ) &
+    watch_job &
     watcher=$!
   fi
   wait $mpirun_pid
@@ -280,12 +304,14 @@ NFT
   if [ -f "$work/fault_at" ]; then
     fault_at=$(minus "$(cat "$work/fault_at")" "$t0")
     ended_after=$(minus "$t1" "$(cat "$work/fault_at")")
+    [ -f "$work/ranks_gone" ] && ranks_gone_after=$(minus "$(cat "$work/ranks_gone")" "$(cat "$work/fault_at")")
   fi
 fi
 counters > "$work/after"
 
 # --- report ---
 timed_out=false; [ -f "$work/timed_out" ] && timed_out=true
+launcher_killed=false; [ -f "$work/launcher_killed" ] && launcher_killed=true
 json_nodes=""
 table=$(printf '%-6s %-16s %-15s %-8s %12s %12s\n' node namespace address cpus "MB_in" "MB_out")
 for ((k = 0; k < nodes; k++)); do
@@ -302,15 +328,17 @@ if [ $quiet -eq 0 ]; then
       "${measured_mbit} Mbit/s measured (iperf3 node0 -> node1, ${rate_seconds} s)"
     echo "$table"
     [ ${#cmd[@]} -gt 0 ] && echo "command: exit status $status after ${seconds} s"
-    [ -n "$fault" ] && echo "fault: $fault on node$fault_node at ${fault_at:-never} s; the job ended ${ended_after:-n/a} s after it"
+    [ -n "$fault" ] && echo "fault: $fault on node$fault_node at ${fault_at:-never} s; the last rank process ended" \
+      "${ranks_gone_after:-n/a} s after it, mpirun ${ended_after:-n/a} s after it"
+    $launcher_killed && echo "mpirun outlived its ranks by $launcher_grace s: stopped (its daemon behind the fault)"
     $timed_out && echo "timed out after $timeout_s s: mpirun was stopped"
   } >&2
 fi
 if [ -n "$json" ]; then
   q() { [ -z "$1" ] && echo null || echo "$1"; }
-  out=$(printf '{"nodes":%d,"ranks_per_node":%d,"threads":%d,"rate":"%s","measured_mbit":%s,"status":%d,"seconds":%s,"timed_out":%s,"fault":%s,"fault_node":%d,"fault_at_s":%s,"ended_after_fault_s":%s,"per_node":[%s]}' \
+  out=$(printf '{"nodes":%d,"ranks_per_node":%d,"threads":%d,"rate":"%s","measured_mbit":%s,"status":%d,"seconds":%s,"timed_out":%s,"fault":%s,"fault_node":%d,"fault_at_s":%s,"ranks_gone_after_fault_s":%s,"ended_after_fault_s":%s,"launcher_killed":%s,"per_node":[%s]}' \
     "$nodes" "$rpn" "$threads" "$rate" "$measured_mbit" "$status" "$(q "$seconds")" "$timed_out" \
-    "$([ -n "$fault" ] && echo "\"$fault\"" || echo null)" "$fault_node" "$(q "$fault_at")" "$(q "$ended_after")" "$json_nodes")
+    "$([ -n "$fault" ] && echo "\"$fault\"" || echo null)" "$fault_node" "$(q "$fault_at")" "$(q "$ranks_gone_after")" "$(q "$ended_after")" "$launcher_killed" "$json_nodes")
   if [ "$json" = - ]; then echo "$out"; else echo "$out" > "$json"; fi
 fi
 exit $status

@@ -70,6 +70,8 @@ void Config::validate() const {
     fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
   if (!(threshold_density > 0 && threshold_density <= 1))
     fail("--threshold-density: must be in (0, 1] (got {})", threshold_density);
+  if (!std::isfinite(comm_timeout) || comm_timeout < 0)
+    fail("--comm-timeout: must be 0 (no watchdog) or a number of seconds (got {})", comm_timeout);
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
 }
 

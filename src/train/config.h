@@ -81,6 +81,7 @@ struct Config {
   double threshold_density = 0.01;  // threshold, adaptive τ: fraction of the gradient sent per step
   bool deterministic = false;       // sum gradients in rank order: bitwise reproducible for any MPI algorithm
   bool comm_thread = true;          // a progress thread drives MPI while backward computes
+  double comm_timeout = 300;        // seconds a rank may wait in a step's collectives (watchdog); 0: off
   double checkpoint_minutes = 10.0;
   int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends
   double progress_seconds = 10.0;

@@ -133,6 +133,9 @@ constexpr TrainOption kTrainOptions[] = {
      "Sum gradients in rank order: bitwise reproducible whatever MPI's algorithm"},
     {"comm-thread", &Config::comm_thread, "Distributed", kPlain,
      "true: a progress thread drives the all-reduce during backward; false: polled between layers"},
+    {"comm-timeout", &Config::comm_timeout, "Distributed", kPlain,
+     "Seconds a rank may wait for the others in a training step's collectives; then every rank stops with one line "
+     "naming the rank that stopped answering and the checkpoint to resume from (0: no watchdog)"},
     {"checkpoint-minutes", &Config::checkpoint_minutes, "Run", kPlain, "Save a checkpoint every this many minutes"},
     {"checkpoint-steps", &Config::checkpoint_steps, "Run", kPlain, "Also save every this many updates (0: off)"},
     {"progress-seconds", &Config::progress_seconds, "Run", kPlain,

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -29,6 +30,7 @@
 #include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
+#include "mpi/watchdog.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/memory.h"
@@ -125,6 +127,16 @@ void install_stop_signals() {
 }
 
 namespace {
+
+// The end of the line the watchdog prints when a rank hangs or dies: where the last intact checkpoint is and the
+// command that resumes it (on any number of ranks).
+std::string resume_note(const std::string& dir, int64_t saved_step, int ranks) {
+  if (saved_step < 0) return fmt::format("{} holds no checkpoint yet: start the run again", dir);
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return fmt::format("the last intact checkpoint is {} (step {}): resume with mpirun -np {} {} train --resume {}", dir,
+                     saved_step, ranks, ec ? "manylm" : exe, dir);
+}
 
 // The engine as a run builds it: threads, GEMM backend, precision (the bf16 copy of the parameters is the
 // engine's own: the model declares the block, the optimizer's update and evaluate() make the copy stale).
@@ -303,6 +315,7 @@ class Run {
   Workspace ws_;
   ReduceOptions reduce_options_;
   GradReducer reducer_;
+  Watchdog watchdog_;    // --comm-timeout: ends a job whose step collectives hang, naming the checkpoint to resume
   NamedSpans feedback_;  // the reducer's error-feedback residuals
   std::string residual_tag_;
   DropoutConfig drop_;
@@ -339,6 +352,7 @@ Run::Run(const Config& given, const Comm& comm)
       ws_(shape_, c_.bptt, B_, c_.dropout > 0),
       reduce_options_(reduce_options(c_)),
       reducer_(comm, grads_.flat(), reduce_options_),
+      watchdog_(comm, WatchdogOptions{.timeout = c_.comm_timeout}),
       drop_{static_cast<float>(c_.dropout), c_.dropout_mask == DropoutMask::Variational, c_.seed, 0, lane0_, c_.batch} {
   state_.push_back(&all_hidden_);
   for (Arena* a : optimizer_.state()) state_.push_back(a);
@@ -352,6 +366,8 @@ Run::Run(const Config& given, const Comm& comm)
   }
   announce();
   connect_reducer();
+  reducer_.watch(&watchdog_);
+  watchdog_.set_note(resume_note(run_.dir, saved_step_, comm_.size()));
   r_.run_dir = run_.dir;
   r_.eval_batch = c_.eval_batch;
   r_.bptt = c_.bptt;
@@ -456,12 +472,17 @@ Run::StepOutcome Run::step() {
   const auto t0 = Clock::now();
   const int64_t len = batcher_.window(st_.window, lane0_, lane1_, x_, y_);
   input_seconds_ += seconds_since(t0);
+  watchdog_.set_step(st_.step);
   double v[3] = {
       train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
                  c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
       static_cast<double>(g_stop_signal.load()),
       comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
-  comm_.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
+  {
+    const Watchdog::Armed armed = watchdog_.arm("the loss sum");
+    comm_.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
+  }
+  watchdog_.start_watching();  // from the session's second step: the first one tunes GEMMs
   if (average_from() > 0 && st_.epoch + 1 >= average_from())  // the same on every rank: the weights are
     running_mean(average_.data(), params_.data(), static_cast<int64_t>(params_.size()), ++st_.average_count);
   const int64_t tokens = len * c_.batch;
@@ -545,6 +566,7 @@ void Run::save() {         // collective: every rank calls it at the same step
   comm_.barrier();
   last_checkpoint_ = Clock::now();
   saved_step_ = st_.step;
+  watchdog_.set_note(resume_note(run_.dir, saved_step_, comm_.size()));
 }
 
 // Weights that are no longer finite (an update overflowed: a huge --lr without --clip) stop the run before they
