@@ -185,12 +185,14 @@ TEST(Options, ConfigJsonWrittenBeforeTypedOptionsStillLoads) {
   EXPECT_EQ(c.train, "/data/ptb-slice/train.txt");
   // Written back: the old keys and values, and the options added since at their defaults.
   nlohmann::json now = nlohmann::json::parse(config_to_json(c));
-  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block"})
+  for (const char* key :
+       {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block", "comm-timeout"})
     now.erase(key);
   EXPECT_EQ(now.dump(2) + "\n", kOldConfigJson);
   EXPECT_EQ(c.output, Output::Full);
   EXPECT_EQ(c.sparse_updates, SparseUpdates::Auto);
   EXPECT_EQ(c.shuffle, Shuffle::None) << "a run from before --shuffle read its text as it is";
+  EXPECT_EQ(c.comm_timeout, 300);  // --comm-timeout came later: its default
   // An older one, from before --patience and averaging existed: the defaults fill in.
   nlohmann::json older = nlohmann::json::parse(kOldConfigJson);
   for (const char* key : {"patience", "average-from", "average-nonmono"}) older.erase(key);
