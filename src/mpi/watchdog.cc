@@ -163,11 +163,25 @@ void Watchdog::State::read_errors() {
 
 void Watchdog::State::check() {
   const double t = now();
-  std::vector<int> gone;
-  for (int r = 0; r < size; ++r)  // refused, heard from before, no goodbye since, and a heartbeat period to be sure
-    if (r != rank && refused[r] > 0 && heard[r] > 0 && !left[r] && t - refused[r] >= o.period) gone.push_back(r);
+  std::vector<int> gone, silent;
+  double longest = 0;
+  for (int r = 0; r < size; ++r) {
+    if (r == rank || left[r] || heard[r] == 0) continue;
+    // refused, heard from before, no goodbye since, and a heartbeat period to be sure
+    if (refused[r] > 0 && t - refused[r] >= o.period) gone.push_back(r);
+    if (t - heard[r] > o.timeout) silent.push_back(r), longest = std::max(longest, t - heard[r]);
+  }
   if (!gone.empty())
     fire(fmt::format("{} ended without leaving the job (killed?) during step {}", rank_list(gone), my_step.load() + 1),
+         true);
+  // A peer silent for the whole timeout is stuck or cut off wherever this rank is (a checkpoint's barrier too):
+  // a rank that computes, writes or tunes still sends its heartbeats.
+  if (!silent.empty())
+    fire(fmt::format(
+             "{} stopped answering: no heartbeat for {:.1f} s (--comm-timeout {:g}) while this rank was in "
+             "step {}{}",
+             rank_list(silent), longest, o.timeout, my_step.load() + 1,
+             static_cast<int>(silent.size()) == size - 1 && size > 2 ? "; this rank may be the one cut off" : ""),
          true);
   const double a = armed_since.load();
   if (watching && a > 0 && t - a > o.timeout) fire(timeout_reason(t), true);

@@ -1,13 +1,15 @@
 // watchdog.h — ends a data-parallel job that would otherwise hang: a rank that waits in the step's collectives
-// longer than --comm-timeout, or that learns a peer's process is gone, prints one line (what happened, which
-// rank stopped answering, the last intact checkpoint and the command that resumes it) and exits with status 3;
-// it first tells the other ranks, which print their own line and exit too.
+// longer than --comm-timeout, that hears nothing from a peer for that long, or that learns a peer's process is
+// gone, prints one line (what happened, which rank stopped answering, the last intact checkpoint and the command
+// that resumes it) and exits with status 3; it first tells the other ranks, which print their own line and exit.
 //
-// Armed only while this rank waits for the others in a training step (the gradient reduction's finish(), the
-// embedding rows, the loss sum): never around rank 0's vocabulary pass, checkpoint writes or evaluation, and not
-// in a session's first step (GEMM tuning). A heartbeat names the rank: every rank sends a small UDP datagram
-// (its rank, step, whether it waits) to every other rank's address every `period` seconds from its own thread,
-// independent of MPI (whose calls may be the ones hanging; MPI_THREAD_SERIALIZED forbids a second caller).
+// The timer is armed only while this rank waits for the others in a training step (the gradient reduction's
+// finish(), the embedding rows, the loss sum): never around rank 0's vocabulary pass, checkpoint writes or
+// evaluation, and not in a session's first step (GEMM tuning). A heartbeat names the rank: every rank sends a
+// small UDP datagram (its rank, step, whether it waits) to every other rank's address every `period` seconds from
+// its own thread, independent of MPI (whose calls may be the ones hanging; MPI_THREAD_SERIALIZED forbids a
+// second caller). A rank that computes, writes a checkpoint or tunes GEMMs keeps sending them, so a peer silent
+// for the whole timeout ends the job wherever the ranks are (a checkpoint's barrier too).
 // A peer whose process ended without saying goodbye makes its host answer with "port unreachable" (seen through
 // IP_RECVERR): that is a rank killed outright. Where UDP between the nodes is blocked the timeout still ends
 // the job; the line then says no heartbeat was ever received. Not the reduction itself (reducer.h).
