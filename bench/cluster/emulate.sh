@@ -228,10 +228,13 @@ inject() {
   local pids
   case $fault in
     link-down) ip link set "$(hveth $fault_node)" down ;;
-    drop:*) ip netns exec "$(ns_of $fault_node)" nft -f - <<NFT
+    drop:*)  # every packet in and out of the node with probability PCT % (nftables' numgen)
+      local rule="numgen random mod 100 < ${fault#drop:} drop"
+      [ "${fault#drop:}" -eq 100 ] && rule=drop
+      ip netns exec "$(ns_of $fault_node)" nft -f - <<NFT
 table inet manylm_fault {
-  chain in { type filter hook input priority 0; numgen random mod 100 < ${fault#drop:} drop; }
-  chain out { type filter hook output priority 0; numgen random mod 100 < ${fault#drop:} drop; }
+  chain in { type filter hook input priority 0; $rule; }
+  chain out { type filter hook output priority 0; $rule; }
 }
 NFT
     ;;

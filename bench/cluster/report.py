@@ -36,17 +36,16 @@ def load(path):
 
 
 def fit_alpha_beta(sizes):
-    """t = a + b S over the fp32 ('none') rows, weighted by 1/t (relative error). With 2 ranks libnbc's
-    all-reduce is the binomial tree: reduce then broadcast, S bytes each way one after the other and 2 messages,
-    so t = 2 alpha + 2 S / beta."""
-    pts = [(r["fp32_bytes"], r["time_us"] * 1e-6) for r in sizes["rows"] if r["scheme"] == "none"]
-    w = [1 / t ** 2 for _, t in pts]
-    sw = sum(w)
-    mx = sum(wi * s for wi, (s, _) in zip(w, pts)) / sw
-    my = sum(wi * t for wi, (_, t) in zip(w, pts)) / sw
-    b = sum(wi * (s - mx) * (t - my) for wi, (s, t) in zip(w, pts)) / sum(wi * (s - mx) ** 2 for wi, (s, _) in zip(w, pts))
-    a = my - b * mx
-    return max(a / 2, 0.0), 2 / b, pts  # alpha s, beta bytes/s
+    """The fp32 ('none') rows. With 2 ranks libnbc's all-reduce is the binomial tree: reduce then broadcast, S
+    bytes each way one after the other, 2 messages: t = 2 alpha + 2 S / beta. beta from an ordinary least-squares
+    line through all sizes (the large ones dominate it); alpha from the smallest size, less its bytes' time."""
+    pts = sorted((r["fp32_bytes"], r["time_us"] * 1e-6) for r in sizes["rows"] if r["scheme"] == "none")
+    n = len(pts)
+    mx, my = sum(s for s, _ in pts) / n, sum(t for _, t in pts) / n
+    b = sum((s - mx) * (t - my) for s, t in pts) / sum((s - mx) ** 2 for s, _ in pts)
+    beta = 2 / b
+    alpha = max((pts[0][1] - 2 * pts[0][0] / beta) / 2, 0.0)
+    return alpha, beta, pts
 
 
 def predict(recipe, nodes, alpha, beta, compute_ms, row_mb):
