@@ -48,13 +48,18 @@ def fit_alpha_beta(sizes):
     return alpha, beta, pts
 
 
-def predict(recipe, nodes, alpha, beta, compute_ms, row_mb):
+# One thread's quiet-machine compute per step, ms: 2 x the 2-thread figures of cost_model.py (Zen 5, quiet). The
+# ratio of a measured compute to it is the node's slowdown, by which --codec-scale multiplies the codec costs.
+QUIET_1T_MS = {"ptb-small": 2 * 400 / 14601 * 1e3, "ptb-medium": 2 * 700 / 4294 * 1e3}
+
+
+def predict(recipe, nodes, alpha, beta, compute_ms, row_mb, codec_scale=1.0):
     """cost_model.py's step (s = 0 and s = 1) for the dense block (the embedding excluded: sparse updates) plus
     the embedding rows' blocking reduction after it (ids all-gather + values all-reduce: 2 x bytes / beta)."""
     n = PARAMS[recipe] - EMBEDDING[recipe]
     out = subprocess.run([sys.executable, COST_MODEL, "--recipe", recipe, "--nodes", str(nodes), "--alpha",
                           str(alpha * 1e6), "--beta", str(beta / 1e9), "--compute-ms", str(compute_ms), "--params",
-                          str(n), "--json"], capture_output=True, text=True, check=True)
+                          str(n), "--codec-scale", str(codec_scale), "--json"], capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)["rows"]
     rows_ms = 2 * row_mb * 1e6 / beta * 1e3 + 3 * alpha * 1e3
     pred = {}
@@ -77,6 +82,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--plot", default="")
+    ap.add_argument("--short", action="store_true", help="narrow tables (docs: 120 columns)")
     A = ap.parse_args()
     fits = {}
     for path in sorted(glob.glob(os.path.join(A.out, "*-sizes.json"))):
@@ -112,7 +118,8 @@ def main():
                   "rows MB/step", "none ÷ scheme"]
         pred = {}
         if nodes in (2, 4) and rate in fits:
-            header += ["model s=0 ms", "model s=1 ms", "measured ÷ model s=0"]
+            header += ["model s=0 ms", "model s=1 ms", "measured ÷ model s=0", "slowdown k",
+                       "model s=0, codecs × k", "measured ÷ it"]
         out = []
         for s in SCHEMES:
             r = rows.get(s)
@@ -123,12 +130,29 @@ def main():
                     f"{r.get('row_MB_per_step', 0):.3f}", f"{base / r['overlapped_ms']:.2f}"]
             if nodes in (2, 4) and rate in fits:
                 p0, p1, _ = predict(recipe, nodes, *fits[rate], r["compute_ms"], r.get("row_MB_per_step", 0))[s]
-                line += [f"{p0:.0f}", f"{p1:.0f}", f"{r['overlapped_ms'] / p0:.2f}"]
+                k = rows["none"]["compute_ms"] / QUIET_1T_MS[recipe]
+                pk = predict(recipe, nodes, *fits[rate], r["compute_ms"], r.get("row_MB_per_step", 0), k)[s][0]
+                line += [f"{p0:.0f}", f"{p1:.0f}", f"{r['overlapped_ms'] / p0:.2f}", f"{k:.1f}", f"{pk:.0f}",
+                         f"{r['overlapped_ms'] / pk:.2f}"]
             out.append(line)
             plot_rows.append((nodes, rate, recipe, s, r["overlapped_ms"], r["compute_ms"]))
+        if A.short:  # scheme, compute, step, comm, hidden, wire, none ÷, model (codecs x k) s=0 and s=1, ÷ model
+            keep = [0, 1, 2, 4, 5, 6, 8] + ([13, 10, 14] if len(header) > 9 else [])
+            names = ["scheme", "compute", "step", "comm", "hidden %", "wire MB", "none ÷", "model s=0", "s=1",
+                     "step ÷ model"]
+            out = [[r[i] for i in keep] for r in out]
+            header = names[:len(keep)]
+            if len(keep) > 7:  # s=1 with the codecs scaled too
+                for r, s_ in zip(out, [x for x in SCHEMES if x in rows]):
+                    k = rows["none"]["compute_ms"] / QUIET_1T_MS[recipe]
+                    r[8] = f"{predict(recipe, nodes, *fits[rate], rows[s_]['compute_ms'], rows[s_].get('row_MB_per_step', 0), k)[s_][1]:.0f}"
         print(table(header, out) + "\n")
     if A.plot and plot_rows:
         make_plot(plot_rows, A.plot)
+
+
+def mbit(rate):
+    return float(rate[:-4]) * (1000 if rate.endswith("gbit") else 1)
 
 
 def make_plot(rows, png):
@@ -136,10 +160,10 @@ def make_plot(rows, png):
     data = os.path.splitext(png)[0] + ".dat"
     panels = []
     for recipe in ("ptb-small", "ptb-medium"):
-        rates = sorted({r[1] for r in rows if r[0] == 2 and r[2] == recipe}, key=lambda x: (len(x), x))
+        rates = sorted({r[1] for r in rows if r[0] == 2 and r[2] == recipe}, key=mbit)
         if not rates:
             continue
-        block = [f"scheme {' '.join(rates)} compute"]
+        block = [f"# scheme {' '.join(rates)} compute"]
         for s in SCHEMES:
             vals = [next((f"{r[4]:.1f}" for r in rows if r[0] == 2 and r[1] == q and r[2] == recipe and r[3] == s),
                          "NaN") for q in rates]
@@ -150,11 +174,11 @@ def make_plot(rows, png):
         f.write("\n\n\n".join(p[2] for p in panels) + "\n")
     script = [f"set terminal pngcairo size 1100,420 font ',10'", f"set output '{png}'",
               "set multiplot layout 1,%d" % len(panels), "set style data histograms",
-              "set style histogram clustered gap 1", "set style fill solid 0.8 border -1", "set logscale y",
+              "set style histogram clustered gap 1", "set style fill solid 0.8 border -1", "set logscale y", "set yrange [100:*]",
               "set ylabel 'step time, ms (log)'", "set key top right", "set grid ytics"]
     for i, (recipe, rates, _) in enumerate(panels):
         cols = ", ".join(f"'{data}' index {i} using {j + 2}:xtic(1) title '{q} links'" for j, q in enumerate(rates))
-        cols += f", '' index {i} using {len(rates) + 2} title 'compute only'"
+        cols += f", '' index {i} using {len(rates) + 2} title 'compute only ({rates[0]} run)'"
         script += [f"set title '{recipe}: 2 emulated nodes x 1 rank x 1 thread (machine shared)'", f"plot {cols}"]
     script.append("unset multiplot")
     subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
