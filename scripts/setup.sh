@@ -7,7 +7,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libopenblas-openmp-dev libgtest-dev libbenchmark-dev
       libxsmm-dev libblis-openmp-dev libhwy-dev libdnnl-dev librandom123-dev
       openmpi-bin libopenmpi-dev gnuplot-nox python3 clang-format
-      iproute2 iperf3 nftables)
+      iproute2 iperf3 nftables
+      python3-dev python3-numpy python3-pytest python3-venv pybind11-dev)
 if [ "${1:-}" = "--peers" ]; then pkgs+=(python3-torch python3-numpy python3-venv); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,6 +10,7 @@ namespace manylm {
 using Runner = std::function<int()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
+Runner add_rescore_command(CLI::App& app);
 Runner add_sample_command(CLI::App& app);
 Runner add_plot_command(CLI::App& app);
 Runner add_average_command(CLI::App& app);

@@ -16,6 +16,7 @@
 #include "data/corpus.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/sentences.h"
 
 namespace manylm {
 
@@ -65,8 +66,11 @@ Scores score_each_token(const Engine& engine, const EvalOptions& o, const Loaded
                         int64_t T) {
   Scores sc;
   std::string per_word, sentences;
+  SentenceScorer scorer(engine, m.shape, m.params, m.vocab.start(), T);  // what rescore scores with, one lane
+  std::vector<float> lp;
   auto emit = [&](std::span<const int32_t> seq) {
-    std::vector<float> lp = score_tokens(engine, m.shape, m.params, m.vocab.start(), seq, T);
+    const std::span<const int32_t> one[] = {seq};
+    scorer.score(one, nullptr, nullptr, &lp);
     double s = 0;
     for (size_t i = 0; i < lp.size(); ++i) {
       s += lp[i];

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   try {
     runners["train"] = add_train_command(app);
     runners["eval"] = add_eval_command(app);
+    runners["rescore"] = add_rescore_command(app);
     runners["sample"] = add_sample_command(app);
     runners["plot"] = add_plot_command(app);
     runners["average"] = add_average_command(app);
@@ -66,8 +67,10 @@ int main(int argc, char** argv) {
     decimal_integers_only(&app);
     std::vector<std::string> args(argv, argv + argc);
     if (args.size() > 1 && args[1].rfind("-", 0) != 0 && !runners.count(args[1]))
-      fail("unknown command '{}' (expected train, eval, sample, average, plot, bench or corpus; see manylm --help)",
-           args[1]);
+      fail(
+          "unknown command '{}' (expected train, eval, rescore, sample, average, plot, bench or corpus; see manylm "
+          "--help)",
+          args[1]);
     std::vector<std::string> rev(args.rbegin(), args.rend() - 1);
     app.parse(rev);
   } catch (const CLI::ParseError& e) {

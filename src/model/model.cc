@@ -275,4 +275,47 @@ const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena
   return decode(e, s, params, ws, top, 1);
 }
 
+double model_score_rows(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                        int64_t T, int64_t B, Arena& state, const int32_t* rows, int64_t R, const int32_t* y,
+                        float* logp) {
+  declare_constants(e, s, params);
+  const float* top = forward_hidden(e, s, params, ws, x, T, B, state, nullptr, nullptr);  // (T, B, H)
+  const int64_t H = s.hidden;
+  if (R < T * B) {  // the rows that are scored, gathered into dA (T, B, H), unused by a forward pass
+    float* g = ws.acts[ws.dA].data;
+    parallel_for(R, (1 << 14) / H + 1, [=](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::memcpy(g + r * H, top + int64_t{rows[r]} * H, H * sizeof(float));
+    });
+    top = g;
+  }
+  if (s.adaptive())
+    return adaptive_forward(e, s, params, ws.ix, top, R, y, ws.acts[ws.logits].data, ws.adaptive, 0.0f, logp);
+  return softmax_xent(decode(e, s, params, ws, top, R), R, s.vocab, y, 0.0f, logp);
+}
+
+void window_state(const ModelShape& s, const Workspace& ws, int64_t t, int64_t B, int64_t b, Arena& out, int64_t to) {
+  const int64_t H = s.hidden;
+  for (int64_t l = 0; l < s.layers; ++l) {
+    std::memcpy(out[l].data + to * H, ws.acts[ws.S[l]].data + (t * B + b) * H, H * sizeof(float));
+    if (s.cell == Cell::Lstm)
+      std::memcpy(out[s.layers + l].data + to * H, ws.acts[ws.C[l]].data + (t * B + b) * H, H * sizeof(float));
+  }
+}
+
+void model_step_log_probs(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                          int64_t B, Arena& state, float* out) {
+  declare_constants(e, s, params);
+  const float* top = forward_hidden(e, s, params, ws, x, 1, B, state, nullptr, nullptr);  // (B, H)
+  const int64_t V = s.vocab;
+  if (!s.adaptive()) {
+    const float* z = decode(e, s, params, ws, top, B);  // (B, V)
+    std::memcpy(out, z, static_cast<size_t>(B * V) * sizeof(float));
+    return log_softmax_rows(out, B, V);
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    const float* lp = adaptive_log_probs(e, s, params, ws.ix, top + b * s.hidden, ws.acts[ws.logits].data, ws.adaptive);
+    std::memcpy(out + b * V, lp, static_cast<size_t>(V) * sizeof(float));
+  }
+}
+
 }  // namespace manylm

@@ -82,4 +82,21 @@ void model_backward(const Engine& e, const ModelShape& s, const Arena& params, W
 const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, int32_t x,
                                Arena& state);
 
+// Scoring (sentence scores, n-best rescoring): the window as model_forward runs it, but only the R positions `rows`
+// (indices t·B + b into the (T, B) window, ascending) reach the output layer, so padded positions of lanes shorter
+// than the window cost no output-layer work. y (R): their targets; logp (R) receives log p(y). Returns Σ −log p(y)
+// in nats. ws may have been made for more steps or lanes than T and B.
+double model_score_rows(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                        int64_t T, int64_t B, Arena& state, const int32_t* rows, int64_t R, const int32_t* y,
+                        float* logp);
+
+// Lane b's state after step t (0 ≤ t ≤ T; t = 0: the state the window started from) of the last window run on ws
+// with B lanes, copied into lane `to` of `out` (a state_table arena): a lane that ends inside a window.
+void window_state(const ModelShape& s, const Workspace& ws, int64_t t, int64_t B, int64_t b, Arena& out, int64_t to);
+
+// One step of B lanes (ws made for at least 1 step and B lanes): feeds x (B) and writes log p(w) for every word w
+// of the vocabulary, (B, V), into out.
+void model_step_log_probs(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
+                          int64_t B, Arena& state, float* out);
+
 }  // namespace manylm

@@ -94,6 +94,17 @@ double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad
   return total;
 }
 
+void log_softmax_rows(float* z, int64_t R, int64_t V) {
+  parallel_for(R, 0, [=](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* zr = z + r * V;
+      const float lse = row_lse(zr, V);
+#pragma omp simd
+      for (int64_t j = 0; j < V; ++j) zr[j] -= lse;
+    }
+  });
+}
+
 void softmax_inplace(float* z, int64_t V, float tau) {
   float m = z[0] / tau;
   for (int64_t j = 0; j < V; ++j) m = std::max(m, z[j] / tau);

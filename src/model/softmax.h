@@ -11,6 +11,9 @@ namespace manylm {
 // If grad_scale != 0, z is overwritten with dz scaled by grad_scale.
 double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp);
 
+// z (R, V) logits → log-probabilities, row by row (in place; rows in parallel).
+void log_softmax_rows(float* z, int64_t R, int64_t V);
+
 // z (V) logits → probabilities at temperature tau (in place).
 void softmax_inplace(float* z, int64_t V, float tau);
 

@@ -40,17 +40,3 @@ EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, s
 }
 
 }  // namespace manylm
-
-namespace manylm {
-std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start,
-                                std::span<const int32_t> ids, int64_t T) {
-  if (ids.empty()) return {};
-  std::vector<int32_t> seq;
-  seq.reserve(ids.size() + 1);
-  seq.push_back(start);
-  seq.insert(seq.end(), ids.begin(), ids.end());
-  std::vector<float> lp;
-  evaluate(e, s, params, seq, 1, T, "score", &lp);
-  return std::vector<float>(lp.begin() + 1, lp.end());
-}
-}  // namespace manylm

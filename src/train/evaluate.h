@@ -28,10 +28,3 @@ EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, s
                     int64_t lane1 = -1);
 
 }  // namespace manylm
-
-namespace manylm {
-// log p(ids[i] | start, ids[0..i)) for every i: one lane, fresh zero state, windows of T. Used for
-// per-word scores and sentence scores (n-best rescoring), where every token must be scored.
-std::vector<float> score_tokens(const Engine& e, const ModelShape& s, const Arena& params, int32_t start,
-                                std::span<const int32_t> ids, int64_t T);
-}  // namespace manylm
