@@ -1,6 +1,6 @@
 """What the two PyTorch rescoring peers share: a manylm run loaded into pytorch/examples' RNNModel (rnn_model.py) with
 the weights `manylm rescore --weights auto` reads, the n-best file read into (key, word ids) with the sentence end
-appended, and the output and timing conventions. Used by rescore_per_sentence.py and rescore_batched.py.
+appended, and the output and timing conventions (wall and CPU seconds of the scoring loop). Used by rescore_per_sentence.py and rescore_batched.py.
 """
 import json
 import os
@@ -61,11 +61,12 @@ def main(score_all, description):
     model, words = load_run(a.run)
     hyps, eos = read_nbest(a.nbest, words)
     with torch.no_grad():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         costs = score_all(model, hyps, eos)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     with open(a.out, "w") as f:
         for (key, _, _), c in zip(hyps, costs):
             f.write(f"{key} {c:.6f}\n")
     print(json.dumps({"hypotheses": len(hyps), "seconds": seconds, "hyps_per_s": len(hyps) / seconds,
+                      "cpu_seconds": cpu,
                       "threads": a.threads, "torch": torch.__version__}))

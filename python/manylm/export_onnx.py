@@ -196,8 +196,11 @@ def save(graph, path, meta):
 
 
 def quantize(src, dst, meta):
+    import contextlib
+    import io
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints its graph analysis
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
     model = onnx.load(dst)  # quantize_dynamic keeps the graph's metadata only on recent versions: set it again
     del model.metadata_props[:]
     for k, v in meta.items():

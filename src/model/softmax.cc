@@ -94,6 +94,22 @@ double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad
   return total;
 }
 
+double softmax_logp(const float* z, int64_t R, int64_t V, const int32_t* y, float* logp) {
+  thread_local std::vector<double> scratch;  // as softmax_xent: the caller's buffer, rows added in order
+  scratch.resize(static_cast<size_t>(R));
+  double* row_loss = scratch.data();
+  parallel_for(R, 0, [=](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float lse = row_lse(z + r * V, V), target = z[r * V + y[r]];
+      logp[r] = target - lse;
+      row_loss[r] = double(lse) - double(target);
+    }
+  });
+  double total = 0.0;
+  for (int64_t r = 0; r < R; ++r) total += row_loss[r];
+  return total;
+}
+
 void log_softmax_rows(float* z, int64_t R, int64_t V) {
   parallel_for(R, 0, [=](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {

@@ -11,6 +11,10 @@ namespace manylm {
 // If grad_scale != 0, z is overwritten with dz scaled by grad_scale.
 double softmax_xent(float* z, int64_t R, int64_t V, const int32_t* y, float grad_scale, float* logp);
 
+// Scoring only: logp[r] = log softmax(z_r)[y_r], z only read (one pass for the max, one for Σ exp, in cache for
+// rows that fit it). Returns Σ_r −logp[r] (nats, in double).
+double softmax_logp(const float* z, int64_t R, int64_t V, const int32_t* y, float* logp);
+
 // z (R, V) logits → log-probabilities, row by row (in place; rows in parallel).
 void log_softmax_rows(float* z, int64_t R, int64_t V);
 
