@@ -291,10 +291,10 @@ double model_score_rows(const Engine& e, const ModelShape& s, const Arena& param
   if (s.adaptive())
     return adaptive_forward(e, s, params, ws.ix, top, R, y, ws.acts[ws.logits].data, ws.adaptive, 0.0f, logp);
   // Blocks of rows whose logits stay in a core's L2 (~1 MiB): each block's product, then its log-probabilities.
-  const int64_t rows = std::clamp<int64_t>((int64_t{1} << 18) / s.vocab / 8 * 8, 8, 256);
+  const int64_t block = std::clamp<int64_t>((int64_t{1} << 18) / s.vocab / 8 * 8, 8, 256);
   double loss = 0;
-  for (int64_t r0 = 0; r0 < R; r0 += rows) {
-    const int64_t n = std::min(rows, R - r0);
+  for (int64_t r0 = 0; r0 < R; r0 += block) {
+    const int64_t n = std::min(block, R - r0);
     loss += softmax_logp(decode(e, s, params, ws, top + r0 * H, n), n, s.vocab, y + r0, logp + r0);
   }
   return loss;
