@@ -97,8 +97,8 @@ TEST_F(Rescore, CostsAreEvalSentencesScoresForEveryCellAndBatching) {
 TEST_F(Rescore, CarriedStateIsRunningTextWithinAConversation) {
   const std::string model = train("lstm", {{"--cell", "lstm"}});
   const std::string nb = write("nb.txt",
-                               "a-1 the cat sat\na-2 the dog\nb-1 a big house\nb-2 on the mat\n"
-                               "c-1 the small cat ran\n");
+                               "s1_a-1 the cat sat\ns1_a-2 the dog\ns2_b-1 a big house\ns2_b-2 on the mat\n"
+                               "s2_c-1 the small cat ran\n");
   auto per_word_tail = [&](const std::string& two_lines, int n) {  // ln p of the last n tokens, summed
     write_bytes(dir_ + "/two.txt", two_lines);
     EXPECT_EQ(run("eval", {{"--model", model}, {"--text", dir_ + "/two.txt"}, {"--per-word", dir_ + "/pw.tsv"}}).status,
@@ -115,18 +115,18 @@ TEST_F(Rescore, CarriedStateIsRunningTextWithinAConversation) {
   for (auto& [k, v] : costs(run("rescore", {{"--model", model}, {"--nbest", nb}}))) plain[k] = v;
   for (auto& [k, v] : costs(run("rescore", {{"--model", model}, {"--nbest", nb}, {"--carry-state", ""}})))
     carried[k] = v;
-  expect_close(carried["a-2"], plain["a-2"], 1e-6);  // the first utterance starts from the zero state
-  expect_close(carried["b-2"], per_word_tail("the cat sat\non the mat\n", 4), 1e-5);
-  expect_close(carried["c-1"], per_word_tail("the cat sat\na big house\nthe small cat ran\n", 5), 1e-5);
-  EXPECT_GT(std::abs(carried["b-2"] - plain["b-2"]), 1e-4);
+  expect_close(carried["s1_a-2"], plain["s1_a-2"], 1e-6);  // the first utterance starts from the zero state
+  expect_close(carried["s2_b-2"], per_word_tail("the cat sat\non the mat\n", 4), 1e-5);
+  expect_close(carried["s2_c-1"], per_word_tail("the cat sat\na big house\nthe small cat ran\n", 5), 1e-5);
+  EXPECT_GT(std::abs(carried["s2_b-2"] - plain["s2_b-2"]), 1e-4);
   // Conversations: b starts a new one (regex on the key, or utt2spk), so b is scored from the zero state.
-  const std::string u2s = write("utt2spk", "a s1\nb s2\nc s2\n");
-  for (const Opts& conv : std::vector<Opts>{{{"--conversation-regex", "^(a|[bc])"}}, {{"--utt2spk", u2s}}}) {
+  const std::string u2s = write("utt2spk", "s1_a s1\ns2_b s2\ns2_c s2\n");
+  for (const Opts& conv : std::vector<Opts>{{{"--conversation-regex", "^(s[0-9]+)_"}}, {{"--utt2spk", u2s}}}) {
     SCOPED_TRACE(conv[0].first);
     for (auto& [k, v] : costs(run("rescore", with({{"--model", model}, {"--nbest", nb}, {"--carry-state", ""}}, conv))))
       reset[k] = v;
-    expect_close(reset["b-2"], plain["b-2"], 1e-6);
-    expect_close(reset["c-1"], per_word_tail("a big house\nthe small cat ran\n", 5), 1e-5);
+    expect_close(reset["s2_b-2"], plain["s2_b-2"], 1e-6);
+    expect_close(reset["s2_c-1"], per_word_tail("a big house\nthe small cat ran\n", 5), 1e-5);
   }
 }
 

@@ -6,8 +6,11 @@
 
 make: for each of the first --sentences lines of TEST, an utterance `ptb-test-NNNNN` with --n hypotheses keyed
 `ptb-test-NNNNN-K` (K = 1..n, Kaldi's uttid-N): the sentence itself at a seeded random position and n − 1 distinct
-variants, each 1 to 3 seeded edits of it (substitution by a word drawn by its frequency in the sentence file's
-own words, or deletion), as an ASR n-best list's near-misses. REF gets `UTT KEY` of the original per utterance.
+variants, each 1 to 3 seeded edits of it, as an ASR n-best list's near-misses. --edits confusable (default): a word
+replaced by one within 10 frequency ranks of it in TEST (the unigram cost barely moves, as between acoustically
+confusable words), or two neighbours swapped (30 %); --edits frequency: a word replaced by one drawn by frequency
+from the first lines' words, or deleted (30 %): variants a language model tends to prefer (shorter, commoner).
+REF gets `UTT KEY` of the original per utterance.
 Every draw comes from random.Random(seed): the same arguments give the same files.
 
 accuracy: the share of utterances whose lowest cost (COSTS: `KEY cost` lines, as manylm rescore writes) is the
@@ -22,22 +25,39 @@ import random
 
 
 def make(a):
-    lines = [l.split() for l in open(a.text, encoding="utf-8") if l.split()][:a.sentences]
-    pool = [w for l in lines for w in l]  # substitutes drawn by frequency
+    every = [l.split() for l in open(a.text, encoding="utf-8") if l.split()]
+    lines = every[:a.sentences]
+    counts = collections.Counter(w for l in every for w in l)
+    by_rank = [w for w, _ in counts.most_common()]
+    rank = {w: i for i, w in enumerate(by_rank)}
     rng = random.Random(a.seed)
+
+    def confusable(w):  # a word of about the same frequency (as an acoustic confusion keeps the unigram cost)
+        r = rank[w] + rng.choice([k for k in range(-10, 11) if k and 0 <= rank[w] + k < len(by_rank)])
+        return by_rank[r]
+
     with open(a.out, "w") as out, open(a.ref or a.out + ".ref", "w") as ref:
         for i, words in enumerate(lines):
             utt = f"ptb-test-{i:05d}"
             variants, seen = [], {tuple(words)}
+            pool = [w for l in lines for w in l]
             tries = 0
             while len(variants) < a.n - 1 and tries < 100 * a.n:
                 tries += 1
                 v = list(words)
                 for _ in range(rng.randint(1, 3)):
-                    if v and rng.random() < 0.3:
-                        del v[rng.randrange(len(v))]
-                    elif v:
-                        v[rng.randrange(len(v))] = rng.choice(pool)
+                    if not v:
+                        break
+                    i = rng.randrange(len(v))
+                    if a.edits == "frequency" and rng.random() < 0.3:
+                        del v[i]
+                    elif a.edits == "frequency":
+                        v[i] = rng.choice(pool)
+                    elif rng.random() < 0.3 and len(v) > 1:  # confusable: swap two neighbours
+                        j = min(i + 1, len(v) - 1) if i + 1 < len(v) else i - 1
+                        v[i], v[j] = v[j], v[i]
+                    else:
+                        v[i] = confusable(v[i])
                 if tuple(v) not in seen:
                     seen.add(tuple(v))
                     variants.append(v)
@@ -90,6 +110,7 @@ def main():
     m.add_argument("--n", type=int, default=20)
     m.add_argument("--sentences", type=int, default=1000)
     m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--edits", choices=["confusable", "frequency"], default="confusable")
     c = sub.add_parser("accuracy")
     c.add_argument("--nbest", required=True)
     c.add_argument("--ref", required=True)
