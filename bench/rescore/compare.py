@@ -52,7 +52,8 @@ def main():
                                 str(a.threads)], stdout=f, stderr=subprocess.PIPE, text=True, check=True, env=env)
         rates["manylm"].append(float(re.search(r"([0-9.]+) hypotheses/s", r.stderr).group(1)))
         ref = costs(out)
-        cpu["manylm"].append(len(ref) / float(re.search(r"([0-9.]+) s of CPU", r.stderr).group(1)))
+        c = re.search(r"([0-9.]+) s of CPU", r.stderr)  # (binaries before it printed the CPU time: none)
+        cpu["manylm"].append(len(ref) / float(c.group(1)) if c else float("nan"))
         for name in ("per_sentence", "batched"):
             pout = os.path.join(tmp, name + ".txt")
             r = subprocess.run([py, os.path.join(ROOT, "bench/peers", f"rescore_{name}.py"), a.run, a.nbest, pout,
