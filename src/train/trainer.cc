@@ -299,6 +299,7 @@ class Run {
   RunData data_;
   Batcher batcher_;             // the training text in this epoch's order
   SentenceBlocks blocks_;       // --shuffle sentences: what each epoch's order permutes
+  double blocks_seconds_ = 0;   // the time cutting them took
   int64_t ordered_epoch_ = -1;  // the epoch batcher_ holds the order of (-1: the text as it is)
   ModelShape shape_;
   Arena params_, grads_, hidden_;
@@ -340,7 +341,6 @@ Run::Run(const Config& given, const Comm& comm)
       engine_(engine_options(c_)),
       data_(load_data(open_, comm)),
       batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
-      blocks_(sentence_blocks(c_, data_)),
       shape_(checked_shape(c_, data_.vocab.size(), B_)),
       params_(param_table(shape_)),
       grads_(grad_table(shape_, use_sparse_updates(c_))),
@@ -354,6 +354,9 @@ Run::Run(const Config& given, const Comm& comm)
       reducer_(comm, grads_.flat(), reduce_options_),
       watchdog_(comm, WatchdogOptions{.timeout = c_.comm_timeout}),
       drop_{static_cast<float>(c_.dropout), c_.dropout_mask == DropoutMask::Variational, c_.seed, 0, lane0_, c_.batch} {
+  const auto t0 = Clock::now();
+  blocks_ = sentence_blocks(c_, data_);
+  blocks_seconds_ = seconds_since(t0);
   state_.push_back(&all_hidden_);
   for (Arena* a : optimizer_.state()) state_.push_back(a);
   if (averaging()) average_ = Arena(prefixed_table(params_.table(), "average."));
@@ -417,8 +420,9 @@ void Run::announce() {
   if (const std::string note = dense_table_note(c_, shape_, optimizer_); !note.empty()) progress_.line(note);
   if (c_.shuffle == Shuffle::Sentences)
     progress_.line(
-        fmt::format("shuffle: {} blocks of whole sentences (at least {} tokens each), a new order every epoch",
-                    blocks_.blocks(), c_.shuffle_block));
+        fmt::format("shuffle: {} blocks of whole sentences (at least {} tokens each, cut in {:.2f} s), a new order "
+                    "every epoch",
+                    blocks_.blocks(), c_.shuffle_block, blocks_seconds_));
 }
 
 void Run::connect_reducer() {
