@@ -176,8 +176,9 @@ TEST_F(Diverging, RollsBackToTheLastCheckpointAndResumesBitIdentically) {
   }
 }
 
-// Enough rollbacks let the rate fall to one that trains. Before any checkpoint each went back to the initial
-// weights, derived again: the run is then, bit for bit, the run started at the rate it ended with.
+// Enough rollbacks let the rate fall to one whose steps pass the guard (not necessarily one that trains well: the
+// rule refuses jumps). Before any checkpoint each went back to the initial weights, derived again: the run is
+// then, bit for bit, the run started at the rate it ended with.
 TEST_F(Diverging, RollbacksBeforeTheFirstCheckpointEqualTheRunAtTheHalvedRate) {
   Config c = config("rolled");
   c.max_rollbacks = 40;

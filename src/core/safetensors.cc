@@ -99,7 +99,8 @@ std::pair<std::vector<int64_t>, std::pair<size_t, size_t>> tensor_entry(const js
   uint64_t numel = std::find(dims.begin(), dims.end(), 0) != dims.end() ? 0 : 1;
   for (int64_t d : dims) {  // checked against the data section first: no product can overflow
     if (numel > 0 && numel > data_size / sizeof(float) / static_cast<uint64_t>(d))
-      fail("{}: tensor {} has a shape larger than the file's data ({} bytes)", path, name, data_size);
+      fail("{}: truncated or damaged: tensor {} has a shape larger than the file's data ({} bytes)", path, name,
+           data_size);
     numel *= static_cast<uint64_t>(d);
   }
   const json& o = e["data_offsets"];

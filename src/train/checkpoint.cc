@@ -281,12 +281,13 @@ LoadedModel load_run_model(const std::string& run_dir, const std::string& weight
     m.weights = run.model();
     load_checkpoint(run, m.params, {}, nullptr, description, &note);
   }
-  if (!note.empty()) fmt::print(stderr, "manylm: {}\n", note);
+
   if (!all_finite(m.params.data(), static_cast<int64_t>(m.params.size())))
     fail(
         "{}: holds weights that are not finite (NaN or inf): the run diverged; score an earlier checkpoint or "
         "retrain with a lower --lr",
         m.weights);
+  if (!note.empty()) fmt::print(stderr, "manylm: {}\n", note);  // once the file is known good
   return m;
 }
 }  // namespace manylm
