@@ -1,6 +1,7 @@
-// cli_fixture.h — the fixture of the tests that run the real manylm binary (cli_test.cc, rescore_test.cc): a suite
-// of tiny corpora and three finished runs in a fresh temporary directory, running a command with its output
-// captured, and the check of a user error (exit 2, one "manylm: error:" line). Not the tests themselves.
+// cli_fixture.h — the fixture of the tests that run the real manylm binary end to end (cli_test.cc,
+// guard_test.cc, rescore_test.cc): a suite directory with tiny corpora and three finished runs to copy from, a fresh
+// temporary directory per test, running a command with its stdout and stderr captured, snapshots of a directory's
+// files, and the check that a refusal is exactly one "manylm: error:" line with exit status 2. Not a test.
 #pragma once
 #include <gtest/gtest.h>
 #include <stdlib.h>

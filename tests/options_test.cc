@@ -185,8 +185,8 @@ TEST(Options, ConfigJsonWrittenBeforeTypedOptionsStillLoads) {
   EXPECT_EQ(c.train, "/data/ptb-slice/train.txt");
   // Written back: the old keys and values, and the options added since at their defaults.
   nlohmann::json now = nlohmann::json::parse(config_to_json(c));
-  for (const char* key :
-       {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block", "comm-timeout"})
+  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block",
+                          "comm-timeout", "on-diverge", "max-rollbacks", "diverge-ratio"})
     now.erase(key);
   EXPECT_EQ(now.dump(2) + "\n", kOldConfigJson);
   EXPECT_EQ(c.output, Output::Full);
@@ -316,7 +316,12 @@ TEST(Checkpoint, TrainStateJsonKeepsItsKeys) {
   EXPECT_EQ(s.sched.best_epoch, 2);
   EXPECT_EQ(s.sched.lr, 0.003);
   EXPECT_TRUE(s.finished);
-  EXPECT_EQ(s.to_json(), kOldTrainState);
+  // Written back: the old keys and values, and the divergence guard's (issue 21) at their defaults.
+  nlohmann::json back = nlohmann::json::parse(s.to_json());
+  EXPECT_EQ(back.at("rollbacks"), 0);
+  EXPECT_EQ(back.at("running_loss"), 0.0);
+  back.erase("rollbacks"), back.erase("running_loss");
+  EXPECT_EQ(back.dump(), kOldTrainState);
   nlohmann::json old = nlohmann::json::parse(kOldTrainState);
   for (const char* key : {"best_valid", "best_epoch", "epoch_seconds", "average_count", "average_start"})
     old.erase(key);

@@ -32,6 +32,10 @@ void Config::validate() const {
   if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
+  if (max_rollbacks < 0 || max_rollbacks > 60)
+    fail("--max-rollbacks: must be in 0..60 (each halves the rate; got {})", max_rollbacks);
+  if (!std::isfinite(diverge_ratio) || (diverge_ratio != 0 && diverge_ratio <= 1))
+    fail("--diverge-ratio: must be 0 (off) or a number above 1 (got {})", diverge_ratio);
   if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
   if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
   if (!std::isfinite(weight_decay) || weight_decay < 0) fail("--weight-decay: must be >= 0 (got {})", weight_decay);

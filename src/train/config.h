@@ -13,6 +13,7 @@
 #include "data/text_reader.h"
 #include "model/shape.h"
 #include "mpi/compress.h"
+#include "train/guard.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -74,6 +75,10 @@ struct Config {
   GemmBackend gemm = GemmBackend::OneDnn;
   Precision precision = Precision::Fp32;  // bf16: bf16 operands, fp32 accumulation, fp32 master weights
   int64_t max_steps = 0;                  // 0: no limit
+  // divergence guard (train/guard.h): what a refused step does, how many rollbacks a run may take, the rule
+  OnDiverge on_diverge = OnDiverge::Rollback;
+  int64_t max_rollbacks = 3;
+  double diverge_ratio = 3.0;  // 0: only a non-finite loss or gradient norm counts
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
   Compress grad_compress = Compress::None;
   double bucket_mb = 4;             // gradient all-reduce bucket size, MiB of fp32

@@ -121,6 +121,14 @@ constexpr TrainOption kTrainOptions[] = {
      "Matrix products in fp32, or bf16 (bfloat16 operands, fp32 accumulation and master weights; needs AVX512_BF16)"},
     {"max-steps", &Config::max_steps, "Training", kNotSaved,
      "Stop after this many updates, saving a checkpoint (0: no limit)"},
+    {"on-diverge", &Config::on_diverge, "Training", kPlain,
+     "A step whose loss or gradient norm is not finite, or whose loss exceeds --diverge-ratio times the running loss, "
+     "is never applied: rollback (reload the last checkpoint, halve the rate) or stop (exit 2)"},
+    {"max-rollbacks", &Config::max_rollbacks, "Training", kPlain,
+     "--on-diverge rollback: the rollbacks a run may take; the next divergence stops it (exit 2)"},
+    {"diverge-ratio", &Config::diverge_ratio, "Training", kPlain,
+     "A step's loss per token above this times both the running loss and ln V (a uniform guess) is a divergence (0: "
+     "only non-finite losses)"},
     {"grad-compress", &Config::grad_compress, "Distributed", kPlain,
      "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback"},
     {"bucket-mb", &Config::bucket_mb, "Distributed", kPlain,

@@ -49,9 +49,11 @@ Recovery recover_run(const RunOpening& o, const Comm& comm);
 std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Comm& comm);
 
 // A new run, or a resume from before the first checkpoint (rank 0 only): the metrics of the earlier
-// attempt go, the directory is created and locked (UserError if another trainer holds it, or made a run in it
-// since open_run looked), config.json (data paths made absolute) and vocab.json written.
-void write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock);
+// attempt go, the directory is created whole and locked (UserError if another trainer holds it, or made a run in
+// it since open_run looked), with config.json (data paths made absolute) and vocab.json. A new directory is made
+// in a temporary sibling and renamed into place; in one that exists, config.json is written last (a directory
+// without it holds no run). Returns whether this process created the directory.
+bool write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock);
 
 // --init-from: fills `params` from a weights file of the same model (`model_meta`, as the files record it).
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta);
