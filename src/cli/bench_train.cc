@@ -202,7 +202,7 @@ int bench_train(const BenchOptions& o) {
   if (V > 0) {
     synthetic = zipf_ids(V, (4 + int64_t{o.repeats + 2} * o.steps) * c.batch * c.bptt + 1, c.seed);
   } else {
-    const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
+    const Vocab vocab = run_vocabulary(c);
     ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
     V = vocab.size();
   }

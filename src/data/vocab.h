@@ -19,7 +19,10 @@ class Vocab {
   static constexpr const char* kUnk = "<unk>";
 
   Vocab() = default;
-  Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t> counts);
+  // `unk_word`, `eos_word`: the words that are the unknown word and the line end (a fixed vocabulary file may
+  // call them <UNK> and </S>).
+  Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t> counts, std::string unk_word = kUnk,
+        std::string eos_word = kEos);
 
   TokenMode mode() const { return mode_; }
   int64_t size() const { return static_cast<int64_t>(words_.size()); }
@@ -38,7 +41,15 @@ class Vocab {
     const int32_t nl = find("\n");
     return nl >= 0 ? nl : unk_;
   }
+  const std::string& unk_word() const { return unk_word_; }
+  const std::string& eos_word() const { return eos_word_; }
   uint64_t hash() const;
+  // Where a fixed vocabulary came from (--vocab-file and its format), recorded in vocab.json; empty if counted.
+  void set_source(std::string file, std::string format) {
+    source_file_ = std::move(file);
+    source_format_ = std::move(format);
+  }
+  const std::string& source_file() const { return source_file_; }
 
   std::string to_json() const;
   static Vocab from_json(const std::string& text, const std::string& path);
@@ -48,6 +59,8 @@ class Vocab {
   std::vector<std::string> words_;
   std::vector<int64_t> counts_;
   std::unordered_map<std::string, int32_t> index_;
+  std::string unk_word_ = kUnk, eos_word_ = kEos;
+  std::string source_file_, source_format_;
   int32_t eos_ = -1, unk_ = -1;
 };
 

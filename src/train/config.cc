@@ -30,6 +30,7 @@ void Config::validate() const {
   positive("min-count", min_count);
   if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
+  check_vocab_file();
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
   if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
   if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
@@ -72,6 +73,15 @@ void Config::validate() const {
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
 }
 
+void Config::check_vocab_file() const {
+  if (vocab_file.empty()) return;
+  if (vocab_size != 0) fail("--vocab-size: not with --vocab-file (the file fixes the vocabulary)");
+  if (min_count != 1) fail("--min-count: not with --vocab-file (the file fixes the vocabulary)");
+  if (tokens != TokenMode::Word) fail("--vocab-file: needs --tokens word (got --tokens {})", name_of(tokens));
+  if (unk_token.empty() || eos_token.empty()) fail("--unk-token, --eos-token: must not be empty");
+  if (unk_token == eos_token) fail("--unk-token and --eos-token: both name '{}'; they must differ", unk_token);
+}
+
 ModelShape Config::model_shape(int64_t vocab) const {
   ModelShape s;
   s.cell = cell;
@@ -87,6 +97,11 @@ ModelShape Config::model_shape(int64_t vocab) const {
   s.head_bias = head_bias;
   check_adaptive(s);
   return s;
+}
+
+Vocab run_vocabulary(const Config& c) {
+  if (!c.vocab_file.empty()) return load_vocab_file(c.vocab_file, c.vocab_format, c.unk_token, c.eos_token);
+  return build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
 }
 
 std::string Config::train_path() const {

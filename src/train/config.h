@@ -10,6 +10,8 @@
 #include "core/gemm.h"
 #include "core/names.h"
 #include "data/text_reader.h"
+#include "data/vocab.h"
+#include "data/vocab_file.h"
 #include "model/shape.h"
 #include "mpi/compress.h"
 #include "train/optimizer.h"
@@ -31,7 +33,10 @@ struct Config {
   TokenMode tokens = TokenMode::Word;
   int64_t vocab_size = 0;  // 0: every word seen
   int64_t min_count = 1;
-  std::string cache_dir;  // empty: default_cache_dir()
+  std::string vocab_file;  // a fixed vocabulary (data/vocab_file.h) instead of one counted from the training text
+  VocabFormat vocab_format = VocabFormat::Auto;
+  std::string unk_token = "<unk>", eos_token = "<eos>";  // the vocabulary file's unknown and line-end words
+  std::string cache_dir;                                 // empty: default_cache_dir()
   // model
   Cell cell = Cell::Elman;
   Activation activation = Activation::Tanh;
@@ -86,10 +91,14 @@ struct Config {
   bool json = false;
 
   void validate() const;  // UserError naming the first bad option
+  void check_vocab_file() const;
   ModelShape model_shape(int64_t vocab) const;
   std::string train_path() const;
   std::string valid_path() const;
   std::string test_path() const;
 };
+
+// A new run's vocabulary: --vocab-file's, or counted from the training text (--vocab-size, --min-count).
+Vocab run_vocabulary(const Config& c);
 
 }  // namespace manylm

@@ -30,7 +30,7 @@ std::string default_run_dir(const Config& c) {
 Config with_absolute_data_paths(Config c) {
   auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
   if (c.train.empty() || c.valid.empty() || c.test.empty()) c.data = absolute(resolve_data_dir(c.data));
-  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from})
+  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from, &c.vocab_file})
     if (!f->empty()) *f = absolute(*f);
   return c;
 }

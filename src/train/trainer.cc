@@ -184,7 +184,7 @@ RunData load_data(const RunOpening& o, const Comm& comm) {
     d.vocab = Vocab::from_json(read_file(o.run.vocab(), "vocabulary"), o.run.vocab());
   } else {
     std::string text;
-    if (comm.root()) text = build_vocab(d.train_path, c.tokens, c.vocab_size, c.min_count).to_json();
+    if (comm.root()) text = run_vocabulary(c).to_json();
     d.vocab = Vocab::from_json(comm.broadcast(text), "vocabulary from rank 0");
   }
   if (d.vocab.mode() != c.tokens)
