@@ -165,9 +165,9 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
   const Vocab vocab = Vocab::from_json(comm.broadcast(vocab_json), "vocabulary from rank 0");
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
   if (!comm.root()) comm.barrier();
-  const TokenIds ids = TokenIds::load(c.train_path(), vocab, cache);
+  const CorpusIds ids = CorpusIds::load(corpus_paths(c.train_path(), "--train"), vocab, cache);
   if (comm.root()) comm.barrier();
-  const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
+  const Batcher batcher(TokenSequence(ids.pieces()), c.batch, c.bptt, c.train_path());
   r.shape = c.model_shape(vocab.size());
   r.batcher = &batcher;
   std::tie(r.lane0, r.lane1) = static_range(c.batch, comm.rank(), N);

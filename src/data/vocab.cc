@@ -25,7 +25,7 @@ Vocab::Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t
 }
 
 int32_t Vocab::find(std::string_view w) const {
-  auto it = index_.find(std::string(w));
+  auto it = index_.find(w);
   return it == index_.end() ? -1 : it->second;
 }
 
@@ -80,7 +80,7 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
 }
 
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count) {
-  std::unordered_map<std::string, int64_t> counts;
+  WordMap<int64_t> counts;
   int64_t eols = 0;
   read_tokens(
       train_path, mode, [&](std::string_view w) { ++counts[std::string(w)]; }, [&] { ++eols; });
@@ -88,8 +88,7 @@ Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_siz
   return vocab_from_counts(std::move(counts), eols, mode, max_size, min_count);
 }
 
-Vocab vocab_from_counts(std::unordered_map<std::string, int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size,
-                        int64_t min_count) {
+Vocab vocab_from_counts(WordMap<int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size, int64_t min_count) {
   if (mode == TokenMode::Word) counts[Vocab::kEos] += eols;
   counts.try_emplace(Vocab::kUnk, 0);
   std::vector<std::pair<std::string, int64_t>> items(counts.begin(), counts.end());

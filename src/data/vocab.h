@@ -13,6 +13,14 @@
 
 namespace manylm {
 
+// Hashing for maps of words looked up by string_view without a copy (heterogeneous lookup).
+struct WordHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view w) const { return std::hash<std::string_view>{}(w); }
+};
+template <class V>
+using WordMap = std::unordered_map<std::string, V, WordHash, std::equal_to<>>;
+
 class Vocab {
  public:
   static constexpr const char* kEos = "<eos>";
@@ -58,7 +66,7 @@ class Vocab {
   TokenMode mode_ = TokenMode::Word;
   std::vector<std::string> words_;
   std::vector<int64_t> counts_;
-  std::unordered_map<std::string, int32_t> index_;
+  WordMap<int32_t> index_;
   std::string unk_word_ = kUnk, eos_word_ = kEos;
   std::string source_file_, source_format_;
   int32_t eos_ = -1, unk_ = -1;
@@ -67,7 +75,6 @@ class Vocab {
 // max_size 0: no limit. Words seen fewer than min_count times map to <unk>.
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count);
 // The same from counts already made: each token's count, and (word mode) the number of line ends.
-Vocab vocab_from_counts(std::unordered_map<std::string, int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size,
-                        int64_t min_count);
+Vocab vocab_from_counts(WordMap<int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size, int64_t min_count);
 
 }  // namespace manylm

@@ -101,17 +101,21 @@ ModelShape Config::model_shape(int64_t vocab) const {
 
 Vocab run_vocabulary(const Config& c) {
   if (!c.vocab_file.empty()) return load_vocab_file(c.vocab_file, c.vocab_format, c.unk_token, c.eos_token);
-  return build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
+  return count_vocabulary(corpus_paths(c.train_path(), "--train"), c.tokens, c.vocab_size, c.min_count, c.cache_path());
 }
 
-std::string Config::train_path() const {
-  return !train.empty() ? train : resolve_data_dir(data) + "/" + corpus + "/train.txt";
+namespace {
+// An explicit --train/--valid/--test, else the corpus's NAME.txt, else its folder NAME/ of shards.
+std::string corpus_part(const Config& c, const std::string& given, const char* name) {
+  if (!given.empty()) return given;
+  const std::string base = resolve_data_dir(c.data) + "/" + c.corpus + "/" + name;
+  return !path_exists(base + ".txt") && is_directory(base) ? base : base + ".txt";
 }
-std::string Config::valid_path() const {
-  return !valid.empty() ? valid : resolve_data_dir(data) + "/" + corpus + "/valid.txt";
-}
-std::string Config::test_path() const {
-  return !test.empty() ? test : resolve_data_dir(data) + "/" + corpus + "/test.txt";
-}
+}  // namespace
+
+std::string Config::train_path() const { return corpus_part(*this, train, "train"); }
+std::string Config::valid_path() const { return corpus_part(*this, valid, "valid"); }
+std::string Config::test_path() const { return corpus_part(*this, test, "test"); }
+std::string Config::cache_path() const { return cache_dir.empty() ? default_cache_dir() : cache_dir; }
 
 }  // namespace manylm

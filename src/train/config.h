@@ -93,9 +93,11 @@ struct Config {
   void validate() const;  // UserError naming the first bad option
   void check_vocab_file() const;
   ModelShape model_shape(int64_t vocab) const;
+  // What names each part: a file, a folder of shards or a glob (data/corpus.h corpus_paths).
   std::string train_path() const;
   std::string valid_path() const;
   std::string test_path() const;
+  std::string cache_path() const;  // --cache-dir, else default_cache_dir()
 };
 
 // A new run's vocabulary: --vocab-file's, or counted from the training text (--vocab-size, --min-count).

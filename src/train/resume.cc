@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -92,7 +93,7 @@ RunLock::RunLock(const RunOpening& o, const Comm& comm) {
     lock.acquire(o.run.dir, "--resume", "stop it first (Ctrl-C saves a checkpoint), then resume");
 }
 
-void write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock) {
+void write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock) {
   if (o.resuming()) truncate_metrics(o.run, 0);
   make_directories(o.run.dir);
   if (!lock.held()) {
@@ -102,6 +103,31 @@ void write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock) {
   }
   write_file_atomic(o.run.config(), config_to_json(with_absolute_data_paths(o.config)));
   write_file_atomic(o.run.vocab(), vocab.to_json());
+  write_file_atomic(o.run.corpus(), corpus_json);
+}
+
+void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json) {
+  if (!path_exists(o.run.corpus())) return;
+  const auto was = nlohmann::json::parse(read_file(o.run.corpus(), "corpus record"), nullptr, false);
+  const auto now = nlohmann::json::parse(corpus_json);
+  if (was.is_discarded() || !was.is_object()) fail("{}: not a corpus record (JSON)", o.run.corpus());
+  for (const char* part : {"train", "valid", "test"}) {
+    if (!was.contains(part) || !was[part].contains("files")) continue;
+    const auto& a = was[part]["files"];
+    const auto& b = now[part]["files"];
+    std::string why;
+    if (a.size() != b.size()) why = fmt::format("{} files, was {}", b.size(), a.size());
+    for (size_t i = 0; why.empty() && i < a.size(); ++i)
+      if (a[i].value("bytes", int64_t{-1}) != b[i]["bytes"].get<int64_t>() || a[i].value("hash", "") != b[i]["hash"])
+        why = fmt::format("{} is {} bytes with hash {}, was {} ({} bytes, hash {})", b[i]["name"].get<std::string>(),
+                          b[i]["bytes"].get<int64_t>(), b[i]["hash"].get<std::string>(), a[i].value("name", "?"),
+                          a[i].value("bytes", int64_t{-1}), a[i].value("hash", "?"));
+    if (!why.empty())
+      fail(
+          "--resume: the {} text of {} changed since the run began ({}); resume with the text it was trained on, or "
+          "start a new run",
+          part, o.run.dir, why);
+  }
 }
 
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta) {
