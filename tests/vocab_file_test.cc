@@ -186,3 +186,52 @@ TEST_F(VocabFile, ATrainingRunUsesTheFileAndRecordsIt) {
 
 }  // namespace
 }  // namespace manylm
+
+namespace manylm {
+namespace {
+
+// Shards (data/corpus.h): a folder and a glob name the same files in order; the second load maps every cache;
+// with a fixed vocabulary, changing one shard re-encodes that shard only; ids equal the single file's.
+TEST_F(VocabFile, ShardsEncodeOnceAndAChangedShardAloneIsEncodedAgain) {
+  std::filesystem::create_directories(dir_ + "/train");
+  std::string whole;
+  for (int s = 0; s < 4; ++s) {
+    std::string t;
+    for (int i = 0; i <= s; ++i) t += i % 2 ? "the cat sat\n" : "a dog ran far away\n";
+    write("train/" + std::to_string(s) + ".txt", t);
+    whole += t;
+  }
+  EXPECT_EQ(corpus_paths(dir_ + "/train", "--train"), corpus_paths(dir_ + "/train/*.txt", "--train"));
+  EXPECT_NE(user_error([&] { corpus_paths(dir_ + "/none/*.txt", "--train"); }).find("--train: no file matches"),
+            std::string::npos);
+  const Vocab v =
+      load_vocab_file(write("v.txt", "<unk>\n<eos>\nthe\ncat\na\ndog\n"), VocabFormat::Lines, "<unk>", "<eos>");
+  const auto files = corpus_paths(dir_ + "/train", "--train");
+  const std::string cache = dir_ + "/cache";
+  const CorpusIds first = CorpusIds::load(files, v, cache);
+  EXPECT_EQ(first.encoded(), 4u);
+  const CorpusIds second = CorpusIds::load(files, v, cache);
+  EXPECT_TRUE(second.from_cache());
+  EXPECT_EQ(second.fingerprint(), first.fingerprint());
+  std::vector<int32_t> cat;
+  for (auto p : second.pieces()) cat.insert(cat.end(), p.begin(), p.end());
+  const TokenIds one = TokenIds::load(write("whole.txt", whole), v, "");
+  EXPECT_EQ(cat, std::vector<int32_t>(one.ids().begin(), one.ids().end()));
+  write("train/2.txt", "the dog\n");
+  const CorpusIds third = CorpusIds::load(files, v, cache);
+  EXPECT_EQ(third.encoded(), 1u);
+  EXPECT_FALSE(third.shard(2).from_cache());
+  EXPECT_EQ(std::vector<int32_t>(third.shard(2).ids().begin(), third.shard(2).ids().end()),
+            (std::vector<int32_t>{2, 5, 1}));
+  EXPECT_NE(third.fingerprint(), first.fingerprint());
+  // A counted vocabulary over the shards equals the one counted from the whole text.
+  const Vocab counted = count_vocabulary(files, TokenMode::Word, 0, 1, cache);
+  const Vocab again = count_vocabulary(files, TokenMode::Word, 0, 1, cache);
+  EXPECT_EQ(counted.hash(), again.hash());
+  write("train/2.txt", "a dog ran far away\nthe cat sat\na dog ran far away\n");  // as it was
+  EXPECT_EQ(count_vocabulary(files, TokenMode::Word, 0, 1, "").hash(),
+            build_vocab(dir_ + "/whole.txt", TokenMode::Word, 0, 1).hash());
+}
+
+}  // namespace
+}  // namespace manylm

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "data/corpus_stats.h"
 #include "data/shard_cache.h"
+#include "data/word_table.h"
 
 namespace manylm {
 
@@ -238,6 +239,59 @@ std::string vocab_cache_path(const std::string& cache_dir, const std::vector<uin
   return fmt::format("{}/{:016x}.vocab", cache_dir, h);
 }
 
+// Counts every token of `files` (one file per thread at a time, each thread its own table, merged), with <eos>
+// counting the line ends (word mode) and <unk> present; records each file's content hash in `hashes`.
+std::vector<std::pair<std::string, int64_t>> count_words(const std::vector<std::string>& files, TokenMode mode,
+                                                         const std::string& cache_dir, std::vector<uint64_t>& hashes) {
+  struct Counts {
+    WordTable words;
+    std::vector<int64_t> n;  // by the table's index
+    int64_t eols = 0;
+  };
+  std::vector<Counts> part(static_cast<size_t>(std::max(1, omp_get_max_threads())));
+  {
+    ProgressMeter meter("counting the vocabulary", total_bytes(files));
+    for_each_file(files.size(), [&](size_t i) {
+      Counts& c = part[static_cast<size_t>(omp_get_thread_num()) % part.size()];
+      const FileStamp before = stamp_of(files[i]);
+      const int64_t read_at = wall_ns();
+      read_tokens(
+          files[i], mode,
+          [&](std::string_view w) {
+            const auto k = static_cast<size_t>(c.words.insert(w));
+            if (k == c.n.size()) c.n.push_back(0);
+            ++c.n[k];
+          },
+          [&] { ++c.eols; }, ReadHooks{&hashes[i], &meter.bytes});
+      record_hash(cache_dir, files[i], before, read_at, hashes[i]);
+    });
+  }
+  Counts& all = part[0];
+  for (size_t t = 1; t < part.size(); ++t) {
+    for (size_t k = 0; k < part[t].words.size(); ++k) {
+      const auto j = static_cast<size_t>(all.words.insert(part[t].words.word(static_cast<int32_t>(k))));
+      if (j == all.n.size()) all.n.push_back(0);
+      all.n[j] += part[t].n[k];
+    }
+    all.eols += part[t].eols;
+    part[t] = Counts();
+  }
+  if (all.words.size() == 0 && all.eols == 0)
+    fail("{}: empty corpus: no tokens", files.size() == 1 ? files[0] : files[0] + " …");
+  for (const char* special : {Vocab::kEos, Vocab::kUnk}) {
+    if (special == std::string_view(Vocab::kEos) && mode != TokenMode::Word) continue;
+    const auto j = static_cast<size_t>(all.words.insert(special));
+    if (j == all.n.size()) all.n.push_back(0);
+    if (special == std::string_view(Vocab::kEos)) all.n[j] += all.eols;
+  }
+  std::vector<std::pair<std::string, int64_t>> items;
+  items.reserve(all.words.size());
+  for (size_t k = 0; k < all.words.size(); ++k)
+    items.emplace_back(std::string(all.words.word(static_cast<int32_t>(k))), all.n[k]);
+  part.clear();
+  return items;
+}
+
 }  // namespace
 
 Vocab count_vocabulary(const std::vector<std::string>& files, TokenMode mode, int64_t max_size, int64_t min_count,
@@ -256,36 +310,7 @@ Vocab count_vocabulary(const std::vector<std::string>& files, TokenMode mode, in
       } catch (const UserError&) {  // damaged: counted again below
       }
   }
-  const int threads = std::max(1, omp_get_max_threads());
-  std::vector<WordMap<int64_t>> counts(static_cast<size_t>(threads));
-  std::vector<int64_t> eols(static_cast<size_t>(threads), 0);
-  {
-    ProgressMeter meter("counting the vocabulary", total_bytes(files));
-    for_each_file(files.size(), [&](size_t i) {
-      const size_t t = static_cast<size_t>(omp_get_thread_num()) % counts.size();
-      WordMap<int64_t>& m = counts[t];
-      const FileStamp before = stamp_of(files[i]);
-      const int64_t read_at = wall_ns();
-      read_tokens(
-          files[i], mode,
-          [&](std::string_view w) {
-            if (auto it = m.find(w); it != m.end())
-              ++it->second;
-            else
-              m.emplace(std::string(w), 1);
-          },
-          [&] { ++eols[t]; }, ReadHooks{&hashes[i], &meter.bytes});
-      record_hash(cache_dir, files[i], before, read_at, hashes[i]);
-    });
-  }
-  for (size_t t = 1; t < counts.size(); ++t) {
-    for (auto& [w, n] : counts[t]) counts[0][w] += n;
-    eols[0] += eols[t];
-    WordMap<int64_t>().swap(counts[t]);
-  }
-  if (counts[0].empty() && eols[0] == 0)
-    fail("{}: empty corpus: no tokens", files.size() == 1 ? files[0] : files[0] + " …");
-  Vocab v = vocab_from_counts(std::move(counts[0]), eols[0], mode, max_size, min_count);
+  Vocab v = vocab_from_items(count_words(files, mode, cache_dir, hashes), mode, max_size, min_count);
   if (!cache_dir.empty()) try {
       make_directories(cache_dir);
       write_file_atomic(vocab_cache_path(cache_dir, hashes, mode, max_size, min_count), v.to_json());

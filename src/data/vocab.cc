@@ -19,15 +19,12 @@ Vocab::Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t
       unk_word_(std::move(unk_word)),
       eos_word_(std::move(eos_word)) {
   index_.reserve(words_.size());
-  for (size_t i = 0; i < words_.size(); ++i) index_.emplace(words_[i], static_cast<int32_t>(i));
+  for (const std::string& w : words_) index_.insert(w);
   eos_ = find(eos_word_);
   unk_ = find(unk_word_);
 }
 
-int32_t Vocab::find(std::string_view w) const {
-  auto it = index_.find(w);
-  return it == index_.end() ? -1 : it->second;
-}
+int32_t Vocab::find(std::string_view w) const { return index_.find(w); }
 
 uint64_t Vocab::hash() const {
   uint64_t h = fnv1a(token_mode_name(mode_));
@@ -68,9 +65,9 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
       v.set_source(j["source"].value("file", std::string()), j["source"].value("format", std::string()));
     if (v.index_.size() != v.words_.size())  // a word listed twice would own two ids and be read as one
       for (size_t i = 0; i < v.words_.size(); ++i)
-        if (v.index_.at(v.words_[i]) != static_cast<int32_t>(i))
-          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i], v.index_.at(v.words_[i]),
-               i);
+        if (v.index_.find(v.words_[i]) != static_cast<int32_t>(i))
+          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i],
+               v.index_.find(v.words_[i]), i);
     if (v.unk() < 0) fail("{}: vocabulary has no {}", path, v.unk_word());
     if (v.mode() == TokenMode::Word && v.eos() < 0) fail("{}: word vocabulary has no {}", path, v.eos_word());
     return v;
@@ -91,7 +88,11 @@ Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_siz
 Vocab vocab_from_counts(WordMap<int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size, int64_t min_count) {
   if (mode == TokenMode::Word) counts[Vocab::kEos] += eols;
   counts.try_emplace(Vocab::kUnk, 0);
-  std::vector<std::pair<std::string, int64_t>> items(counts.begin(), counts.end());
+  return vocab_from_items({counts.begin(), counts.end()}, mode, max_size, min_count);
+}
+
+Vocab vocab_from_items(std::vector<std::pair<std::string, int64_t>> items, TokenMode mode, int64_t max_size,
+                       int64_t min_count) {
   auto by_count = [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/text_reader.h"
+#include "data/word_table.h"
 
 namespace manylm {
 
@@ -66,7 +67,7 @@ class Vocab {
   TokenMode mode_ = TokenMode::Word;
   std::vector<std::string> words_;
   std::vector<int64_t> counts_;
-  WordMap<int32_t> index_;
+  WordTable index_;  // word → id
   std::string unk_word_ = kUnk, eos_word_ = kEos;
   std::string source_file_, source_format_;
   int32_t eos_ = -1, unk_ = -1;
@@ -75,6 +76,9 @@ class Vocab {
 // max_size 0: no limit. Words seen fewer than min_count times map to <unk>.
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count);
 // The same from counts already made: each token's count, and (word mode) the number of line ends.
+// The same from (word, count) pairs in any order that include <unk> and (word mode) <eos> with the line ends.
+Vocab vocab_from_items(std::vector<std::pair<std::string, int64_t>> items, TokenMode mode, int64_t max_size,
+                       int64_t min_count);
 Vocab vocab_from_counts(WordMap<int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size, int64_t min_count);
 
 }  // namespace manylm
