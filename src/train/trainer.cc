@@ -189,6 +189,8 @@ RunData load_data(const RunOpening& o, const Comm& comm) {
                                  test = corpus_paths(d.test_path, "--test");
   if (o.resuming()) {
     d.vocab = Vocab::from_json(read_file(o.run.vocab(), "vocabulary"), o.run.vocab());
+  } else if (!comm.distributed()) {
+    d.vocab = run_vocabulary(c);  // (800k words: a JSON round trip costs seconds)
   } else {
     std::string text;
     if (comm.root()) text = run_vocabulary(c).to_json();
