@@ -182,6 +182,14 @@ TEST_F(VocabFile, ATrainingRunUsesTheFileAndRecordsIt) {
   more.out.clear();
   more.epochs = 2;
   EXPECT_EQ(run_training(more).epochs, 2);
+  // The run's corpus.json: a changed text is refused with one line naming it.
+  write("train.txt", text + "the cat\n");
+  more.epochs = 3;
+  const std::string e = user_error([&] { run_training(more); });
+  EXPECT_NE(e.find("--resume: the train text of " + c.out + " changed since the run began (" + c.train),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos);
 }
 
 }  // namespace
