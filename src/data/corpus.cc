@@ -333,7 +333,7 @@ std::vector<std::string> corpus_paths(const std::string& spec, const std::string
     std::sort(files.begin(), files.end());
     return files;
   }
-  if (!path_exists(spec)) fail("{}: {}: no such file or directory", option, spec);
+  if (!path_exists(spec)) fail("{}: {}: No such file or directory", option, spec);
   std::vector<std::string> skipped;
   try {
     return corpus_files(spec, &skipped);
