@@ -6,7 +6,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libcli11-dev libfmt-dev nlohmann-json3-dev
       libopenblas-openmp-dev libgtest-dev libbenchmark-dev
       libxsmm-dev libblis-openmp-dev libhwy-dev libdnnl-dev librandom123-dev
-      openmpi-bin libopenmpi-dev gnuplot-nox python3 clang-format)
+      openmpi-bin libopenmpi-dev gnuplot-nox python3 clang-format
+      iproute2 iperf3 nftables)
 if [ "${1:-}" = "--peers" ]; then pkgs+=(python3-torch python3-numpy python3-venv); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli_fixture.h"
 #include "core/gemm.h"
 #include "core/io.h"
 #include "core/parallel.h"
@@ -33,146 +35,8 @@
 namespace manylm {
 namespace {
 
+using namespace cli_test;  // NOLINT: the fixture's names (cli_fixture.h)
 namespace fs = std::filesystem;
-using Files = std::map<std::string, std::string>;  // relative path → bytes
-
-std::string make_temp_dir() { return test_util::make_temp_dir("cli-test"); }
-using test_util::read_bytes;
-using test_util::write_bytes;
-
-// Every regular file under `dir` with its bytes (a file added, removed or changed shows as a difference), but
-// the run's lock file: a trainer that took the lock and then refused the run leaves it, empty of meaning.
-Files snapshot(const std::string& dir) {
-  Files out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file() && e.path().filename() != ".lock")
-      out[fs::relative(e.path(), dir).string()] = read_bytes(e.path().string());
-  return out;
-}
-
-// Deterministic words: a few hundred of them over a 12-word vocabulary, 3 to 9 per line.
-std::string corpus_text(int words, uint32_t seed) {
-  static const char* kWords[] = {"the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "house", "big", "small"};
-  std::string s;
-  uint32_t x = seed;
-  auto next = [&] { return x = x * 1664525u + 1013904223u, x >> 16; };
-  for (int n = 0; n < words;) {
-    const int len = 3 + static_cast<int>(next() % 7);
-    for (int i = 0; i < len; ++i, ++n) s += std::string(i ? " " : "") + kWords[next() % 12];
-    s += "\n";
-  }
-  return s;
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct Result {
-  int status = -1;  // exit status; 128 + signal if killed by one
-  std::string out, err;
-};
-
-using Opts = std::vector<std::pair<std::string, std::string>>;  // ordered; value "" for a flag
-
-class CliTest : public ::testing::Test {
- protected:
-  // Shared by the whole suite: corpora and three finished runs to copy from.
-  static inline std::string suite_;
-  static void SetUpTestSuite() {
-    suite_ = make_temp_dir();
-    write_bytes(suite_ + "/train.txt", corpus_text(400, 1));
-    write_bytes(suite_ + "/valid.txt", corpus_text(150, 2));
-    write_bytes(suite_ + "/test.txt", corpus_text(150, 3));
-    for (auto [name, extra] : std::vector<std::pair<std::string, Opts>>{
-             {"word8", {}}, {"word12", {{"--hidden", "12"}}}, {"char8", {{"--tokens", "char"}}}}) {
-      Opts o = extra;
-      o.push_back({"--out", suite_ + "/" + name});
-      const Result r = run_in(suite_, "train", with(train_opts(suite_), o));
-      if (r.status != 0) throw std::runtime_error("cannot train the suite's " + name + " run: " + r.err);
-    }
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(suite_, ec);
-  }
-
-  void SetUp() override { dir_ = make_temp_dir(); }
-  void TearDown() override {
-    ::chmod(dir_.c_str(), 0700);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // The tiny training options of every run here.
-  static Opts train_opts(const std::string& corpora) {
-    return {{"--train", corpora + "/train.txt"},
-            {"--valid", corpora + "/valid.txt"},
-            {"--test", corpora + "/test.txt"},
-            {"--hidden", "8"},
-            {"--embed", "8"},
-            {"--batch", "2"},
-            {"--bptt", "5"},
-            {"--epochs", "1"},
-            {"--threads", "1"},
-            {"--eval-batch", "2"},
-            {"--cache-dir", corpora + "/cache"}};
-  }
-  // `base` with each option of `over` replacing the same option, or appended.
-  static Opts with(Opts base, const Opts& over) {
-    for (const auto& [k, v] : over) {
-      bool found = false;
-      for (auto& [bk, bv] : base)
-        if (bk == k) bv = v, found = true;
-      if (!found) base.push_back({k, v});
-    }
-    return base;
-  }
-
-  // Runs `manylm <command> <opts>` in directory `cwd`; stdout and stderr are captured in files.
-  static Result run_in(const std::string& cwd, const std::string& command, const Opts& opts) {
-    std::string cmd = "cd " + quote(cwd) + " && OMP_NUM_THREADS=1 MANYLM_CACHE=" + quote(cwd + "/default-cache") + " " +
-                      quote(MANYLM_BINARY) + " " + command;
-    for (const auto& [k, v] : opts) cmd += " " + quote(k) + (v.empty() ? "" : " " + quote(v));
-    const std::string out = cwd + "/.stdout", err = cwd + "/.stderr";
-    cmd += " >" + quote(out) + " 2>" + quote(err) + " </dev/null";
-    const int st = std::system(cmd.c_str());
-    Result r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-    r.out = read_bytes(out);
-    r.err = read_bytes(err);
-    fs::remove(out);
-    fs::remove(err);
-    return r;
-  }
-  Result run(const std::string& command, const Opts& opts) const { return run_in(dir_, command, opts); }
-
-  // A private copy of one of the suite's runs (run1, run2, ... in this test's directory).
-  std::string copy_run(const std::string& name) {
-    const std::string to = dir_ + "/run" + std::to_string(++copies_);
-    fs::copy(suite_ + "/" + name, to, fs::copy_options::recursive);
-    return to;
-  }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    write_bytes(dir_ + "/" + name, bytes);
-    return dir_ + "/" + name;
-  }
-
-  std::string dir_;
-  int copies_ = 0;
-};
-
-// Exit status 2, nothing on stdout, exactly one line on stderr: "manylm: error: ..." naming each needle.
-void expect_user_error(const Result& r, std::initializer_list<std::string> needles) {
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.out, "");
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.rfind("manylm: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not exactly one line: " << r.err;
-  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' missing from: " << r.err;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Bad corpora: as a fresh run (nothing created) and resuming a finished run (left byte-identical),
@@ -355,13 +219,15 @@ TEST_F(CliCheckpoint, TruncatedModel) {
 }
 
 // A weight that is NaN (a diverged run, a bit flip) is refused by resume, eval and sample, naming the file.
+// The NaN is written with valid checksums (as a foreign tool could), so the check of the values is what refuses it.
 TEST_F(CliCheckpoint, NonFiniteWeightsAreRefused) {
-  const std::string r = copy_run("word8");
-  std::string model = read_bytes(r + "/model.safetensors");
-  const char nan[4] = {0, 0, '\xc0', '\x7f'};  // the last float of the last tensor: a quiet NaN
-  model.replace(model.size() - 4, 4, nan, 4);
-  write_bytes(r + "/model.safetensors", model);
-  expect_refused(r, {r + "/model.safetensors", "not finite"});
+  const std::string r = copy_run("word8"), path = r + "/model.safetensors";
+  SafeTensorsFile f = load_safetensors(path);
+  f.tensors.at("rnn.weight_hh_l0").values.back() = std::numeric_limits<float>::quiet_NaN();
+  std::map<std::string, const SafeTensor*> refs;
+  for (const auto& [name, t] : f.tensors) refs[name] = &t;
+  write_bytes(path, encode_safetensors(refs, f.metadata));
+  expect_refused(r, {path, "not finite"});
 }
 
 // --max-steps at or below the step a run is resumed at would train nothing: an error, not a silent exit 0.
@@ -391,7 +257,7 @@ TEST_F(CliCheckpoint, ForeignFileAsModel) {
 TEST_F(CliCheckpoint, ModelOfAnotherShape) {
   const std::string r = copy_run("word8");
   fs::copy_file(suite_ + "/word12/model.safetensors", r + "/model.safetensors", fs::copy_options::overwrite_existing);
-  expect_refused(r, {r + "/model.safetensors", "shape"});
+  expect_refused(r, {r + "/model.safetensors", "holds another model (hidden 12;"});
 }
 
 TEST_F(CliCheckpoint, TruncatedTrainingState) {
@@ -430,7 +296,12 @@ TEST_F(CliErrors, InvalidOptionValues) {
                                                    {"--output", "foo", "--output"},
                                                    {"--cutoffs", "4,x", "--cutoffs"},
                                                    {"--cutoffs", "4,99", "--cutoffs"},
-                                                   {"--sparse-updates", "foo", "--sparse-updates"}}) {
+                                                   {"--sparse-updates", "foo", "--sparse-updates"},
+                                                   {"--on-diverge", "foo", "--on-diverge"},
+                                                   {"--max-rollbacks", "-1", "--max-rollbacks"},
+                                                   {"--max-rollbacks", "61", "--max-rollbacks"},
+                                                   {"--diverge-ratio", "0.5", "--diverge-ratio"},
+                                                   {"--diverge-ratio", "nan", "--diverge-ratio"}}) {
     SCOPED_TRACE(b.option + " " + b.value);
     const std::string fresh = dir_ + "/fresh";
     expect_user_error(run("train", with(train_opts(suite_), {{b.option, b.value}, {"--out", fresh}})),
@@ -526,11 +397,11 @@ TEST_F(CliErrors, OutOntoAnExistingRunWithoutResume) {
   const Files before = snapshot(run_dir);
   expect_user_error(run("train", with(train_opts(suite_), {{"--out", run_dir}})), {"--out", run_dir, "--resume"});
   EXPECT_EQ(snapshot(run_dir), before);
-  // Even when only one file of a run is there.
+  // Even when only one file of a run is there (vocab.json alone is not: a set-up that failed, guard_test.cc).
   fs::create_directory(dir_ + "/partial");
-  write("partial/vocab.json", "{}");
+  write("partial/config.json", "{}");
   expect_user_error(run("train", with(train_opts(suite_), {{"--out", dir_ + "/partial"}})), {"--out"});
-  EXPECT_EQ(snapshot(dir_ + "/partial"), (Files{{"vocab.json", "{}"}}));
+  EXPECT_EQ(snapshot(dir_ + "/partial"), (Files{{"config.json", "{}"}}));
   // --resume of something that is not a run.
   fs::create_directory(dir_ + "/empty-dir");
   expect_user_error(run("train", {{"--resume", dir_ + "/empty-dir"}}), {"--resume", dir_ + "/empty-dir"});
@@ -646,9 +517,12 @@ TEST_F(CliRun, JsonResultAndConfigJsonKeepTheirKeys) {
       "train");
   std::set<std::string> keys;
   for (const auto& [k, v] : t.items()) keys.insert(k);
-  EXPECT_EQ(keys, (std::set<std::string>{"command", "run_dir", "train_ppl", "valid_ppl", "test_ppl", "epochs",
-                                         "best_epoch", "averaged_updates", "steps", "tokens_per_sec", "wall_seconds",
-                                         "train_seconds", "eval_batch", "bptt", "parameters", "interrupted", "ranks"}));
+  EXPECT_EQ(keys,
+            (std::set<std::string>{
+                "command",       "run_dir",          "train_ppl",     "valid_ppl",      "test_ppl",     "epochs",
+                "best_epoch",    "averaged_updates", "steps",         "tokens_per_sec", "wall_seconds", "train_seconds",
+                "input_seconds", "input_share",      "eval_batch",    "bptt",           "parameters",   "interrupted",
+                "ranks",         "rollbacks",        "max_loss_ratio"}));
   EXPECT_EQ(t.value("ranks", 0), 1);
   EXPECT_EQ(t.value("interrupted", true), false);
   const nlohmann::json saved = nlohmann::json::parse(read_bytes(out + "/config.json"));

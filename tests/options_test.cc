@@ -145,6 +145,7 @@ TEST(Names, EveryEnumTableRoundTripsAndNamesItsChoices) {
   expect_table_round_trips<GemmBackend>("--gemm");
   expect_table_round_trips<Precision>("--precision");
   expect_table_round_trips<Compress>("--grad-compress");
+  expect_table_round_trips<Shuffle>("--shuffle");
   EXPECT_EQ(name_choices<Cell>(), "elman, lstm, gru");
 }
 
@@ -184,12 +185,15 @@ TEST(Options, ConfigJsonWrittenBeforeTypedOptionsStillLoads) {
   EXPECT_EQ(c.train, "/data/ptb-slice/train.txt");
   // Written back: the old keys and values, and the options added since at their defaults.
   nlohmann::json now = nlohmann::json::parse(config_to_json(c));
-  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "vocab-file", "vocab-format",
+  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block",
+                          "comm-timeout", "on-diverge", "max-rollbacks", "diverge-ratio", "vocab-file", "vocab-format",
                           "unk-token", "eos-token"})
     now.erase(key);
   EXPECT_EQ(now.dump(2) + "\n", kOldConfigJson);
   EXPECT_EQ(c.output, Output::Full);
   EXPECT_EQ(c.sparse_updates, SparseUpdates::Auto);
+  EXPECT_EQ(c.shuffle, Shuffle::None) << "a run from before --shuffle read its text as it is";
+  EXPECT_EQ(c.comm_timeout, 300);  // --comm-timeout came later: its default
   // An older one, from before --patience and averaging existed: the defaults fill in.
   nlohmann::json older = nlohmann::json::parse(kOldConfigJson);
   for (const char* key : {"patience", "average-from", "average-nonmono"}) older.erase(key);
@@ -234,11 +238,11 @@ TEST(Options, ResumeRefusesExactlyTheOptionsFixedOnResume) {
     EXPECT_NE(msg.find(option_text(o, saved)), std::string::npos) << msg;
   }
   // What defines a run's trajectory (the list run_training checked by hand before the table).
-  EXPECT_EQ(fixed, (std::set<std::string>{"cell",         "activation",      "layers",    "hidden",    "embed",
-                                          "tokens",       "batch",           "bptt",      "seed",      "dropout",
-                                          "dropout-mask", "vocab-size",      "min-count", "optimizer", "tied",
-                                          "lr",           "average-nonmono", "output",    "cutoffs",   "div-value",
-                                          "head-bias",    "sparse-updates"}));
+  EXPECT_EQ(fixed, (std::set<std::string>{"cell",         "activation",      "layers",    "hidden",       "embed",
+                                          "tokens",       "batch",           "bptt",      "seed",         "dropout",
+                                          "dropout-mask", "vocab-size",      "min-count", "optimizer",    "tied",
+                                          "lr",           "average-nonmono", "output",    "cutoffs",      "div-value",
+                                          "head-bias",    "sparse-updates",  "shuffle",   "shuffle-block"}));
   EXPECT_NO_THROW(check_fixed_on_resume(saved, saved, "run/config.json"));
 }
 
@@ -313,7 +317,12 @@ TEST(Checkpoint, TrainStateJsonKeepsItsKeys) {
   EXPECT_EQ(s.sched.best_epoch, 2);
   EXPECT_EQ(s.sched.lr, 0.003);
   EXPECT_TRUE(s.finished);
-  EXPECT_EQ(s.to_json(), kOldTrainState);
+  // Written back: the old keys and values, and the divergence guard's (issue 21) at their defaults.
+  nlohmann::json back = nlohmann::json::parse(s.to_json());
+  EXPECT_EQ(back.at("rollbacks"), 0);
+  EXPECT_EQ(back.at("running_loss"), 0.0);
+  back.erase("rollbacks"), back.erase("running_loss");
+  EXPECT_EQ(back.dump(), kOldTrainState);
   nlohmann::json old = nlohmann::json::parse(kOldTrainState);
   for (const char* key : {"best_valid", "best_epoch", "epoch_seconds", "average_count", "average_start"})
     old.erase(key);

@@ -95,6 +95,7 @@ struct ResumeCase {
   double dropout;
   double lr;
   const char* schedule = "step";  // plateau: with --keep-best, and a validation loss that rises in epoch 2
+  bool shuffle = false;           // --shuffle sentences (blocks of at least 40 tokens: a new order each epoch)
 };
 class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
  protected:
@@ -107,6 +108,7 @@ class Resume : public Train, public ::testing::WithParamInterface<ResumeCase> {
     c.weight_decay = c.optimizer == OptimizerKind::Sgd ? 0.0 : 0.01;
     c.schedule = parse_name<Schedule>(GetParam().schedule, "--schedule");
     c.keep_best = c.schedule == Schedule::Plateau;
+    if (GetParam().shuffle) c.shuffle = Shuffle::Sentences, c.shuffle_block = 40;
     return c;
   }
 };
@@ -166,10 +168,56 @@ INSTANTIATE_TEST_SUITE_P(Train, Resume,
                          ::testing::Values(ResumeCase{"elman", "sgd", 0.0, 0.5},
                                            ResumeCase{"lstm", "adamw", 0.3, 0.003},
                                            ResumeCase{"gru", "adam", 0.2, 0.003},
-                                           ResumeCase{"lstm", "sgd", 0.0, 3.0, "plateau"}),
+                                           ResumeCase{"lstm", "sgd", 0.0, 3.0, "plateau"},
+                                           ResumeCase{"lstm", "sgd", 0.2, 1.0, "step", true}),
                          [](const auto& info) {
-                           return std::string(info.param.cell) + "_" + info.param.optimizer + "_" + info.param.schedule;
+                           return std::string(info.param.cell) + "_" + info.param.optimizer + "_" +
+                                  info.param.schedule + (info.param.shuffle ? "_shuffled" : "");
                          });
+
+// --shuffle sentences reads the same tokens as the text as it is, in another order every epoch: the same steps, other
+// losses and weights; the seed picks the order (two seeds' runs differ even from the same weights, --init-from).
+TEST_F(Train, ShuffleSentencesReadsTheSameTokensInAnotherOrder) {
+  Corpus corpus(300);
+  auto config = [&](const std::string& out) {
+    Config c = corpus.config(out);
+    c.epochs = 2;
+    c.shuffle = Shuffle::Sentences;
+    c.shuffle_block = 30;
+    return c;
+  };
+  Config plain = config("plain");
+  plain.shuffle = Shuffle::None;
+  const TrainResult rp = run_training(plain);
+  const Config shuffled = config("shuffled");
+  const TrainResult rs = run_training(shuffled);
+  EXPECT_EQ(rs.steps, rp.steps);
+  EXPECT_NE(rs.train_ppl, rp.train_ppl);
+  EXPECT_NE(read_file(plain.out + "/model.safetensors", "a"), read_file(shuffled.out + "/model.safetensors", "b"));
+  EXPECT_GT(rs.input_seconds, 0);
+  EXPECT_LT(rs.input_share, 0.5);
+  Config seed1 = config("seed1"), seed2 = config("seed2");
+  seed1.init_from = seed2.init_from = plain.out + "/model.safetensors";
+  seed2.seed = seed1.seed + 1;
+  EXPECT_NE(run_training(seed1).train_ppl, run_training(seed2).train_ppl);
+  // Character mode cuts sentences at newlines; a text without one has no sentence to shuffle (one clear line).
+  Config chars = config("chars");
+  chars.tokens = TokenMode::Char;
+  chars.max_steps = 3;
+  EXPECT_EQ(run_training(chars).steps, 3);
+  const std::string flat = corpus.dir + "/flat.txt";
+  write_file_atomic(flat, std::string(5000, 'a') + "b");
+  chars.train = chars.valid = chars.test = flat;
+  chars.out = corpus.dir + "/flat";
+  try {
+    run_training(chars);
+    ADD_FAILURE() << "a text without line ends was shuffled";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("--shuffle sentences"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(flat), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(path_exists(chars.out)) << "nothing written";
+}
 
 TEST_F(Train, SigintSavesACheckpointThatResumes) {
   Corpus corpus(3000);

@@ -82,6 +82,8 @@ void sync_directory_of(const std::string& path) {  // makes a rename or link dur
 
 void write_file_synced(const std::string& path, std::string_view bytes) { write_synced(path, bytes, path); }
 
+void sync_parent_directory(const std::string& path) { sync_directory_of(path); }
+
 void rename_synced(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) fail("{}: cannot rename into place: {}", to, std::strerror(errno));
   sync_directory_of(to);
@@ -247,8 +249,11 @@ std::string default_cache_dir() {
   return "/tmp/manylm-cache";
 }
 
-DirLock::~DirLock() {
+DirLock::~DirLock() { release(); }
+
+void DirLock::release() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays (removing it would race a new holder)
+  fd_ = -1;
 }
 
 void DirLock::acquire(const std::string& dir, const std::string& what, const std::string& advice) {

@@ -22,6 +22,8 @@ void write_file_new(const std::string& path, std::string_view bytes);
 // rename with an fsync of the directory (on failure `from` stays, so a pair's save can still be completed).
 void write_file_synced(const std::string& path, std::string_view bytes);
 void rename_synced(const std::string& from, const std::string& to);
+// fsync of the directory holding `path`: makes a rename or a new name there durable.
+void sync_parent_directory(const std::string& path);
 
 // Where manylm keeps caches (token ids, the GEMM plan): $MANYLM_CACHE, $XDG_CACHE_HOME/manylm,
 // ~/.cache/manylm, else /tmp/manylm-cache.
@@ -45,6 +47,7 @@ class DirLock {
   // `what` starts the error line (e.g. "--resume"); `advice` ends it (what to do instead).
   void acquire(const std::string& dir, const std::string& what, const std::string& advice);
   bool held() const { return fd_ >= 0; }
+  void release();
 
  private:
   int fd_ = -1;

@@ -1,7 +1,11 @@
 // safetensors.h — the safetensors layout (8-byte little-endian header length, JSON header, raw data), so
 // PyTorch and Hugging Face tooling read manylm's weights without conversion. F32 tensors only.
-// Reading validates everything (length, JSON, dtype, offsets, shapes) and fails with one line naming the
-// file. Not a model format: it knows names, shapes and bytes, nothing about layers.
+// Every file written records a CRC-32C (core/crc32c.h) of each tensor's bytes and of its other metadata, in
+// the metadata entry "manylm.checksums" (a JSON string: {"algorithm": "crc32c", "metadata": hex, "tensors":
+// {name: hex}}), which PyTorch's loaders pass over. Reading validates everything (length, JSON, dtype, shapes
+// and their byte counts, data_offsets that cover the data section exactly once, the checksums where the file
+// has them) and fails with one line naming the file. Not a model format: it knows names, shapes and bytes, nothing
+// about layers.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -20,6 +24,7 @@ struct SafeTensor {
 struct SafeTensorsFile {
   std::map<std::string, std::string> metadata;
   std::map<std::string, SafeTensor> tensors;
+  bool checksummed = false;  // it recorded checksums, and they matched (files of older manylm versions have none)
 };
 
 // Serializes every tensor of the arenas under its table name, plus `metadata`. Atomic write.

@@ -289,6 +289,7 @@ void GradReducer::ready(size_t from) {
 
 void GradReducer::finish() {
   if (!comm_.distributed()) return;
+  const Watchdog::Armed armed = Watchdog::arm(watchdog_, "the gradient reduction");
   const double t0 = now_seconds();
   ready(0);
   const size_t all = buckets_.size();
@@ -340,6 +341,7 @@ void add_rows_at(const RowGrad& g, const std::vector<int32_t>& ids, float* out) 
 void GradReducer::reduce_rows(RowGrad& g, std::span<uint8_t> touched) {
   if (!comm_.distributed()) return;
   const int N = comm_.size();
+  const Watchdog::Armed armed = Watchdog::arm(watchdog_, "the embedding rows' reduction");
   const double t0 = now_seconds();
   MPI_Allreduce(MPI_IN_PLACE, touched.data(), static_cast<int>(touched.size()), MPI_UNSIGNED_CHAR, MPI_MAX,
                 MPI_COMM_WORLD);

@@ -33,6 +33,7 @@
 #include "core/row_grad.h"
 #include "mpi/comm.h"
 #include "mpi/compress.h"
+#include "mpi/watchdog.h"
 
 namespace manylm {
 
@@ -77,6 +78,8 @@ class GradReducer {
   // No codec loses anything to a residual (what a step did not touch is zero after the sum).
   bool lossless() const { return o_.codec == Compress::None; }
   void reset_stats() { stats_ = {}; }
+  // finish() and reduce_rows() wait armed under this watchdog (null: none).
+  void watch(Watchdog* w) { watchdog_ = w; }
   // This rank's error-feedback residuals (empty for lossless paths); for tests and checks.
   std::span<const float> residual() const { return residual_; }
   std::span<const float> owner_residual() const { return owner_residual_; }
@@ -100,6 +103,7 @@ class GradReducer {
   std::vector<std::unique_ptr<Bucket>> buckets_;  // [0] is the last range of the block
   std::vector<float> residual_, owner_residual_;
   ReduceStats stats_;
+  Watchdog* watchdog_ = nullptr;
   double step_start_ = 0;
   bool step_open_ = false;
   size_t launched_ = 0, completed_ = 0;  // buckets; touched by whoever drives MPI

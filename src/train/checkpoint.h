@@ -39,6 +39,7 @@ struct TrainState {
   int64_t train_tokens = 0;   // tokens trained on so far
   int64_t average_count = 0;  // --average-from: updates averaged so far
   int64_t average_start = 0;  // --average-nonmono: the epoch (1-based) averaging starts, once triggered
+  double running_loss = 0;    // the divergence guard's running loss per token (train/guard.h; 0: none yet)
   bool finished = false;
 
   // The ONE list of what a checkpoint records (state.safetensors' "manylm.train_state" JSON), under these
@@ -62,6 +63,8 @@ struct TrainState {
     f("train_tokens", s.train_tokens);
     f("average_count", s.average_count, kOptional);
     f("average_start", s.average_start, kOptional);
+    f("running_loss", s.running_loss, kOptional);
+    f("rollbacks", s.sched.rollbacks, kOptional);
     f("finished", s.finished);
   }
   std::string to_json() const;
@@ -81,7 +84,7 @@ struct RunPaths {
   std::string average() const { return dir + "/average.safetensors"; }
   std::string metrics() const { return dir + "/metrics.jsonl"; }
   std::string residuals(int rank) const { return dir + "/residual.rank" + std::to_string(rank) + ".safetensors"; }
-  bool holds_run() const;       // any of the files above exists
+  bool holds_run() const;       // config.json or a weights or state file exists (vocab.json alone: a failed start)
   bool has_checkpoint() const;  // a checkpoint was saved (ask after recover_checkpoint)
 };
 
@@ -91,19 +94,30 @@ void save_checkpoint(const RunPaths& run, const Arena& params, const std::vector
 // Before resuming (on one process, the writer): completes a save interrupted between its two renames, or
 // discards one interrupted earlier. Returns a note saying which, or "" when there was none.
 std::string recover_checkpoint(const RunPaths& run);
+// Removes what dead writers left in the run directory (the caller holds its lock): temporary files of atomic writes
+// (NAME.tmp.PID) and, with `next` (a new run in a directory that exists), the .next halves of a checkpoint.
+void remove_temporaries(const RunPaths& run, bool next);
 // Loads the weights, and the training state into `state` unless it is empty (then returns {}). A
 // checkpoint that has averaged updates (--average-from) also fills `average` (its tensors are "average.*"
 // in state.safetensors; the caller passes it in `state` when saving); without `average`, a UserError.
+// `description` (model_description; "" skips the check): the model file's recorded one must match, key by key
+// (check_described_model). `note` receives one warning line when a file has no checksums (an older manylm's).
 TrainState load_checkpoint(const RunPaths& run, Arena& params, const std::vector<Arena*>& state,
-                           Arena* average = nullptr);
+                           Arena* average = nullptr, const std::string& description = {}, std::string* note = nullptr);
 
 // --keep-best: the weights of epoch st.sched.best_epoch, scoring valid_ppl. load_best returns that epoch.
 void save_best(const RunPaths& run, const Arena& params, const TrainState& st, double valid_ppl,
                const std::string& model_meta_json, bool tied);
-int64_t load_best(const RunPaths& run, Arena& params);
+int64_t load_best(const RunPaths& run, Arena& params, const std::string& description = {}, std::string* note = nullptr);
+// A weights file of the model `description` describes into `params` (as load_checkpoint's model file).
+SafeTensorsFile load_weights(const std::string& path, Arena& params, const std::string& description,
+                             std::string* note = nullptr);
 // The model a manylm weights file describes (its "manylm" metadata: cell, sizes, vocabulary), "" if none.
 // Files of equal tensor shapes may hold different models (a tanh and a relu cell).
 std::string described_model(const SafeTensorsFile& f);
+// UserError naming `path` when its recorded description differs from `expected` in a key both have (a file of an
+// older manylm lacks some: vocab_crc32c); a file without one (PyTorch's) passes.
+void check_described_model(const SafeTensorsFile& f, const std::string& path, const std::string& expected);
 
 // --average-from: the running mean of the weights at an epoch end (`average` has the parameters' table).
 void save_average(const RunPaths& run, const Arena& average, const TrainState& st, int64_t from_epoch,
@@ -140,6 +154,13 @@ struct LoadedModel {
 // "average" (UserError without it), "last" (the checkpoint's model.safetensors), or the path of a weights
 // file of this model (`manylm average`).
 LoadedModel load_run_model(const std::string& run_dir, const std::string& weights = "auto");
+// The model a run's weights files describe (their "manylm" metadata): cell, activation, token unit, sizes, and the
+// vocabulary's size and CRC-32C (of its vocab.json text), so that a file of another model or vocabulary is refused.
+std::string model_description(const Config& c, const Vocab& vocab);
+// UserError naming `path` for a training state outside what the run's config and its training text of `windows`
+// windows per epoch allow: step, epoch, window (and step = epoch x windows + window), rate, losses, token counts,
+// times, averaging, rollbacks.
+void check_train_state(const TrainState& st, const Config& c, int64_t windows, const std::string& path);
 // The help of eval's and sample's --weights.
 inline constexpr const char* kWeightsHelp =
     "auto (the best validation epoch's when the run kept them, else the averaged ones of --average-from, else the "

@@ -28,10 +28,15 @@ void Config::validate() const {
   positive("eval-batch", eval_batch);
   positive("epochs", epochs);
   positive("min-count", min_count);
+  positive("shuffle-block", shuffle_block);
   if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
   check_vocab_file();
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
+  if (max_rollbacks < 0 || max_rollbacks > 60)
+    fail("--max-rollbacks: must be in 0..60 (each halves the rate; got {})", max_rollbacks);
+  if (!std::isfinite(diverge_ratio) || (diverge_ratio != 0 && diverge_ratio <= 1))
+    fail("--diverge-ratio: must be 0 (off) or a number above 1 (got {})", diverge_ratio);
   if (checkpoint_steps < 0) fail("--checkpoint-steps: must be 0 or positive (got {})", checkpoint_steps);
   if (!std::isfinite(dropout) || dropout < 0 || dropout >= 1) fail("--dropout: must be in [0, 1) (got {})", dropout);
   if (!std::isfinite(weight_decay) || weight_decay < 0) fail("--weight-decay: must be >= 0 (got {})", weight_decay);
@@ -70,6 +75,8 @@ void Config::validate() const {
     fail("--threshold-tau: must be 0 (adaptive) or positive (got {})", threshold_tau);
   if (!(threshold_density > 0 && threshold_density <= 1))
     fail("--threshold-density: must be in (0, 1] (got {})", threshold_density);
+  if (!std::isfinite(comm_timeout) || comm_timeout < 0)
+    fail("--comm-timeout: must be 0 (no watchdog) or a number of seconds (got {})", comm_timeout);
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
 }
 

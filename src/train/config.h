@@ -9,11 +9,13 @@
 
 #include "core/gemm.h"
 #include "core/names.h"
+#include "data/shuffle.h"
 #include "data/text_reader.h"
 #include "data/vocab.h"
 #include "data/vocab_file.h"
 #include "model/shape.h"
 #include "mpi/compress.h"
+#include "train/guard.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -36,7 +38,9 @@ struct Config {
   std::string vocab_file;  // a fixed vocabulary (data/vocab_file.h) instead of one counted from the training text
   VocabFormat vocab_format = VocabFormat::Auto;
   std::string unk_token = "<unk>", eos_token = "<eos>";  // the vocabulary file's unknown and line-end words
-  std::string cache_dir;                                 // empty: default_cache_dir()
+  std::string cache_dir;            // empty: default_cache_dir()
+  Shuffle shuffle = Shuffle::None;  // the order each epoch reads the training text in (data/shuffle.h)
+  int64_t shuffle_block = 1024;     // sentences: a block holds whole sentences, at least this many tokens
   // model
   Cell cell = Cell::Elman;
   Activation activation = Activation::Tanh;
@@ -76,6 +80,10 @@ struct Config {
   GemmBackend gemm = GemmBackend::OneDnn;
   Precision precision = Precision::Fp32;  // bf16: bf16 operands, fp32 accumulation, fp32 master weights
   int64_t max_steps = 0;                  // 0: no limit
+  // divergence guard (train/guard.h): what a refused step does, how many rollbacks a run may take, the rule
+  OnDiverge on_diverge = OnDiverge::Rollback;
+  int64_t max_rollbacks = 3;
+  double diverge_ratio = 3.0;  // 0: only a non-finite loss or gradient norm counts
   // data parallelism (mpirun): --batch is global; each rank takes a disjoint range of lanes
   Compress grad_compress = Compress::None;
   double bucket_mb = 4;             // gradient all-reduce bucket size, MiB of fp32
@@ -83,6 +91,7 @@ struct Config {
   double threshold_density = 0.01;  // threshold, adaptive τ: fraction of the gradient sent per step
   bool deterministic = false;       // sum gradients in rank order: bitwise reproducible for any MPI algorithm
   bool comm_thread = true;          // a progress thread drives MPI while backward computes
+  double comm_timeout = 300;        // seconds a rank may wait in a step's collectives (watchdog); 0: off
   double checkpoint_minutes = 10.0;
   int64_t checkpoint_steps = 0;  // 0: only by time and at epoch ends
   double progress_seconds = 10.0;

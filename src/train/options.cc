@@ -44,6 +44,13 @@ constexpr TrainOption kTrainOptions[] = {
     {"eos-token", &Config::eos_token, "Data", kPlain, "--vocab-file: its line-end word (e.g. </S> or </s>)"},
     {"cache-dir", &Config::cache_dir, "Data", kPlain,
      "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)"},
+    // The order of the text defines the trajectory; a resumed run rebuilds its epoch's order from the seed.
+    {"shuffle", &Config::shuffle, "Data", kFixedOnResume,
+     "Order of each epoch's training text: none (as it is, one contiguous stream: the PTB convention) or sentences "
+     "(blocks of whole sentences in a new seeded order every epoch, for corpora of independent sentences)"},
+    {"shuffle-block", &Config::shuffle_block, "Data", kFixedOnResume,
+     "--shuffle sentences: a block holds whole sentences, at least this many tokens (1: every sentence is a block; "
+     "the index takes about 40 bytes per block)"},
     {"cell", &Config::cell, "Model", kFixedOnResume, "Recurrent cell: elman, lstm or gru"},
     {"activation", &Config::activation, "Model", kFixedOnResume, "Elman activation: sigmoid, tanh or relu"},
     {"layers", &Config::layers, "Model", kFixedOnResume, "Stacked recurrent layers (L)"},
@@ -123,6 +130,14 @@ constexpr TrainOption kTrainOptions[] = {
      "Matrix products in fp32, or bf16 (bfloat16 operands, fp32 accumulation and master weights; needs AVX512_BF16)"},
     {"max-steps", &Config::max_steps, "Training", kNotSaved,
      "Stop after this many updates, saving a checkpoint (0: no limit)"},
+    {"on-diverge", &Config::on_diverge, "Training", kPlain,
+     "A step whose loss or gradient norm is not finite, or whose loss exceeds --diverge-ratio times the running loss, "
+     "is never applied: rollback (reload the last checkpoint, halve the rate) or stop (exit 2)"},
+    {"max-rollbacks", &Config::max_rollbacks, "Training", kPlain,
+     "--on-diverge rollback: the rollbacks a run may take; the next divergence stops it (exit 2)"},
+    {"diverge-ratio", &Config::diverge_ratio, "Training", kPlain,
+     "A step's loss per token above this times both the running loss and ln V (a uniform guess) is a divergence (0: "
+     "only non-finite losses)"},
     {"grad-compress", &Config::grad_compress, "Distributed", kPlain,
      "Gradient all-reduce under mpirun: none, fp16, int8, dyn8 (Dettmers) or threshold (Strom), with error feedback"},
     {"bucket-mb", &Config::bucket_mb, "Distributed", kPlain,
@@ -135,6 +150,9 @@ constexpr TrainOption kTrainOptions[] = {
      "Sum gradients in rank order: bitwise reproducible whatever MPI's algorithm"},
     {"comm-thread", &Config::comm_thread, "Distributed", kPlain,
      "true: a progress thread drives the all-reduce during backward; false: polled between layers"},
+    {"comm-timeout", &Config::comm_timeout, "Distributed", kPlain,
+     "Seconds a rank may wait for the others in a training step's collectives; then every rank stops with one line "
+     "naming the rank that stopped answering and the checkpoint to resume from (0: no watchdog)"},
     {"checkpoint-minutes", &Config::checkpoint_minutes, "Run", kPlain, "Save a checkpoint every this many minutes"},
     {"checkpoint-steps", &Config::checkpoint_steps, "Run", kPlain, "Also save every this many updates (0: off)"},
     {"progress-seconds", &Config::progress_seconds, "Run", kPlain,

@@ -21,7 +21,8 @@ using ConfigField =
     std::variant<std::string Config::*, bool Config::*, int Config::*, int64_t Config::*, uint64_t Config::*,
                  double Config::*, TokenMode Config::*, Cell Config::*, Activation Config::*, DropoutMask Config::*,
                  OptimizerKind Config::*, Schedule Config::*, GemmBackend Config::*, Precision Config::*,
-                 Compress Config::*, Output Config::*, SparseUpdates Config::*, VocabFormat Config::*,
+                 Compress Config::*, Output Config::*, SparseUpdates Config::*, Shuffle Config::*, OnDiverge Config::*,
+                 VocabFormat Config::*,
                  std::vector<int64_t> Config::*>;
 
 // What an option is besides its value (bits of TrainOption::traits).

@@ -3,10 +3,16 @@
 
 #include <fmt/format.h>
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -63,6 +69,7 @@ Recovery recover_run(const RunOpening& o, const Comm& comm) {
   if (!o.resuming()) return r;
   if (comm.root()) {
     r.note = recover_checkpoint(o.run);
+    remove_temporaries(o.run, false);
     r.from_checkpoint = o.run.has_checkpoint();
     if (!r.from_checkpoint)
       r.note = fmt::format("note: {} has no checkpoint yet (the run stopped before its first); starting at step 0",
@@ -93,17 +100,71 @@ RunLock::RunLock(const RunOpening& o, const Comm& comm) {
     lock.acquire(o.run.dir, "--resume", "stop it first (Ctrl-C saves a checkpoint), then resume");
 }
 
-void write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock) {
+namespace {
+
+// A new run's directory, made whole or not at all: config.json, vocab.json and corpus.json are written into a temporary
+// sibling directory (locked from the start) that is renamed into place. false, having left nothing, when the
+// directory appeared meanwhile (then the caller treats it as one that existed).
+bool create_run_directory(const RunOpening& o, const std::string& config, const std::string& vocab,
+                          const std::string& corpus, DirLock& lock) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(o.run.dir).lexically_normal();
+  const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
+  make_directories(parent.string());
+  std::string tmpl = (parent / ("." + dir.filename().string() + ".setup-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data()))
+    fail("--out: cannot create a directory in {}: {}", parent.string(), std::strerror(errno));
+  try {
+    lock.acquire(tmpl, "--out", "choose another --out");
+    write_file_atomic(tmpl + "/vocab.json", vocab);
+    write_file_atomic(tmpl + "/corpus.json", corpus);
+    write_file_atomic(tmpl + "/config.json", config);
+    if (::rename(tmpl.c_str(), o.run.dir.c_str()) != 0) {  // an existing directory that is not empty
+      if (errno != EEXIST && errno != ENOTEMPTY && errno != EISDIR && errno != ENOTDIR)
+        fail("--out: cannot create {}: {}", o.run.dir, std::strerror(errno));
+      throw std::system_error(errno, std::generic_category());
+    }
+  } catch (const std::system_error&) {
+    lock.release();
+    std::error_code ec;
+    fs::remove_all(tmpl, ec);
+    return false;
+  } catch (...) {
+    lock.release();
+    std::error_code ec;
+    fs::remove_all(tmpl, ec);
+    throw;
+  }
+  sync_parent_directory(o.run.dir);
+  return true;
+}
+
+}  // namespace
+
+bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock) {
+  const std::string config = config_to_json(with_absolute_data_paths(o.config)), words = vocab.to_json();
+  if (!o.resuming() && !is_directory(o.run.dir) && create_run_directory(o, config, words, corpus_json, lock))
+    return true;
   if (o.resuming()) truncate_metrics(o.run, 0);
-  make_directories(o.run.dir);
-  if (!lock.held()) {
+  if (!lock.held()) {  // a directory that exists (empty, or a dead trainer's leftovers)
     lock.acquire(o.run.dir, "--out", "choose another --out");
     if (o.run.holds_run())  // another trainer made its run here after open_run looked, and has finished
       fail("--out: {} already holds a run; continue it with --resume {} or choose another --out", o.run.dir, o.run.dir);
   }
-  write_file_atomic(o.run.config(), config_to_json(with_absolute_data_paths(o.config)));
-  write_file_atomic(o.run.vocab(), vocab.to_json());
-  write_file_atomic(o.run.corpus(), corpus_json);
+  remove_temporaries(o.run, !o.resuming());
+  // config.json last: a directory without it holds no run (RunPaths::holds_run), whatever else a failure left.
+  try {
+    write_file_atomic(o.run.vocab(), words);
+    write_file_atomic(o.run.corpus(), corpus_json);
+    write_file_atomic(o.run.config(), config);
+  } catch (...) {
+    if (!o.resuming()) {  // the directory as it was
+      std::remove(o.run.vocab().c_str());
+      std::remove(o.run.corpus().c_str());
+    }
+    throw;
+  }
+  return false;
 }
 
 void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json) {
@@ -132,10 +193,11 @@ void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json)
 
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta) {
   require_regular_file(path, "weights (--init-from)");
-  const SafeTensorsFile f = load_safetensors(path);
-  if (const std::string d = described_model(f); !d.empty() && d != model_meta)  // equal shapes are not enough
-    fail("--init-from: {} holds another model ({}; this run: {})", path, d, model_meta);
-  fill_arena(f, params, path);
+  try {  // equal shapes are not enough: the description must match (a tanh and a relu cell)
+    load_weights(path, params, model_meta);
+  } catch (const UserError& e) {
+    fail("--init-from: {}", e.what());
+  }
 }
 
 std::string residual_tag(int ranks, Compress codec, int64_t bucket_floats) {

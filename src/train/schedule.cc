@@ -11,7 +11,8 @@ namespace manylm {
 bool schedule_after_epoch(const Config& c, int64_t epoch, double valid, ScheduleState& s) {
   const bool best = valid < s.best_valid;
   if (c.schedule == Schedule::Step) {
-    s.lr = c.lr / std::pow(c.decay, static_cast<double>(std::max<int64_t>(0, epoch + 1 - c.decay_after)));
+    s.lr = std::ldexp(c.lr, static_cast<int>(-s.rollbacks)) /
+           std::pow(c.decay, static_cast<double>(std::max<int64_t>(0, epoch + 1 - c.decay_after)));
   } else if (c.schedule == Schedule::Newbob) {
     // Improvement ratio of perplexities, exp(last − valid), as Mikolov's min_improvement.
     const bool small_gain = std::isfinite(s.last_valid) && std::exp(s.last_valid - valid) < c.newbob_ratio;

@@ -6,7 +6,8 @@
 //   plateau (PyTorch's word_language_model example): divide the rate by `decay` after every epoch whose
 //   validation loss is not below the best so far; with `patience` P, after every (P+1)-th such epoch in a row
 //   (PyTorch's ReduceLROnPlateau).
-// Every schedule tracks the best validation loss and its epoch (for --keep-best).
+// Every schedule tracks the best validation loss and its epoch (for --keep-best). A divergence rollback halves
+// the rate (train/guard.h): the relative schedules keep it as it is, the step schedule as a factor 2^-rollbacks.
 // The state is plain data so a checkpoint holds it exactly. Not the optimizer.
 #pragma once
 #include <cstdint>
@@ -32,6 +33,7 @@ struct ScheduleState {
   int64_t best_epoch = 0;                                       // 1-based; 0: none yet
   bool decaying = false;
   bool stop = false;
+  int64_t rollbacks = 0;  // divergence rollbacks so far: each halved the rate (the step schedule keeps the factor)
 };
 
 // Called after epoch `epoch` (1-based) finished with mean validation loss `valid`; updates lr, stop and the

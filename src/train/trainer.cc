@@ -14,7 +14,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "core/engine.h"
@@ -25,11 +27,14 @@
 #include "core/parallel.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
+#include "data/shuffle.h"
 #include "model/model.h"
 #include "mpi/comm.h"
 #include "mpi/reducer.h"
+#include "mpi/watchdog.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/guard.h"
 #include "train/memory.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
@@ -46,49 +51,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 }  // namespace
-
-namespace {
-
-// Sparse updates: the embedding's rows (summed over ranks), and the gradient ranges of the tail clusters that
-// no row reached on any rank (with a lossy codec none: its residuals can make any block nonzero).
-const SparseGrad* step_sparsity(const ModelShape& s, Workspace& ws, const Arena& grads, GradReducer* reducer) {
-  if (!ws.sparse_embedding) throw std::logic_error("train_step: sparse updates need Workspace::sparse_embedding");
-  thread_local SparseGrad sg;  // its vectors' storage is reused from step to step
-  thread_local std::vector<uint8_t> touched;
-  touched.assign(static_cast<size_t>(s.clusters()), 0);
-  for (int64_t i = 0; i < s.clusters(); ++i) touched[static_cast<size_t>(i)] = ws.adaptive.touched(i) ? 1 : 0;
-  if (reducer) reducer->reduce_rows(*ws.sparse_embedding, touched);
-  sg.rows = ws.sparse_embedding;
-  sg.idle.clear();
-  if (reducer && !reducer->lossless()) return &sg;
-  for (int64_t i = 0; i < s.clusters(); ++i) {
-    if (touched[static_cast<size_t>(i)]) continue;
-    const TensorView last = grads[static_cast<size_t>(ws.ix.tail_out[i])];
-    const int64_t b = static_cast<int64_t>(grads.offset(static_cast<size_t>(ws.ix.tail_proj[i])));
-    sg.idle.emplace_back(b, static_cast<int64_t>(grads.offset(static_cast<size_t>(ws.ix.tail_out[i]))) + last.numel());
-  }
-  return &sg;
-}
-
-}  // namespace
-
-double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
-                  Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
-                  double clip, double lr, int64_t step, PhaseTimes* times, GradReducer* reducer) {
-  drop.step = static_cast<uint64_t>(step);  // grads are zero: the previous update cleared them
-  const double loss = model_forward(e, s, params, ws, x, y, len, B, hidden, true, nullptr, &drop, times);
-  if (!std::isfinite(loss)) fail("training diverged at step {} (loss is {}): lower --lr or set --clip", step + 1, loss);
-  model_backward(e, s, params, ws, x, len, B, grads, &drop, times);  // launches reducer buckets as they finish
-  const auto t0 = Clock::now();
-  if (reducer) reducer->finish();  // grads: the sum over ranks, the same on every rank
-  const SparseGrad* sparse = opt.sparse() ? step_sparsity(s, ws, grads, reducer) : nullptr;
-  const double norm = std::sqrt(grad_sum_squares(grads, sparse));
-  if (!std::isfinite(norm))  // the same on every rank (the reduced gradient): all stop, nothing applied
-    fail("training diverged at step {} (the gradient norm is {}): lower --lr or set --clip", step + 1, norm);
-  opt.update(e, params, grads, lr, step + 1, clip_factor(norm, clip), sparse);  // marks the bf16 copy stale
-  if (times) times->update += seconds_since(t0), times->update_rows += opt.take_rows_seconds();
-  return loss;
-}
 
 void install_stop_signals() {
   // The handler stays for threads that already exist with the signals unblocked (none in manylm; a library's
@@ -124,6 +86,16 @@ void install_stop_signals() {
 }
 
 namespace {
+
+// The end of the line the watchdog prints when a rank hangs or dies: where the last intact checkpoint is and the
+// command that resumes it (on any number of ranks).
+std::string resume_note(const std::string& dir, int64_t saved_step, int ranks) {
+  if (saved_step < 0) return fmt::format("{} holds no checkpoint yet: start the run again", dir);
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return fmt::format("the last intact checkpoint is {} (step {}): resume with mpirun -np {} {} train --resume {}", dir,
+                     saved_step, ranks, ec ? "manylm" : exe, dir);
+}
 
 // The engine as a run builds it: threads, GEMM backend, precision (the bf16 copy of the parameters is the
 // engine's own: the model declares the block, the optimizer's update and evaluate() make the copy stale).
@@ -181,6 +153,9 @@ struct RunData {
   }
 };
 
+// The token that ends a sentence: <eos> (words) or the newline (characters); -1 if the vocabulary has none.
+int32_t sentence_end(const Vocab& v) { return v.mode() == TokenMode::Word ? v.eos() : v.find("\n"); }
+
 RunData load_data(const RunOpening& o, const Comm& comm) {
   const Config& c = o.config;
   RunData d{{}, c.train_path(), c.valid_path(), c.test_path(), {}, {}, {}};
@@ -209,10 +184,18 @@ RunData load_data(const RunOpening& o, const Comm& comm) {
   d.test = load_ids(test, "encoding the test text");
   if (d.train.size() == 0) fail("{}: empty corpus: no tokens", d.train_path);
   Batcher(TokenSequence(d.train.pieces()), c.batch, c.bptt, d.train_path);
+  if (c.shuffle == Shuffle::Sentences && sentence_end(d.vocab) < 0)
+    fail("--shuffle sentences: the vocabulary of {} has no line end to cut sentences at", d.train_path);
   Batcher(TokenSequence(d.valid.pieces()), c.eval_batch, c.bptt, d.valid_path, "--eval-batch");
   Batcher(TokenSequence(d.test.pieces()), c.eval_batch, c.bptt, d.test_path, "--eval-batch");
   if (o.resuming()) check_corpus_unchanged(o, d.fingerprint());
   return d;
+}
+
+// --shuffle sentences: the training text's blocks of whole sentences, cut once; each epoch permutes them.
+SentenceBlocks sentence_blocks(const Config& c, const RunData& d) {
+  if (c.shuffle == Shuffle::None) return {};
+  return SentenceBlocks(TokenSequence(d.train.pieces()), sentence_end(d.vocab), c.shuffle_block);
 }
 
 ReduceOptions reduce_options(const Config& c) {
@@ -226,18 +209,6 @@ ReduceOptions reduce_options(const Config& c) {
   return ro;
 }
 
-// The model the weights files describe (their "manylm" metadata).
-std::string model_meta(const Config& c, int64_t vocab) {
-  return nlohmann::json{{"cell", name_of(c.cell)},
-                        {"activation", name_of(c.activation)},
-                        {"tokens", name_of(c.tokens)},
-                        {"vocab", vocab},
-                        {"embed", c.embed},
-                        {"hidden", c.hidden},
-                        {"layers", c.layers}}
-      .dump();
-}
-
 // One training run, from its Config to its result. Data parallel over the ranks of `comm`: each holds its
 // lanes [lane0_, lane1_) of the global batch; every collective is called by every rank at the same step.
 class Run {
@@ -246,28 +217,38 @@ class Run {
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
   TrainResult train();
+  void discard_unsaved() noexcept;
 
  private:
   struct StepOutcome {
-    bool signalled = false;  // on any rank: save and stop
-    bool save_due = false;   // --checkpoint-steps, or rank 0's --checkpoint-minutes
+    bool signalled = false;    // on any rank: save and stop
+    bool save_due = false;     // --checkpoint-steps, or rank 0's --checkpoint-minutes
+    bool rolled_back = false;  // the step diverged: nothing applied, the run went back to its last checkpoint
   };
   void restore();  // from the checkpoint of a resumed run
   void start();    // from ±init or --init-from
+  void load_last_checkpoint();
+  void initial_weights();
   void announce();
   void connect_reducer();
+  void order_epoch();
   StepOutcome step();
   void report_step(double loss, int64_t tokens);
   void end_epoch();
   const Arena& epoch_weights();
-  void save();
-  void check_finite_weights() const;
+  bool save();
+  void write_checkpoint();
+  bool weights_finite() const;
+  std::string weights_verdict();
+  void diverged(const std::string& why);
+  void roll_back(const std::string& why);
   TrainResult interrupted();
   TrainResult final_scores();
   void load_scored_weights();
   void gradient_traffic();
   void fill_totals();
   EvalResult eval(const Arena& weights, const CorpusIds& ids, const std::string& path);
+  double uniform_loss() const { return std::log(static_cast<double>(shape_.vocab)); }  // ln V, the guard's floor
   bool averaging() const { return c_.average_from > 0 || c_.average_nonmono > 0; }
   // The epoch (1-based) from which the weights are averaged: fixed, or once --average-nonmono has fired; 0: not.
   int64_t average_from() const { return c_.average_from > 0 ? c_.average_from : st_.average_start; }
@@ -281,9 +262,13 @@ class Run {
   const int64_t lane0_, lane1_, B_;  // this rank's lanes of the global batch (all of them with one rank)
   Engine engine_;
   RunData data_;
-  Batcher batcher_;
+  Batcher batcher_;             // the training text in this epoch's order
+  SentenceBlocks blocks_;       // --shuffle sentences: what each epoch's order permutes
+  double blocks_seconds_ = 0;   // the time cutting them took
+  int64_t ordered_epoch_ = -1;  // the epoch batcher_ holds the order of (-1: the text as it is)
   ModelShape shape_;
   Arena params_, grads_, hidden_;
+  Arena probe_hidden_;  // the carried state of the guard's look at the weights before a save (weights_verdict)
   RowGrad embed_rows_;  // sparse updates: the embedding's gradient, as the rows a step touched
   Arena all_hidden_;    // every lane's carried state, as checkpoints hold it
   Optimizer optimizer_;
@@ -297,6 +282,7 @@ class Run {
   Workspace ws_;
   ReduceOptions reduce_options_;
   GradReducer reducer_;
+  Watchdog watchdog_;    // --comm-timeout: ends a job whose step collectives hang, naming the checkpoint to resume
   NamedSpans feedback_;  // the reducer's error-feedback residuals
   std::string residual_tag_;
   DropoutConfig drop_;
@@ -305,8 +291,11 @@ class Run {
   // Speeds shown are this process's: the checkpointed totals also hold the time of earlier sessions (and
   // whatever else shared the machine then), which would hide the present rate.
   Pace run_pace_, epoch_pace_;
-  bool stop_steps_ = false;  // --max-steps reached
-  int64_t saved_step_ = -1;  // the step of the last checkpoint in the run directory (-1: none yet)
+  double input_seconds_ = 0;  // this process's time making windows and epoch orders
+  bool stop_steps_ = false;   // --max-steps reached
+  int64_t saved_step_ = -1;   // the step of the last checkpoint in the run directory (-1: none yet)
+  bool created_ = false;      // rank 0 made the run directory (write_run_start)
+  double max_ratio_ = 0;      // the divergence guard's largest loss ratio among this process's accepted steps
   TrainResult r_;
 };
 
@@ -324,14 +313,19 @@ Run::Run(const Config& given, const Comm& comm)
       params_(param_table(shape_)),
       grads_(grad_table(shape_, use_sparse_updates(c_))),
       hidden_(state_table(shape_, B_)),
+      probe_hidden_(state_table(shape_, B_)),
       all_hidden_(state_table(shape_, c_.batch)),
       optimizer_(c_, params_.table()),
-      meta_(model_meta(c_, data_.vocab.size())),
+      meta_(model_description(c_, data_.vocab)),
       progress_(c_.progress_seconds, run_.metrics(), !comm.root()),
       ws_(shape_, c_.bptt, B_, c_.dropout > 0),
       reduce_options_(reduce_options(c_)),
       reducer_(comm, grads_.flat(), reduce_options_),
+      watchdog_(comm, WatchdogOptions{.timeout = c_.comm_timeout}),
       drop_{static_cast<float>(c_.dropout), c_.dropout_mask == DropoutMask::Variational, c_.seed, 0, lane0_, c_.batch} {
+  const auto t0 = Clock::now();
+  blocks_ = sentence_blocks(c_, data_);
+  blocks_seconds_ = seconds_since(t0);
   state_.push_back(&all_hidden_);
   for (Arena* a : optimizer_.state()) state_.push_back(a);
   if (averaging()) average_ = Arena(prefixed_table(params_.table(), "average."));
@@ -344,6 +338,8 @@ Run::Run(const Config& given, const Comm& comm)
   }
   announce();
   connect_reducer();
+  reducer_.watch(&watchdog_);
+  watchdog_.set_note(resume_note(run_.dir, saved_step_, comm_.size()));
   r_.run_dir = run_.dir;
   r_.eval_batch = c_.eval_batch;
   r_.bptt = c_.bptt;
@@ -352,21 +348,32 @@ Run::Run(const Config& given, const Comm& comm)
   last_checkpoint_ = Clock::now();
 }
 
-void Run::restore() {
-  st_ = load_checkpoint(run_, params_, state_, averaging() ? &average_ : nullptr);
+// The run directory's checkpoint: weights, training state, optimizer moments, this rank's lanes of the carried
+// state. Every rank reads the files (a shared file system, as for --resume).
+void Run::load_last_checkpoint() {
+  std::string note;
+  st_ = load_checkpoint(run_, params_, state_, averaging() ? &average_ : nullptr, meta_, &note);
+  check_train_state(st_, c_, batcher_.windows(), run_.state());
+  if (!note.empty() && recovery_.note.find(note) == std::string::npos)
+    recovery_.note += (recovery_.note.empty() ? "" : "\n") + note;
   if (!all_finite(params_.data(), static_cast<int64_t>(params_.size())))
     fail(
         "{}: holds weights that are not finite (NaN or inf); resume from a copy of an earlier checkpoint or "
         "retrain with a lower --lr",
         run_.model());
+  for (size_t k = 0; k < hidden_.table().size(); ++k)  // this rank's lanes of the carried state
+    std::memcpy(hidden_[k].data, all_hidden_[k].data + lane0_ * shape_.hidden, hidden_[k].numel() * sizeof(float));
+  engine_.constants_changed();
+}
+
+void Run::restore() {
+  load_last_checkpoint();
   if (c_.max_steps > 0 && st_.step >= c_.max_steps)  // before anything is printed or changed
     fail(
         "--max-steps: {} is at or below the step {} of the run resumed from {}: nothing would be trained (give a "
         "larger --max-steps, or leave it out)",
         c_.max_steps, st_.step, run_.dir);
   st_.finished = st_.epoch >= c_.epochs || st_.sched.stop;  // a larger --epochs continues a finished run
-  for (size_t k = 0; k < hidden_.table().size(); ++k)       // this rank's lanes of the carried state
-    std::memcpy(hidden_[k].data, all_hidden_[k].data + lane0_ * shape_.hidden, hidden_[k].numel() * sizeof(float));
   if (const std::string note = reconcile_average_from(open_, st_, comm_); !note.empty())
     recovery_.note += (recovery_.note.empty() ? "" : "\n") + note;
   comm_.barrier();  // every rank has read the checkpoint before rank 0 touches the metrics
@@ -374,11 +381,18 @@ void Run::restore() {
 }
 
 void Run::start() {
+  initial_weights();
+  if (comm_.root()) created_ = write_run_start(open_, data_.vocab, data_.fingerprint(), lock_.lock);
+}
+
+// The run's step 0, derived again as often as asked: ±init from the seed, or the --init-from file.
+void Run::initial_weights() {
   init_uniform(params_, c_.seed, c_.init);
   // Every rank reads the --init-from file, as a checkpoint (a shared file system).
   if (!c_.init_from.empty()) load_initial_weights(c_.init_from, params_, meta_);
+  engine_.constants_changed();
+  st_ = TrainState{};
   st_.sched.lr = c_.lr;
-  if (comm_.root()) write_run_start(open_, data_.vocab, data_.fingerprint(), lock_.lock);
 }
 
 void Run::announce() {
@@ -391,6 +405,11 @@ void Run::announce() {
   if (const std::string note = precision_note(c_, engine_); !note.empty()) progress_.line(note);
   if (const std::string note = threads_note(c_); !note.empty()) progress_.line(note);
   if (const std::string note = dense_table_note(c_, shape_, optimizer_); !note.empty()) progress_.line(note);
+  if (c_.shuffle == Shuffle::Sentences)
+    progress_.line(
+        fmt::format("shuffle: {} blocks of whole sentences (at least {} tokens each, cut in {:.2f} s), a new order "
+                    "every epoch",
+                    blocks_.blocks(), c_.shuffle_block, blocks_seconds_));
 }
 
 void Run::connect_reducer() {
@@ -409,38 +428,77 @@ void Run::connect_reducer() {
 
 // The run, top-down: epochs of steps (each epoch from a zero state, Zaremba et al.), each epoch's end,
 // the final scores. A signal saves and returns at once; --max-steps saves and scores.
+// A step or a save that the divergence guard refuses rolls the run back (roll_back): the loops carry on from
+// the restored position.
 TrainResult Run::train() {
-  while (!st_.finished && !stop_steps_) {
-    if (st_.window == 0) hidden_.zero();
-    epoch_pace_ = {};
-    while (st_.window < batcher_.windows()) {
-      const StepOutcome s = step();
-      if (s.signalled) return interrupted();
-      if (c_.max_steps > 0 && st_.step >= c_.max_steps) {
-        stop_steps_ = true;
-        break;
+  for (;;) {
+    while (!st_.finished && !stop_steps_) {
+      if (st_.window == 0) hidden_.zero();
+      order_epoch();
+      epoch_pace_ = {};
+      while (st_.window < batcher_.windows()) {
+        const StepOutcome s = step();
+        if (s.signalled) return interrupted();
+        if (s.rolled_back) continue;
+        if (c_.max_steps > 0 && st_.step >= c_.max_steps) {
+          stop_steps_ = true;
+          break;
+        }
+        if (s.save_due) save();
       }
-      if (s.save_due) save();
+      if (stop_steps_ && st_.window < batcher_.windows()) break;  // stopped inside the epoch
+      end_epoch();
     }
-    if (stop_steps_ && st_.window < batcher_.windows()) break;  // stopped inside the epoch
-    end_epoch();
+    if (!stop_steps_ || save()) break;
+    stop_steps_ = false;  // the last weights failed the guard: rolled back, the training goes on
   }
-  if (stop_steps_) save();
   return final_scores();
 }
 
+// --shuffle sentences: the epoch's order of the blocks, a pure function of (seed, epoch): a resumed run builds the
+// order of the epoch it stopped in, and every rank the same one (each reads its lanes of it).
+void Run::order_epoch() {
+  if (c_.shuffle == Shuffle::None || ordered_epoch_ == st_.epoch) return;
+  const auto t0 = Clock::now();
+  batcher_ = Batcher(blocks_.epoch_order(c_.seed, st_.epoch), c_.batch, c_.bptt, data_.train_path);
+  ordered_epoch_ = st_.epoch;
+  input_seconds_ += seconds_since(t0);
+}
+
+// One update, unless the divergence guard refuses it (from the loss summed over the ranks, then from the
+// reduced gradient's norm: every rank decides alike), in which case nothing of it is applied.
 Run::StepOutcome Run::step() {
   const auto t0 = Clock::now();
   const int64_t len = batcher_.window(st_.window, lane0_, lane1_, x_, y_);
-  double v[3] = {
-      train_step(engine_, shape_, params_, grads_, hidden_, ws_, optimizer_, drop_, x_.data(), y_.data(), len, B_,
-                 c_.clip, st_.sched.lr, st_.step, nullptr, comm_.distributed() ? &reducer_ : nullptr),
-      static_cast<double>(g_stop_signal.load()),
-      comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
-  comm_.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
+  input_seconds_ += seconds_since(t0);
+  watchdog_.set_step(st_.step);
+  const int64_t tokens = len * c_.batch;
+  double v[3] = {step_forward(engine_, shape_, params_, hidden_, ws_, drop_, x_.data(), y_.data(), len, B_, st_.step),
+                 static_cast<double>(g_stop_signal.load()),
+                 comm_.root() && seconds_since(last_checkpoint_) >= 60.0 * c_.checkpoint_minutes ? 1.0 : 0.0};
+  {
+    const Watchdog::Armed armed = watchdog_.arm("the loss sum");
+    comm_.sum(v);  // the global loss, and whether any rank was signalled or rank 0's clock says save
+  }
+  watchdog_.start_watching();  // from the session's second step: the first one tunes GEMMs
+  double ratio = 0;
+  std::string why =
+      loss_verdict(v[0] / static_cast<double>(tokens), st_.running_loss, uniform_loss(), c_.diverge_ratio, &ratio);
+  StepGradient g;
+  if (why.empty()) {
+    g = step_backward(engine_, shape_, params_, grads_, ws_, optimizer_, drop_, x_.data(), len, B_, st_.step, nullptr,
+                      comm_.distributed() ? &reducer_ : nullptr);
+    if (!std::isfinite(g.norm)) why = fmt::format("the gradient norm is {}", g.norm);
+  }
+  if (!why.empty()) {
+    diverged(why);
+    return {v[1] > 0, false, true};
+  }
+  step_update(engine_, params_, grads_, optimizer_, g, c_.clip, st_.sched.lr, st_.step);
+  max_ratio_ = std::max(max_ratio_, ratio);
+  st_.running_loss = running_loss_after(st_.running_loss, v[0] / static_cast<double>(tokens));
   if (average_from() > 0 && st_.epoch + 1 >= average_from())  // the same on every rank: the weights are
     running_mean(average_.data(), params_.data(), static_cast<int64_t>(params_.size()), ++st_.average_count);
-  const int64_t tokens = len * c_.batch;
   const double dt = seconds_since(t0);
   st_.step++;
   st_.window++;
@@ -472,7 +530,8 @@ void Run::report_step(double loss, int64_t tokens) {
 
 // End of epoch: validate (the averaged weights once averaging has begun), schedule, keep the best, checkpoint.
 void Run::end_epoch() {
-  check_finite_weights();  // before average.safetensors or best.safetensors are written
+  // The weights pass the guard before anything of the epoch's end is written (best, average, the checkpoint).
+  if (const std::string why = weights_verdict(); !why.empty()) return diverged(why);
   const double train_ppl = std::exp(st_.epoch_loss / static_cast<double>(st_.epoch_tokens));
   const Arena& scored = epoch_weights();
   const EvalResult v = eval(scored, data_.valid, data_.valid_path);
@@ -494,7 +553,7 @@ void Run::end_epoch() {
                        .averaged_updates = st_.average_count});
   r_.train_ppl = train_ppl;
   st_.start_next_epoch(c_.epochs);
-  save();
+  write_checkpoint();  // the weights passed the guard above
 }
 
 // The weights an epoch's end validates: the parameters, or once averaging has begun their running mean
@@ -507,8 +566,19 @@ const Arena& Run::epoch_weights() {
   return averaged_;
 }
 
-void Run::save() {         // collective: every rank calls it at the same step
-  check_finite_weights();  // nothing non-finite is ever written
+// A checkpoint of the weights as they are, once they pass the guard (weights_verdict); false when they did not:
+// the run went back to its last checkpoint instead (or stopped), and nothing was written. Collective.
+bool Run::save() {
+  if (const std::string why = weights_verdict(); !why.empty()) {
+    diverged(why);
+    return false;
+  }
+  write_checkpoint();
+  return true;
+}
+
+void Run::write_checkpoint() {  // collective: every rank calls it at the same step
+  if (!weights_finite()) throw std::logic_error("write_checkpoint: weights that are not finite");
   for (size_t k = 0; k < hidden_.table().size(); ++k)
     comm_.gather_rows(hidden_[k].data, lane0_, lane1_, shape_.hidden, all_hidden_[k].data);
   comm_.check_same(params_.flat(), "parameters");
@@ -521,27 +591,92 @@ void Run::save() {         // collective: every rank calls it at the same step
   comm_.barrier();
   last_checkpoint_ = Clock::now();
   saved_step_ = st_.step;
+  watchdog_.set_note(resume_note(run_.dir, saved_step_, comm_.size()));
 }
 
-// Weights that are no longer finite (an update overflowed: a huge --lr without --clip) stop the run before they
-// reach a file; the last checkpoint stays as it was. The same on every rank (the parameters are).
-void Run::check_finite_weights() const {
-  const bool ok = all_finite(params_.data(), static_cast<int64_t>(params_.size())) &&
-                  (st_.average_count == 0 || all_finite(average_.data(), static_cast<int64_t>(average_.size())));
-  if (ok) return;
-  const std::string kept = saved_step_ >= 0 ? fmt::format("{} holds the checkpoint of step {}", run_.dir, saved_step_)
-                                            : fmt::format("{} has no checkpoint yet", run_.dir);
-  fail(
-      "training diverged before step {}: the weights hold NaN or inf and were not saved; {}; resume or restart "
-      "with a lower --lr (or set --clip)",
-      st_.step, kept);
+// The same on every rank (the parameters are).
+bool Run::weights_finite() const {
+  return all_finite(params_.data(), static_cast<int64_t>(params_.size())) &&
+         (st_.average_count == 0 || all_finite(average_.data(), static_cast<int64_t>(average_.size())));
+}
+
+// The guard on the weights a checkpoint would hold: finite, and the loss of the step that would follow (its
+// window, carried state and dropout masks: the very number that step computes, so that a run checkpointed here
+// and resumed takes the decisions of the run that went on), summed over the ranks. "" when they pass.
+std::string Run::weights_verdict() {
+  if (!weights_finite()) return "the weights hold NaN or inf";
+  int64_t e = st_.epoch, w = st_.window;
+  if (w >= batcher_.windows()) e += 1, w = 0;  // after an epoch's last window: the next epoch's first
+  if (w == 0)
+    probe_hidden_.zero();
+  else
+    std::memcpy(probe_hidden_.data(), hidden_.data(), hidden_.size() * sizeof(float));
+  std::optional<Batcher> next;  // --shuffle sentences: that epoch's order, when batcher_ holds another's
+  if (c_.shuffle != Shuffle::None && ordered_epoch_ != e)
+    next.emplace(blocks_.epoch_order(c_.seed, e), c_.batch, c_.bptt, data_.train_path);
+  const int64_t len = (next ? *next : batcher_).window(w, lane0_, lane1_, x_, y_);
+  double v[1] = {
+      step_forward(engine_, shape_, params_, probe_hidden_, ws_, drop_, x_.data(), y_.data(), len, B_, st_.step)};
+  {
+    const Watchdog::Armed armed = watchdog_.arm("the guard's loss sum");
+    comm_.sum(v);
+  }
+  return loss_verdict(v[0] / static_cast<double>(len * c_.batch), st_.running_loss, uniform_loss(), c_.diverge_ratio);
+}
+
+// A step, or the weights of a save, refused by the guard (`why`): --on-diverge stop, or the last rollback
+// allowed taken, end the run with one line; otherwise it rolls back.
+void Run::diverged(const std::string& why) {
+  const std::string kept =
+      saved_step_ >= 0   ? fmt::format("{} holds the last good checkpoint, of step {}", run_.dir, saved_step_)
+      : open_.resuming() ? fmt::format("{} has no checkpoint yet", run_.dir)
+                         : fmt::format("no checkpoint was written (the run's files in {} are removed)", run_.dir);
+  if (c_.on_diverge == OnDiverge::Stop)
+    fail("training diverged at step {}: {}; nothing of it was applied or saved (--on-diverge stop); {}", st_.step + 1,
+         why, kept);
+  if (st_.sched.rollbacks >= c_.max_rollbacks)
+    fail("training diverged at step {}: {}, after {} rollbacks (--max-rollbacks {}); {}; lower --lr or set --clip",
+         st_.step + 1, why, st_.sched.rollbacks, c_.max_rollbacks, kept);
+  roll_back(why);
+}
+
+// Back to the last checkpoint (before the first: to the run's initial weights, derived again), with the rate halved
+// once more; the count of rollbacks goes into the state, so the next checkpoint resumes with it.
+void Run::roll_back(const std::string& why) {
+  const int64_t at = st_.step + 1, rollbacks = st_.sched.rollbacks + 1;
+  grads_.zero();  // a refused gradient is never applied
+  if (saved_step_ >= 0) {
+    load_last_checkpoint();
+    if (!feedback_.empty()) restore_residuals(run_, feedback_, st_.step, residual_tag_, comm_);
+  } else {
+    for (Arena* a : state_) a->zero();
+    hidden_.zero();
+    for (auto& [name, span] : feedback_) std::fill(span.begin(), span.end(), 0.0f);
+    initial_weights();
+  }
+  st_.sched.lr = std::ldexp(st_.sched.lr, static_cast<int>(st_.sched.rollbacks - rollbacks));
+  st_.sched.rollbacks = rollbacks;
+  st_.finished = st_.epoch >= c_.epochs || st_.sched.stop;
+  if (st_.window == 0) hidden_.zero();
+  order_epoch();
+  if (comm_.root()) truncate_metrics(run_, st_.step);
+  progress_.line(fmt::format("diverged at step {} ({}): back to {}, lr {:.6g} (rollback {} of {})", at, why,
+                             saved_step_ >= 0 ? fmt::format("the checkpoint of step {}", st_.step) : "the start",
+                             st_.sched.lr, rollbacks, c_.max_rollbacks));
+  progress_.record(nlohmann::json{
+      {"type", "rollback"},
+      {"step", st_.step},
+      {"diverged_at", at},
+      {"lr", st_.sched.lr},
+      {"rollbacks", rollbacks},
+      {"reason", why}}.dump());
 }
 
 // Stopped by SIGINT/SIGTERM: checkpoint, and no evaluation on the way out — the result reports the last
 // epoch's validation and this epoch's training so far.
 TrainResult Run::interrupted() {
   const int sig = std::max(1, g_stop_signal.load());
-  save();
+  if (!save()) write_checkpoint();  // refused by the guard: the rolled-back run, with its rollback recorded
   progress_.stopped_by_signal(st_.step, run_.dir);
   r_.interrupted = true;
   r_.signal = g_stop_signal.load() ? sig : SIGTERM;
@@ -600,9 +735,13 @@ void Run::gradient_traffic() {  // per step, of the mean rank
 void Run::fill_totals() {  // what the result reports about the training, interrupted or not
   r_.steps = st_.step;
   r_.epochs = st_.epoch;
+  r_.rollbacks = st_.sched.rollbacks;
+  r_.max_loss_ratio = max_ratio_;
   const Pace whole_run{static_cast<double>(st_.train_tokens), st_.train_seconds};  // all sessions
   r_.tokens_per_sec = run_pace_.tokens > 0 ? run_pace_.rate() : whole_run.rate();
   r_.train_seconds = st_.train_seconds;
+  r_.input_seconds = input_seconds_;
+  r_.input_share = input_seconds_ / std::max(run_pace_.seconds, 1e-9);
   r_.wall_seconds = seconds_since(wall_start_);
 }
 
@@ -618,10 +757,27 @@ EvalResult Run::eval(const Arena& weights, const CorpusIds& ids, const std::stri
 
 }  // namespace
 
+// A new run that fails before its first checkpoint leaves nothing: the directory it created goes (in one that
+// existed, the files it wrote). Rank 0.
+void Run::discard_unsaved() noexcept {
+  if (!comm_.root() || saved_step_ >= 0 || open_.resuming()) return;
+  std::error_code ec;
+  if (created_) {
+    std::filesystem::remove_all(run_.dir, ec);
+    return;
+  }
+  for (const std::string& f : {run_.config(), run_.vocab(), run_.metrics()}) std::filesystem::remove(f, ec);
+}
+
 TrainResult run_training(const Config& c, const Comm& comm) {
   g_stop_signal.store(0);  // a signal from here on (while the data loads, say) ends the run after its next step
   Run run(c, comm);
-  return run.train();
+  try {
+    return run.train();
+  } catch (...) {
+    run.discard_unsaved();
+    throw;
+  }
 }
 
 }  // namespace manylm

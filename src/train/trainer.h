@@ -25,12 +25,16 @@ struct TrainResult {
   double tokens_per_sec = 0;  // over this process's training steps (not earlier sessions of a resumed run)
   double wall_seconds = 0;    // this process, start to finish
   double train_seconds = 0;   // time in training steps over the whole run, resumes included
+  double input_seconds = 0;   // this process: time making the steps' windows and the epochs' orders (--shuffle)
+  double input_share = 0;     // input_seconds over this process's time in training steps
   int64_t eval_batch = 0, bptt = 0;
   int64_t params = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM (checkpoint saved)
   int signal = 0;
   // Data parallelism (zero with one rank): ranks, and per-step means of the gradient reduction.
   int ranks = 1;
+  int64_t rollbacks = 0;      // divergence rollbacks over the whole run (train/guard.h), resumes included
+  double max_loss_ratio = 0;  // the largest loss / running loss of this process's accepted steps (the guard's ratio)
   double raw_bytes_per_step = 0, payload_bytes_per_step = 0, wire_bytes_per_step = 0;
   double row_bytes_per_step = 0;  // sparse updates: the embedding's rows (ids and values) sent, apart from the block
   double comm_ms_per_step = 0, wait_ms_per_step = 0;
@@ -49,11 +53,15 @@ struct TrainResult {
     f("tokens_per_sec", r.tokens_per_sec);
     f("wall_seconds", r.wall_seconds);
     f("train_seconds", r.train_seconds);
+    f("input_seconds", r.input_seconds);
+    f("input_share", r.input_share);
     f("eval_batch", r.eval_batch);
     f("bptt", r.bptt);
     f("parameters", r.params);
     f("interrupted", r.interrupted);
     f("ranks", r.ranks);
+    f("rollbacks", r.rollbacks);
+    f("max_loss_ratio", r.max_loss_ratio);
   }
   // The gradient traffic, reported with more than one rank.
   template <class S, class F>
@@ -80,6 +88,23 @@ TrainResult run_training(const Config& c, const Comm& comm = Comm::world());
 double train_step(const Engine& e, const ModelShape& s, Arena& params, Arena& grads, Arena& hidden, Workspace& ws,
                   Optimizer& opt, DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B,
                   double clip, double lr, int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);
+
+// The three phases of train_step, for a caller that decides between them (the trainer's divergence guard, which
+// needs the loss summed over the ranks before anything is applied): the forward (Σ loss in nats over this
+// process's lanes), the backward with the reduction over the ranks and the global gradient norm, and the update.
+// A caller that stops after step_backward zeroes `grads` (and the gradient norm may be anything, NaN included).
+double step_forward(const Engine& e, const ModelShape& s, const Arena& params, Arena& hidden, Workspace& ws,
+                    DropoutConfig drop, const int32_t* x, const int32_t* y, int64_t len, int64_t B, int64_t step,
+                    PhaseTimes* times = nullptr);
+struct StepGradient {
+  double norm = 0;                     // of the gradient summed over the ranks: the same on every rank
+  const SparseGrad* sparse = nullptr;  // sparse updates: the embedding's rows and the idle ranges
+};
+StepGradient step_backward(const Engine& e, const ModelShape& s, const Arena& params, Arena& grads, Workspace& ws,
+                           const Optimizer& opt, DropoutConfig drop, const int32_t* x, int64_t len, int64_t B,
+                           int64_t step, PhaseTimes* times = nullptr, GradReducer* reducer = nullptr);
+void step_update(const Engine& e, Arena& params, Arena& grads, Optimizer& opt, const StepGradient& g, double clip,
+                 double lr, int64_t step, PhaseTimes* times = nullptr);
 
 // SIGINT/SIGTERM set a flag that the step loop checks; the run saves a checkpoint and returns.
 void install_stop_signals();

@@ -2,7 +2,8 @@
 # rank_killed.sh BINARY SOURCE_DIR — (1) Ctrl-C on mpirun: every rank stops at the same step, rank 0
 # saves a checkpoint, and the run resumes on one rank. (2) A rank killed (SIGKILL) in the middle of a
 # 2-rank run: the job must end within 10 s with a message naming the rank, exit non-zero, and leave the
-# last checkpoint intact (it evaluates). Started by ctest.
+# last checkpoint intact (it evaluates); rank 0 prints one line naming that checkpoint and the command that
+# resumes it. Started by ctest.
 set -u
 bin=$1; src=$2
 data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
@@ -48,6 +49,11 @@ fail=0
 if [ "$status" -eq 0 ]; then echo "FAIL: the job exited 0"; fail=1; fi
 if [ "$(echo "$took > 10" | bc)" -eq 1 ]; then echo "FAIL: took more than 10 s"; fail=1; fi
 grep -qi "rank 1" "$dir/err.txt" || { echo "FAIL: no message naming rank 1"; cat "$dir/err.txt"; fail=1; }
+# manylm's own line (the watchdog's heartbeat sees rank 1's port closed): the checkpoint and the resume command
+line=$(grep "^manylm: rank 0 of 2: rank 1 ended without leaving the job" "$dir/err.txt")
+echo "rank 0 said: $line"
+echo "$line" | grep -q "the last intact checkpoint is $dir/run (step [0-9]*): resume with mpirun -np 2 .* train --resume $dir/run" ||
+  { echo "FAIL: rank 0 did not name the last checkpoint and the resume command"; cat "$dir/err.txt"; fail=1; }
 if ! "$bin" eval --model "$dir/run" --data "$data" --cache-dir "$dir/cache" --threads 1 --json > "$dir/eval.json"; then
   echo "FAIL: the last checkpoint does not evaluate"; fail=1
 else
