@@ -446,7 +446,8 @@ std::vector<int32_t> ids_of(const TokenIds& t) { return {t.ids().begin(), t.ids(
 
 std::vector<std::string> cache_files(const std::string& dir) {
   std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().string());
+  for (const auto& e : fs::directory_iterator(dir))  // the ids (beside them: each text's record, *.shard)
+    if (e.path().extension() == ".ids") out.push_back(e.path().string());
   return out;
 }
 

@@ -161,13 +161,13 @@ void bench_recipe(const Engine& e, const BenchOptions& o, const Comm& comm, cons
   const int N = comm.size();
   if (c.batch < N) fail("{}: --batch {} cannot be split over {} ranks", o.recipe, c.batch, N);
   std::string vocab_json;
-  if (comm.root()) vocab_json = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count).to_json();
+  if (comm.root()) vocab_json = run_vocabulary(c).to_json();
   const Vocab vocab = Vocab::from_json(comm.broadcast(vocab_json), "vocabulary from rank 0");
   const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
   if (!comm.root()) comm.barrier();
-  const TokenIds ids = TokenIds::load(c.train_path(), vocab, cache);
+  const CorpusIds ids = CorpusIds::load(corpus_paths(c.train_path(), "--train"), vocab, cache);
   if (comm.root()) comm.barrier();
-  const Batcher batcher(ids.ids(), c.batch, c.bptt, c.train_path());
+  const Batcher batcher(TokenSequence(ids.pieces()), c.batch, c.bptt, c.train_path());
   r.shape = c.model_shape(vocab.size());
   r.batcher = &batcher;
   std::tie(r.lane0, r.lane1) = static_range(c.batch, comm.rank(), N);

@@ -197,17 +197,18 @@ int bench_train(const BenchOptions& o) {
   b.c.validate();
   // The corpus's ids, or (--vocab) enough Zipf(1) ids for every step the bench runs without repeating a window.
   std::vector<int32_t> synthetic;
-  TokenIds ids;
+  CorpusIds ids;
   int64_t V = o.train_vocab;
   if (V > 0) {
     synthetic = zipf_ids(V, (4 + int64_t{o.repeats + 2} * o.steps) * c.batch * c.bptt + 1, c.seed);
   } else {
-    const Vocab vocab = build_vocab(c.train_path(), c.tokens, c.vocab_size, c.min_count);
-    ids = TokenIds::load(c.train_path(), vocab, c.cache_dir.empty() ? default_cache_dir() : c.cache_dir);
+    const Vocab vocab = run_vocabulary(c);
+    ids = CorpusIds::load(corpus_paths(c.train_path(), "--train"), vocab, c.cache_path(), "encoding the text");
     V = vocab.size();
   }
-  const Batcher batcher(V > 0 && o.train_vocab > 0 ? std::span<const int32_t>(synthetic) : ids.ids(), c.batch, c.bptt,
-                        o.train_vocab > 0 ? "synthetic ids" : c.train_path());
+  const Batcher batcher(
+      o.train_vocab > 0 ? TokenSequence(std::span<const int32_t>(synthetic)) : TokenSequence(ids.pieces()), c.batch,
+      c.bptt, o.train_vocab > 0 ? "synthetic ids" : c.train_path());
   b.shape = c.model_shape(V), b.batcher = &batcher, b.steps = o.steps;
   std::vector<std::unique_ptr<TrainCase>> cases;
   PeakTracker peak;

@@ -61,8 +61,8 @@ void check_outputs(const EvalOptions& o, const std::string& text, const std::str
 }
 
 // --per-word, --sentences: every token scored, one lane, from the start-of-text context; with --sentences
-// each line (up to its <eos>) on its own.
-Scores score_each_token(const Engine& engine, const EvalOptions& o, const LoadedModel& m, const TokenIds& ids,
+// each line (up to its <eos>) on its own. Several files (shards): each from the start-of-text context.
+Scores score_each_token(const Engine& engine, const EvalOptions& o, const LoadedModel& m, const CorpusIds& ids,
                         int64_t T) {
   Scores sc;
   std::string per_word, sentences;
@@ -82,9 +82,12 @@ Scores score_each_token(const Engine& engine, const EvalOptions& o, const Loaded
     sc.tokens += static_cast<int64_t>(lp.size());
     if (!o.sentences.empty()) sentences += fmt::format("{:.6f}\n", s * kLog10E);
   };
-  if (!o.sentences.empty()) {
-    if (m.vocab.eos() < 0) fail("--sentences: needs a word-level model (lines end with <eos>)");
-    auto all = ids.ids();
+  if (!o.sentences.empty() && m.vocab.eos() < 0) fail("--sentences: needs a word-level model (lines end with <eos>)");
+  for (const std::span<const int32_t> all : ids.pieces()) {
+    if (o.sentences.empty()) {
+      emit(all);
+      continue;
+    }
     size_t b = 0;
     for (size_t i = 0; i < all.size(); ++i)
       if (all[i] == m.vocab.eos()) {  // one sentence per line, scored independently with its <eos>
@@ -92,8 +95,6 @@ Scores score_each_token(const Engine& engine, const EvalOptions& o, const Loaded
         b = i + 1;
       }
     if (b < all.size()) emit(all.subspan(b));
-  } else {
-    emit(ids.ids());
   }
   if (!o.per_word.empty()) write_file_atomic(o.per_word, per_word);
   if (!o.sentences.empty()) write_file_atomic(o.sentences, sentences);
@@ -114,13 +115,14 @@ int run_eval(const EvalOptions& o) {
   const int64_t B = o.batch > 0 ? o.batch : m.config.eval_batch;
   const int64_t T = o.bptt > 0 ? o.bptt : m.config.bptt;
   check_outputs(o, text, m.weights);
-  TokenIds ids = TokenIds::load(text, m.vocab, o.cache_dir.empty() ? default_cache_dir() : o.cache_dir);
+  const CorpusIds ids = CorpusIds::load(corpus_paths(text, "eval"), m.vocab,
+                                        o.cache_dir.empty() ? default_cache_dir() : o.cache_dir, "encoding the text");
   if (ids.size() == 0) fail("{}: empty: no tokens to score", text);
   Scores sc;
   if (!o.per_word.empty() || !o.sentences.empty()) {
     sc = score_each_token(engine, o, m, ids, T);
   } else {
-    const EvalResult r = evaluate(engine, m.shape, m.params, ids.ids(), B, T, text);
+    const EvalResult r = evaluate(engine, m.shape, m.params, TokenSequence(ids.pieces()), B, T, text);
     sc = {r.loss_sum, r.tokens};
   }
   const double ppl = std::exp(sc.loss / static_cast<double>(sc.tokens));

@@ -162,23 +162,83 @@ MappedFile::~MappedFile() {
   if (ptr_) ::munmap(ptr_, size_);
 }
 
+namespace {
+constexpr uint64_t kP1 = 0x9E3779B185EBCA87ull, kP2 = 0xC2B2AE3D27D4EB4Full, kP3 = 0x165667B19E3779F9ull,
+                   kP4 = 0x85EBCA77C2B2AE63ull, kP5 = 0x27D4EB2F165667C5ull;
+inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t load64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;  // little-endian hosts (x86-64, aarch64)
+}
+inline uint32_t load32(const unsigned char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t round64(uint64_t acc, uint64_t v) { return rotl(acc + v * kP2, 31) * kP1; }
+inline uint64_t merge64(uint64_t h, uint64_t v) { return (h ^ round64(0, v)) * kP1 + kP4; }
+}  // namespace
+
+uint64_t xxh64(const void* data, size_t n, uint64_t seed) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  const unsigned char* const end = p + n;
+  uint64_t h;
+  if (n >= 32) {
+    uint64_t v1 = seed + kP1 + kP2, v2 = seed + kP2, v3 = seed, v4 = seed - kP1;
+    for (; p + 32 <= end; p += 32) {  // (4 independent lanes)
+      v1 = round64(v1, load64(p));
+      v2 = round64(v2, load64(p + 8));
+      v3 = round64(v3, load64(p + 16));
+      v4 = round64(v4, load64(p + 24));
+    }
+    h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+    h = merge64(merge64(merge64(merge64(h, v1), v2), v3), v4);
+  } else {
+    h = seed + kP5;
+  }
+  h += n;
+  for (; p + 8 <= end; p += 8) h = rotl(h ^ round64(0, load64(p)), 27) * kP1 + kP4;
+  if (p + 4 <= end) {
+    h = rotl(h ^ (uint64_t{load32(p)} * kP1), 23) * kP2 + kP3;
+    p += 4;
+  }
+  for (; p < end; ++p) h = rotl(h ^ (*p * kP5), 11) * kP1;
+  h ^= h >> 33;
+  h *= kP2;
+  h ^= h >> 29;
+  h *= kP3;
+  return h ^ (h >> 32);
+}
+
+size_t read_full(int fd, char* buf, size_t n, const std::string& path) {
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail("{}: read error: {}", path, std::strerror(errno));
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return got;
+}
+
 uint64_t hash_file(const std::string& path) {
   require_regular_file(path, "input");
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  std::vector<char> buf(1 << 20);
-  uint64_t h = 0xcbf29ce484222325ull;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::vector<char> buf(kHashBlock);
+  uint64_t h = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      fail("{}: read error: {}", path, std::strerror(e));
-    }
+    const size_t n = read_full(fd, buf.data(), buf.size(), path);
     if (n == 0) break;
-    h = fnv1a({buf.data(), static_cast<size_t>(n)}, h);
+    h = xxh64(buf.data(), n, h);
+    if (n < buf.size()) break;
   }
-  ::close(fd);
   return h;
 }
 

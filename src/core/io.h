@@ -87,7 +87,14 @@ inline uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull
   return h;
 }
 
-// Hash of a file's contents, streamed in 1 MiB blocks (bounded memory).
+// XXH64 of `n` bytes (Collet's xxHash, 64-bit, with `seed`): ~10 GB/s, for content hashes.
+uint64_t xxh64(const void* data, size_t n, uint64_t seed = 0);
+
+// Hash of a file's contents in bounded memory: h = xxh64(block, h) over its 1 MiB blocks (kHashBlock), from
+// h = 0 (the last block may be shorter). Readers that hash what they read use the same blocks.
+inline constexpr size_t kHashBlock = size_t{1} << 20;
 uint64_t hash_file(const std::string& path);
+// Reads up to `n` bytes (fewer only at the end of the file); UserError naming `path` on a read error.
+size_t read_full(int fd, char* buf, size_t n, const std::string& path);
 
 }  // namespace manylm

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+
 #include <vector>
+#include "data/vocab.h"
 
 namespace manylm {
 
@@ -17,7 +19,7 @@ std::vector<std::string> corpus_files(const std::string& path, std::vector<std::
 
 struct CorpusCounts {
   int64_t files = 0, bytes = 0, lines = 0, words = 0;
-  std::unordered_map<std::string, int64_t> counts;  // word → occurrences
+  WordMap<int64_t> counts;                          // word → occurrences
   int64_t tokens() const { return words + lines; }  // as `train` counts them: one <eos> per line
 };
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -17,7 +18,6 @@ TokenMode parse_token_mode(const std::string& s) { return parse_name<TokenMode>(
 const char* token_mode_name(TokenMode m) { return name_of(m); }
 
 namespace {
-constexpr size_t kBlock = 1 << 20;
 constexpr size_t kMaxWord = 1 << 16;
 
 // Length of the UTF-8 sequence starting with byte c, 0 if c cannot start one.
@@ -60,7 +60,9 @@ class Tokenizer {
             const std::function<void()>& on_eol)
       : path_(path), mode_(mode), on_token_(on_token), on_eol_(on_eol) {}
   void byte(unsigned char c, int64_t at);  // the byte at offset `at` of the file
-  int64_t finish();                        // at the end of the file; returns the number of tokens
+  // The block p[0, n) at offset `base`: in word mode a word inside the block is handed on where it lies.
+  void block(const unsigned char* p, size_t n, int64_t base);
+  int64_t finish();  // at the end of the file; returns the number of tokens
 
  private:
   void emit(std::string_view token) {
@@ -109,6 +111,44 @@ void Tokenizer::byte(unsigned char c, int64_t at) {
     word_byte(c, at);
   else
     char_byte(c, at);
+}
+
+// 1 for the bytes a word is made of: all but NUL, the line ends and the separators.
+constexpr auto kWordByte = [] {
+  std::array<uint8_t, 256> t{};
+  t.fill(1);
+  for (const unsigned char c : {'\0', '\r', '\n', ' ', '\t', '\v', '\f'}) t[c] = 0;
+  return t;
+}();
+
+void Tokenizer::block(const unsigned char* p, size_t n, int64_t base) {
+  if (mode_ != TokenMode::Word) {
+    for (size_t i = 0; i < n; ++i) byte(p[i], base + static_cast<int64_t>(i));
+    return;
+  }
+  for (size_t i = 0; i < n;) {
+    if (!kWordByte[p[i]] || pending_cr_ || !word_.empty()) {  // a separator, or a word begun before
+      byte(p[i], base + static_cast<int64_t>(i));
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    unsigned char high = 0;
+    while (j < n && kWordByte[p[j]]) high |= p[j++];
+    if (j == n) {  // it may go on in the next block
+      for (; i < n; ++i) word_byte(p[i], base + static_cast<int64_t>(i));
+      return;
+    }
+    const std::string_view w(reinterpret_cast<const char*>(p + i), j - i);
+    const int64_t at = base + static_cast<int64_t>(i);
+    if (w.size() > kMaxWord)
+      fail("{}: a word longer than {} bytes at offset {}", path_, kMaxWord, at + static_cast<int64_t>(kMaxWord));
+    if (high >= 0x80 && !valid_utf8(w))
+      fail("{}: invalid UTF-8 at offset {} (manylm reads UTF-8 text; convert the file, e.g. with iconv)", path_, at);
+    emit(w);
+    line_open_ = true;
+    i = j;
+  }
 }
 
 void Tokenizer::word_byte(unsigned char c, int64_t at) {
@@ -167,7 +207,7 @@ int64_t Tokenizer::finish() {
 }  // namespace
 
 int64_t read_tokens(const std::string& path, TokenMode mode, const std::function<void(std::string_view)>& on_token,
-                    const std::function<void()>& on_eol) {
+                    const std::function<void()>& on_eol, const ReadHooks& hooks) {
   require_regular_file(path, "corpus");
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
@@ -175,18 +215,23 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Tokenizer tokenizer(path, mode, on_token, on_eol);
-  std::vector<char> buf(kBlock);
+  std::vector<char> buf(kHashBlock);  // whole blocks: the content hash is hash_file's
+  uint64_t hash = 0;
   for (int64_t offset = 0;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) fail("{}: read error: {}", path, std::strerror(errno));
+    const size_t n = read_full(fd, buf.data(), buf.size(), path);
     if (n == 0) break;
+    if (hooks.content_hash) hash = xxh64(buf.data(), n, hash);
+    if (hooks.bytes_read) hooks.bytes_read->fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+    const auto* p = reinterpret_cast<const unsigned char*>(buf.data());
     size_t i = 0;
-    if (offset == 0 && n >= 3 && std::memcmp(buf.data(), "\xEF\xBB\xBF", 3) == 0) i = 3;  // byte-order mark
-    for (; i < static_cast<size_t>(n); ++i)
-      tokenizer.byte(static_cast<unsigned char>(buf[i]), offset + static_cast<int64_t>(i));
-    offset += n;
+    if (offset == 0 && n >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) i = 3;  // byte-order mark
+    tokenizer.block(p + i, n - i, offset + static_cast<int64_t>(i));
+    offset += static_cast<int64_t>(n);
+    if (n < buf.size()) break;
   }
+  if (hooks.content_hash) *hooks.content_hash = hash;
   return tokenizer.finish();
 }
 

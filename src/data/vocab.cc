@@ -11,21 +11,26 @@
 
 namespace manylm {
 
-Vocab::Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t> counts)
-    : mode_(mode), words_(std::move(words)), counts_(std::move(counts)) {
-  for (size_t i = 0; i < words_.size(); ++i) index_.emplace(words_[i], static_cast<int32_t>(i));
-  eos_ = find(kEos);
-  unk_ = find(kUnk);
+Vocab::Vocab(TokenMode mode, std::vector<std::string> words, std::vector<int64_t> counts, std::string unk_word,
+             std::string eos_word)
+    : mode_(mode),
+      words_(std::move(words)),
+      counts_(std::move(counts)),
+      unk_word_(std::move(unk_word)),
+      eos_word_(std::move(eos_word)) {
+  index_.reserve(words_.size());
+  for (const std::string& w : words_) index_.insert(w);
+  eos_ = find(eos_word_);
+  unk_ = find(unk_word_);
 }
 
-int32_t Vocab::find(std::string_view w) const {
-  auto it = index_.find(std::string(w));
-  return it == index_.end() ? -1 : it->second;
-}
+int32_t Vocab::find(std::string_view w) const { return index_.find(w); }
 
 uint64_t Vocab::hash() const {
   uint64_t h = fnv1a(token_mode_name(mode_));
   for (const auto& w : words_) h = fnv1a(std::string_view(w.data(), w.size() + 1), h);  // include the NUL separator
+  if (unk_word_ != kUnk || eos_word_ != kEos)  // (the default names leave the hash as it always was)
+    h = fnv1a(eos_word_, fnv1a(std::string_view(unk_word_.data(), unk_word_.size() + 1), h));
   return h;
 }
 
@@ -35,6 +40,9 @@ std::string Vocab::to_json() const {
   j["tokens"] = token_mode_name(mode_);
   j["words"] = words_;
   j["counts"] = counts_;
+  j["unk"] = unk_word_;
+  j["eos"] = eos_word_;
+  if (!source_file_.empty()) j["source"] = {{"file", source_file_}, {"format", source_format_}};
   return j.dump() + "\n";
 }
 
@@ -51,14 +59,17 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
     if (!mode) fail("{}: vocabulary has unknown token mode '{}'", path, tokens);
     for (const int64_t c : counts)
       if (c < 0) fail("{}: vocabulary has a negative count ({})", path, c);
-    Vocab v(*mode, std::move(words), std::move(counts));
+    Vocab v(*mode, std::move(words), std::move(counts), j.value("unk", std::string(kUnk)),
+            j.value("eos", std::string(kEos)));
+    if (j.contains("source"))
+      v.set_source(j["source"].value("file", std::string()), j["source"].value("format", std::string()));
     if (v.index_.size() != v.words_.size())  // a word listed twice would own two ids and be read as one
       for (size_t i = 0; i < v.words_.size(); ++i)
-        if (v.index_.at(v.words_[i]) != static_cast<int32_t>(i))
-          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i], v.index_.at(v.words_[i]),
-               i);
-    if (v.unk() < 0) fail("{}: vocabulary has no <unk>", path);
-    if (v.mode() == TokenMode::Word && v.eos() < 0) fail("{}: word vocabulary has no <eos>", path);
+        if (v.index_.find(v.words_[i]) != static_cast<int32_t>(i))
+          fail("{}: vocabulary lists the word '{}' twice (ids {} and {})", path, v.words_[i],
+               v.index_.find(v.words_[i]), i);
+    if (v.unk() < 0) fail("{}: vocabulary has no {}", path, v.unk_word());
+    if (v.mode() == TokenMode::Word && v.eos() < 0) fail("{}: word vocabulary has no {}", path, v.eos_word());
     return v;
   } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed vocabulary: {}", path, e.what());
@@ -66,7 +77,7 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
 }
 
 Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_size, int64_t min_count) {
-  std::unordered_map<std::string, int64_t> counts;
+  WordMap<int64_t> counts;
   int64_t eols = 0;
   read_tokens(
       train_path, mode, [&](std::string_view w) { ++counts[std::string(w)]; }, [&] { ++eols; });
@@ -74,11 +85,14 @@ Vocab build_vocab(const std::string& train_path, TokenMode mode, int64_t max_siz
   return vocab_from_counts(std::move(counts), eols, mode, max_size, min_count);
 }
 
-Vocab vocab_from_counts(std::unordered_map<std::string, int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size,
-                        int64_t min_count) {
+Vocab vocab_from_counts(WordMap<int64_t> counts, int64_t eols, TokenMode mode, int64_t max_size, int64_t min_count) {
   if (mode == TokenMode::Word) counts[Vocab::kEos] += eols;
   counts.try_emplace(Vocab::kUnk, 0);
-  std::vector<std::pair<std::string, int64_t>> items(counts.begin(), counts.end());
+  return vocab_from_items({counts.begin(), counts.end()}, mode, max_size, min_count);
+}
+
+Vocab vocab_from_items(std::vector<std::pair<std::string, int64_t>> items, TokenMode mode, int64_t max_size,
+                       int64_t min_count) {
   auto by_count = [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   };

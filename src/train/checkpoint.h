@@ -77,6 +77,7 @@ struct RunPaths {
   std::string dir;
   std::string config() const { return dir + "/config.json"; }
   std::string vocab() const { return dir + "/vocab.json"; }
+  std::string corpus() const { return dir + "/corpus.json"; }  // the text's files, sizes and content hashes
   std::string model() const { return dir + "/model.safetensors"; }
   std::string state() const { return dir + "/state.safetensors"; }
   std::string best() const { return dir + "/best.safetensors"; }

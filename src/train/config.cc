@@ -31,6 +31,7 @@ void Config::validate() const {
   positive("shuffle-block", shuffle_block);
   if (vocab_size < 0 || vocab_size == 1 || vocab_size == 2)
     fail("--vocab-size: must be 0 (no limit) or at least 3 (got {})", vocab_size);
+  check_vocab_file();
   if (max_steps < 0) fail("--max-steps: must be 0 (no limit) or positive (got {})", max_steps);
   if (max_rollbacks < 0 || max_rollbacks > 60)
     fail("--max-rollbacks: must be in 0..60 (each halves the rate; got {})", max_rollbacks);
@@ -79,6 +80,15 @@ void Config::validate() const {
   if (threads < 0) fail("--threads: must be 0 (all cores) or positive (got {})", threads);
 }
 
+void Config::check_vocab_file() const {
+  if (vocab_file.empty()) return;
+  if (vocab_size != 0) fail("--vocab-size: not with --vocab-file (the file fixes the vocabulary)");
+  if (min_count != 1) fail("--min-count: not with --vocab-file (the file fixes the vocabulary)");
+  if (tokens != TokenMode::Word) fail("--vocab-file: needs --tokens word (got --tokens {})", name_of(tokens));
+  if (unk_token.empty() || eos_token.empty()) fail("--unk-token, --eos-token: must not be empty");
+  if (unk_token == eos_token) fail("--unk-token and --eos-token: both name '{}'; they must differ", unk_token);
+}
+
 ModelShape Config::model_shape(int64_t vocab) const {
   ModelShape s;
   s.cell = cell;
@@ -96,14 +106,23 @@ ModelShape Config::model_shape(int64_t vocab) const {
   return s;
 }
 
-std::string Config::train_path() const {
-  return !train.empty() ? train : resolve_data_dir(data) + "/" + corpus + "/train.txt";
+Vocab run_vocabulary(const Config& c) {
+  if (!c.vocab_file.empty()) return load_vocab_file(c.vocab_file, c.vocab_format, c.unk_token, c.eos_token);
+  return count_vocabulary(corpus_paths(c.train_path(), "--train"), c.tokens, c.vocab_size, c.min_count, c.cache_path());
 }
-std::string Config::valid_path() const {
-  return !valid.empty() ? valid : resolve_data_dir(data) + "/" + corpus + "/valid.txt";
+
+namespace {
+// An explicit --train/--valid/--test, else the corpus's NAME.txt, else its folder NAME/ of shards.
+std::string corpus_part(const Config& c, const std::string& given, const char* name) {
+  if (!given.empty()) return given;
+  const std::string base = resolve_data_dir(c.data) + "/" + c.corpus + "/" + name;
+  return !path_exists(base + ".txt") && is_directory(base) ? base : base + ".txt";
 }
-std::string Config::test_path() const {
-  return !test.empty() ? test : resolve_data_dir(data) + "/" + corpus + "/test.txt";
-}
+}  // namespace
+
+std::string Config::train_path() const { return corpus_part(*this, train, "train"); }
+std::string Config::valid_path() const { return corpus_part(*this, valid, "valid"); }
+std::string Config::test_path() const { return corpus_part(*this, test, "test"); }
+std::string Config::cache_path() const { return cache_dir.empty() ? default_cache_dir() : cache_dir; }
 
 }  // namespace manylm

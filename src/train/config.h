@@ -11,6 +11,8 @@
 #include "core/names.h"
 #include "data/shuffle.h"
 #include "data/text_reader.h"
+#include "data/vocab.h"
+#include "data/vocab_file.h"
 #include "model/shape.h"
 #include "mpi/compress.h"
 #include "train/guard.h"
@@ -33,6 +35,9 @@ struct Config {
   TokenMode tokens = TokenMode::Word;
   int64_t vocab_size = 0;  // 0: every word seen
   int64_t min_count = 1;
+  std::string vocab_file;  // a fixed vocabulary (data/vocab_file.h) instead of one counted from the training text
+  VocabFormat vocab_format = VocabFormat::Auto;
+  std::string unk_token = "<unk>", eos_token = "<eos>";  // the vocabulary file's unknown and line-end words
   std::string cache_dir;            // empty: default_cache_dir()
   Shuffle shuffle = Shuffle::None;  // the order each epoch reads the training text in (data/shuffle.h)
   int64_t shuffle_block = 1024;     // sentences: a block holds whole sentences, at least this many tokens
@@ -95,10 +100,16 @@ struct Config {
   bool json = false;
 
   void validate() const;  // UserError naming the first bad option
+  void check_vocab_file() const;
   ModelShape model_shape(int64_t vocab) const;
+  // What names each part: a file, a folder of shards or a glob (data/corpus.h corpus_paths).
   std::string train_path() const;
   std::string valid_path() const;
   std::string test_path() const;
+  std::string cache_path() const;  // --cache-dir, else default_cache_dir()
 };
+
+// A new run's vocabulary: --vocab-file's, or counted from the training text (--vocab-size, --min-count).
+Vocab run_vocabulary(const Config& c);
 
 }  // namespace manylm

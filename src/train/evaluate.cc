@@ -11,7 +11,7 @@ namespace manylm {
 
 double EvalResult::perplexity() const { return std::exp(mean_loss()); }
 
-EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B,
+EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, const TokenSequence& ids, int64_t B,
                     int64_t T, const std::string& what, std::vector<float>* logp, int64_t lane0, int64_t lane1) {
   Batcher batcher(ids, B, T, what);
   if (lane1 < 0) lane1 = B;

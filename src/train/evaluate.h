@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "core/engine.h"
+#include "data/token_sequence.h"
 #include "model/shape.h"
 
 namespace manylm {
@@ -23,8 +24,13 @@ struct EvalResult {
 // Lanes [lane0, lane1) only (lane1 < 0: all B): data-parallel ranks each evaluate their own lanes and sum
 // the results; logp needs all lanes. The weights may have been written since `e` last multiplied them
 // (a best or averaged copy loaded into the block): evaluate tells `e` so (bf16: their copy is remade).
-EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids, int64_t B,
+EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, const TokenSequence& ids, int64_t B,
                     int64_t T, const std::string& what, std::vector<float>* logp = nullptr, int64_t lane0 = 0,
                     int64_t lane1 = -1);
+inline EvalResult evaluate(const Engine& e, const ModelShape& s, const Arena& params, std::span<const int32_t> ids,
+                           int64_t B, int64_t T, const std::string& what, std::vector<float>* logp = nullptr,
+                           int64_t lane0 = 0, int64_t lane1 = -1) {
+  return evaluate(e, s, params, TokenSequence(ids), B, T, what, logp, lane0, lane1);
+}
 
 }  // namespace manylm

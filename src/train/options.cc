@@ -33,6 +33,15 @@ constexpr TrainOption kTrainOptions[] = {
     {"vocab-size", &Config::vocab_size, "Data", kFixedOnResume,
      "Keep at most this many types, rarer words become <unk> (0: all)"},
     {"min-count", &Config::min_count, "Data", kFixedOnResume, "Words seen fewer times become <unk>"},
+    // A resumed run reads its vocabulary from vocab.json: the file may have moved.
+    {"vocab-file", &Config::vocab_file, "Data", kPlain,
+     "A fixed vocabulary instead of one counted from the training text; ids keep the file's order, other words "
+     "become the unknown word"},
+    {"vocab-format", &Config::vocab_format, "Data", kPlain,
+     "--vocab-file's layout: lines (one word per line), kaldi (words.txt: word id; <eps> and #0 skipped), lm1b "
+     "(1b_word_vocab.txt: word count) or auto (detected)"},
+    {"unk-token", &Config::unk_token, "Data", kPlain, "--vocab-file: its unknown word (e.g. <UNK>)"},
+    {"eos-token", &Config::eos_token, "Data", kPlain, "--vocab-file: its line-end word (e.g. </S> or </s>)"},
     {"cache-dir", &Config::cache_dir, "Data", kPlain,
      "Token-id cache directory (default: $MANYLM_CACHE, else $XDG_CACHE_HOME/manylm, else ~/.cache/manylm)"},
     // The order of the text defines the trajectory; a resumed run rebuilds its epoch's order from the seed.

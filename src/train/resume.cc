@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/error.h"
@@ -36,7 +37,7 @@ std::string default_run_dir(const Config& c) {
 Config with_absolute_data_paths(Config c) {
   auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
   if (c.train.empty() || c.valid.empty() || c.test.empty()) c.data = absolute(resolve_data_dir(c.data));
-  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from})
+  for (std::string* f : {&c.train, &c.valid, &c.test, &c.init_from, &c.vocab_file})
     if (!f->empty()) *f = absolute(*f);
   return c;
 }
@@ -101,10 +102,11 @@ RunLock::RunLock(const RunOpening& o, const Comm& comm) {
 
 namespace {
 
-// A new run's directory, made whole or not at all: config.json and vocab.json are written into a temporary
+// A new run's directory, made whole or not at all: config.json, vocab.json and corpus.json are written into a temporary
 // sibling directory (locked from the start) that is renamed into place. false, having left nothing, when the
 // directory appeared meanwhile (then the caller treats it as one that existed).
-bool create_run_directory(const RunOpening& o, const std::string& config, const std::string& vocab, DirLock& lock) {
+bool create_run_directory(const RunOpening& o, const std::string& config, const std::string& vocab,
+                          const std::string& corpus, DirLock& lock) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(o.run.dir).lexically_normal();
   const fs::path parent = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
@@ -115,6 +117,7 @@ bool create_run_directory(const RunOpening& o, const std::string& config, const 
   try {
     lock.acquire(tmpl, "--out", "choose another --out");
     write_file_atomic(tmpl + "/vocab.json", vocab);
+    write_file_atomic(tmpl + "/corpus.json", corpus);
     write_file_atomic(tmpl + "/config.json", config);
     if (::rename(tmpl.c_str(), o.run.dir.c_str()) != 0) {  // an existing directory that is not empty
       if (errno != EEXIST && errno != ENOTEMPTY && errno != EISDIR && errno != ENOTDIR)
@@ -138,9 +141,10 @@ bool create_run_directory(const RunOpening& o, const std::string& config, const 
 
 }  // namespace
 
-bool write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock) {
+bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock) {
   const std::string config = config_to_json(with_absolute_data_paths(o.config)), words = vocab.to_json();
-  if (!o.resuming() && !is_directory(o.run.dir) && create_run_directory(o, config, words, lock)) return true;
+  if (!o.resuming() && !is_directory(o.run.dir) && create_run_directory(o, config, words, corpus_json, lock))
+    return true;
   if (o.resuming()) truncate_metrics(o.run, 0);
   if (!lock.held()) {  // a directory that exists (empty, or a dead trainer's leftovers)
     lock.acquire(o.run.dir, "--out", "choose another --out");
@@ -151,12 +155,40 @@ bool write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock) {
   // config.json last: a directory without it holds no run (RunPaths::holds_run), whatever else a failure left.
   try {
     write_file_atomic(o.run.vocab(), words);
+    write_file_atomic(o.run.corpus(), corpus_json);
     write_file_atomic(o.run.config(), config);
   } catch (...) {
-    if (!o.resuming()) std::remove(o.run.vocab().c_str());  // the directory as it was
+    if (!o.resuming()) {  // the directory as it was
+      std::remove(o.run.vocab().c_str());
+      std::remove(o.run.corpus().c_str());
+    }
     throw;
   }
   return false;
+}
+
+void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json) {
+  if (!path_exists(o.run.corpus())) return;
+  const auto was = nlohmann::json::parse(read_file(o.run.corpus(), "corpus record"), nullptr, false);
+  const auto now = nlohmann::json::parse(corpus_json);
+  if (was.is_discarded() || !was.is_object()) fail("{}: not a corpus record (JSON)", o.run.corpus());
+  for (const char* part : {"train", "valid", "test"}) {
+    if (!was.contains(part) || !was[part].contains("files")) continue;
+    const auto& a = was[part]["files"];
+    const auto& b = now[part]["files"];
+    std::string why;
+    if (a.size() != b.size()) why = fmt::format("{} files, was {}", b.size(), a.size());
+    for (size_t i = 0; why.empty() && i < a.size(); ++i)
+      if (a[i].value("bytes", int64_t{-1}) != b[i]["bytes"].get<int64_t>() || a[i].value("hash", "") != b[i]["hash"])
+        why = fmt::format("{} is {} bytes with hash {}, was {} ({} bytes, hash {})", b[i]["name"].get<std::string>(),
+                          b[i]["bytes"].get<int64_t>(), b[i]["hash"].get<std::string>(), a[i].value("name", "?"),
+                          a[i].value("bytes", int64_t{-1}), a[i].value("hash", "?"));
+    if (!why.empty())
+      fail(
+          "--resume: the {} text of {} changed since the run began ({}); resume with the text it was trained on, or "
+          "start a new run",
+          part, o.run.dir, why);
+  }
 }
 
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta) {

@@ -50,10 +50,14 @@ std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Co
 
 // A new run, or a resume from before the first checkpoint (rank 0 only): the metrics of the earlier
 // attempt go, the directory is created whole and locked (UserError if another trainer holds it, or made a run in
-// it since open_run looked), with config.json (data paths made absolute) and vocab.json. A new directory is made
+// it since open_run looked), with config.json (data paths made absolute), vocab.json and corpus.json. A new directory is made
 // in a temporary sibling and renamed into place; in one that exists, config.json is written last (a directory
 // without it holds no run). Returns whether this process created the directory.
-bool write_run_start(const RunOpening& o, const Vocab& vocab, DirLock& lock);
+bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock);
+
+// --resume: UserError (one line) when the text differs from the one the run began with, as its corpus.json
+// records it (each part's files by size and content hash, in order; names may change). Runs without one pass.
+void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json);
 
 // --init-from: fills `params` from a weights file of the same model (`model_meta`, as the files record it).
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta);

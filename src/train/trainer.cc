@@ -139,13 +139,18 @@ std::string precision_note(const Config& c, const Engine& e) {
   return "precision: bf16 products (fp32 accumulation, fp32 master weights)";
 }
 
-// The run's text: the vocabulary and the ids of the three files. Rank 0 builds the vocabulary (or reads the
-// run's) and the id caches; the others receive the one and map the others. Every check of the data happens
-// here, before the run directory is touched.
+// The run's text: the vocabulary and the ids of its three parts (each a file, or shards). Rank 0 builds the
+// vocabulary (or reads the run's) and the id caches; the others receive the one and map the others. Every
+// check of the data happens here, before the run directory is touched: also that a resumed run reads the text
+// it was trained on.
 struct RunData {
   Vocab vocab;
   std::string train_path, valid_path, test_path;
-  TokenIds train, valid, test;
+  CorpusIds train, valid, test;
+  std::string fingerprint() const {  // corpus.json
+    return fmt::format("{{\"train\": {}, \"valid\": {}, \"test\": {}}}\n", train.fingerprint(), valid.fingerprint(),
+                       test.fingerprint());
+  }
 };
 
 // The token that ends a sentence: <eos> (words) or the newline (characters); -1 if the vocabulary has none.
@@ -154,39 +159,43 @@ int32_t sentence_end(const Vocab& v) { return v.mode() == TokenMode::Word ? v.eo
 RunData load_data(const RunOpening& o, const Comm& comm) {
   const Config& c = o.config;
   RunData d{{}, c.train_path(), c.valid_path(), c.test_path(), {}, {}, {}};
-  for (const auto& p : {d.train_path, d.valid_path, d.test_path}) require_regular_file(p, "corpus");
+  const std::vector<std::string> train = corpus_paths(d.train_path, "--train"),
+                                 valid = corpus_paths(d.valid_path, "--valid"),
+                                 test = corpus_paths(d.test_path, "--test");
   if (o.resuming()) {
     d.vocab = Vocab::from_json(read_file(o.run.vocab(), "vocabulary"), o.run.vocab());
+  } else if (!comm.distributed()) {
+    d.vocab = run_vocabulary(c);  // (800k words: a JSON round trip costs seconds)
   } else {
     std::string text;
-    if (comm.root()) text = build_vocab(d.train_path, c.tokens, c.vocab_size, c.min_count).to_json();
+    if (comm.root()) text = run_vocabulary(c).to_json();
     d.vocab = Vocab::from_json(comm.broadcast(text), "vocabulary from rank 0");
   }
   if (d.vocab.mode() != c.tokens)
     fail("{}: vocabulary is in {} mode but --tokens is {}", o.run.vocab(), name_of(d.vocab.mode()), name_of(c.tokens));
-  const std::string cache = c.cache_dir.empty() ? default_cache_dir() : c.cache_dir;
-  auto load_ids = [&](const std::string& path) {
+  auto load_ids = [&](const std::vector<std::string>& files, const char* what) {
     if (!comm.root()) comm.barrier();  // wait until rank 0 has written the cache
-    TokenIds ids = TokenIds::load(path, d.vocab, cache);
+    CorpusIds ids = CorpusIds::load(files, d.vocab, c.cache_path(), comm.root() ? what : "");
     if (comm.root()) comm.barrier();
     return ids;
   };
-  d.train = load_ids(d.train_path);
-  d.valid = load_ids(d.valid_path);
-  d.test = load_ids(d.test_path);
+  d.train = load_ids(train, "encoding the training text");
+  d.valid = load_ids(valid, "encoding the validation text");
+  d.test = load_ids(test, "encoding the test text");
   if (d.train.size() == 0) fail("{}: empty corpus: no tokens", d.train_path);
-  Batcher(d.train.ids(), c.batch, c.bptt, d.train_path);
+  Batcher(TokenSequence(d.train.pieces()), c.batch, c.bptt, d.train_path);
   if (c.shuffle == Shuffle::Sentences && sentence_end(d.vocab) < 0)
     fail("--shuffle sentences: the vocabulary of {} has no line end to cut sentences at", d.train_path);
-  Batcher(d.valid.ids(), c.eval_batch, c.bptt, d.valid_path, "--eval-batch");
-  Batcher(d.test.ids(), c.eval_batch, c.bptt, d.test_path, "--eval-batch");
+  Batcher(TokenSequence(d.valid.pieces()), c.eval_batch, c.bptt, d.valid_path, "--eval-batch");
+  Batcher(TokenSequence(d.test.pieces()), c.eval_batch, c.bptt, d.test_path, "--eval-batch");
+  if (o.resuming()) check_corpus_unchanged(o, d.fingerprint());
   return d;
 }
 
 // --shuffle sentences: the training text's blocks of whole sentences, cut once; each epoch permutes them.
 SentenceBlocks sentence_blocks(const Config& c, const RunData& d) {
   if (c.shuffle == Shuffle::None) return {};
-  return SentenceBlocks(TokenSequence(d.train.ids()), sentence_end(d.vocab), c.shuffle_block);
+  return SentenceBlocks(TokenSequence(d.train.pieces()), sentence_end(d.vocab), c.shuffle_block);
 }
 
 ReduceOptions reduce_options(const Config& c) {
@@ -238,7 +247,7 @@ class Run {
   void load_scored_weights();
   void gradient_traffic();
   void fill_totals();
-  EvalResult eval(const Arena& weights, const TokenIds& ids, const std::string& path);
+  EvalResult eval(const Arena& weights, const CorpusIds& ids, const std::string& path);
   double uniform_loss() const { return std::log(static_cast<double>(shape_.vocab)); }  // ln V, the guard's floor
   bool averaging() const { return c_.average_from > 0 || c_.average_nonmono > 0; }
   // The epoch (1-based) from which the weights are averaged: fixed, or once --average-nonmono has fired; 0: not.
@@ -299,7 +308,7 @@ Run::Run(const Config& given, const Comm& comm)
       B_(lane1_ - lane0_),
       engine_(engine_options(c_)),
       data_(load_data(open_, comm)),
-      batcher_(data_.train.ids(), c_.batch, c_.bptt, data_.train_path),
+      batcher_(TokenSequence(data_.train.pieces()), c_.batch, c_.bptt, data_.train_path),
       shape_(checked_shape(c_, data_.vocab.size(), B_)),
       params_(param_table(shape_)),
       grads_(grad_table(shape_, use_sparse_updates(c_))),
@@ -373,7 +382,7 @@ void Run::restore() {
 
 void Run::start() {
   initial_weights();
-  if (comm_.root()) created_ = write_run_start(open_, data_.vocab, lock_.lock);
+  if (comm_.root()) created_ = write_run_start(open_, data_.vocab, data_.fingerprint(), lock_.lock);
 }
 
 // The run's step 0, derived again as often as asked: ±init from the seed, or the --init-from file.
@@ -737,9 +746,10 @@ void Run::fill_totals() {  // what the result reports about the training, interr
 }
 
 // Evaluation splits the lanes over the ranks and sums.
-EvalResult Run::eval(const Arena& weights, const TokenIds& ids, const std::string& path) {
+EvalResult Run::eval(const Arena& weights, const CorpusIds& ids, const std::string& path) {
   auto [e0, e1] = static_range(c_.eval_batch, comm_.rank(), comm_.size());
-  EvalResult e = evaluate(engine_, shape_, weights, ids.ids(), c_.eval_batch, c_.bptt, path, nullptr, e0, e1);
+  EvalResult e =
+      evaluate(engine_, shape_, weights, TokenSequence(ids.pieces()), c_.eval_batch, c_.bptt, path, nullptr, e0, e1);
   double v[2] = {e.loss_sum, static_cast<double>(e.tokens)};
   comm_.sum(v);
   return EvalResult{v[0], static_cast<int64_t>(v[1])};
