@@ -185,9 +185,9 @@ TEST(Options, ConfigJsonWrittenBeforeTypedOptionsStillLoads) {
   EXPECT_EQ(c.train, "/data/ptb-slice/train.txt");
   // Written back: the old keys and values, and the options added since at their defaults.
   nlohmann::json now = nlohmann::json::parse(config_to_json(c));
-  for (const char* key : {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block",
-                          "comm-timeout", "on-diverge", "max-rollbacks", "diverge-ratio", "vocab-file", "vocab-format",
-                          "unk-token", "eos-token"})
+  for (const char* key :
+       {"output", "cutoffs", "div-value", "head-bias", "sparse-updates", "shuffle", "shuffle-block", "comm-timeout",
+        "on-diverge", "max-rollbacks", "diverge-ratio", "vocab-file", "vocab-format", "unk-token", "eos-token"})
     now.erase(key);
   EXPECT_EQ(now.dump(2) + "\n", kOldConfigJson);
   EXPECT_EQ(c.output, Output::Full);

@@ -150,20 +150,25 @@ def test_threads_and_the_gil(run, data):
     for k in range(4):
         assert np.array_equal(alone[k], together[k])
     # While one thread computes, another runs Python: the GIL is released.
-    text = (data / "train.txt").read_text() * 40
-    span, ticks = {}, []
+    # The call must be long enough to watch: the text grows until it takes 0.1 s (a fast machine needs more).
+    base = (data / "train.txt").read_text()
+    for repeat in (40, 160, 640, 2560):
+        text = base * repeat
+        span, ticks = {}, []
 
-    def long_call():
-        span["start"] = time.perf_counter()
-        m.perplexity(text)
-        span["end"] = time.perf_counter()
+        def long_call():
+            span["start"] = time.perf_counter()
+            m.perplexity(text)
+            span["end"] = time.perf_counter()
 
-    worker = threading.Thread(target=long_call)
-    worker.start()
-    while worker.is_alive():
-        ticks.append(time.perf_counter())
-    worker.join()
-    length = span["end"] - span["start"]
+        worker = threading.Thread(target=long_call)
+        worker.start()
+        while worker.is_alive():
+            ticks.append(time.perf_counter())
+        worker.join()
+        length = span["end"] - span["start"]
+        if length > 0.1:
+            break
     inside = [t for t in ticks if span["start"] + 0.2 * length < t < span["end"] - 0.2 * length]
     assert length > 0.05 and len(inside) > 10, (length, len(inside))
 

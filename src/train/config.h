@@ -38,7 +38,7 @@ struct Config {
   std::string vocab_file;  // a fixed vocabulary (data/vocab_file.h) instead of one counted from the training text
   VocabFormat vocab_format = VocabFormat::Auto;
   std::string unk_token = "<unk>", eos_token = "<eos>";  // the vocabulary file's unknown and line-end words
-  std::string cache_dir;            // empty: default_cache_dir()
+  std::string cache_dir;                                 // empty: default_cache_dir()
   Shuffle shuffle = Shuffle::None;  // the order each epoch reads the training text in (data/shuffle.h)
   int64_t shuffle_block = 1024;     // sentences: a block holds whole sentences, at least this many tokens
   // model

@@ -22,8 +22,7 @@ using ConfigField =
                  double Config::*, TokenMode Config::*, Cell Config::*, Activation Config::*, DropoutMask Config::*,
                  OptimizerKind Config::*, Schedule Config::*, GemmBackend Config::*, Precision Config::*,
                  Compress Config::*, Output Config::*, SparseUpdates Config::*, Shuffle Config::*, OnDiverge Config::*,
-                 VocabFormat Config::*,
-                 std::vector<int64_t> Config::*>;
+                 VocabFormat Config::*, std::vector<int64_t> Config::*>;
 
 // What an option is besides its value (bits of TrainOption::traits).
 enum OptionTraits : unsigned {

@@ -50,8 +50,8 @@ std::string reconcile_average_from(RunOpening& o, const TrainState& st, const Co
 
 // A new run, or a resume from before the first checkpoint (rank 0 only): the metrics of the earlier
 // attempt go, the directory is created whole and locked (UserError if another trainer holds it, or made a run in
-// it since open_run looked), with config.json (data paths made absolute), vocab.json and corpus.json. A new directory is made
-// in a temporary sibling and renamed into place; in one that exists, config.json is written last (a directory
+// it since open_run looked), with config.json (data paths made absolute), vocab.json and corpus.json. A new directory
+// is made in a temporary sibling and renamed into place; in one that exists, config.json is written last (a directory
 // without it holds no run). Returns whether this process created the directory.
 bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string& corpus_json, DirLock& lock);
 
