@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -166,7 +167,10 @@ uint64_t hash_file(const std::string& path) {
   require_regular_file(path, "input");
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  std::vector<char> buf(1 << 20);
+  struct stat st;  // 1 MiB blocks; a smaller file gets a buffer of its size (+1 to see its end at once)
+  const size_t block = 1 << 20;
+  const size_t size = ::fstat(fd, &st) == 0 && st.st_size >= 0 ? static_cast<size_t>(st.st_size) : block;
+  std::vector<char> buf(std::min(block, size + 1));
   uint64_t h = 0xcbf29ce484222325ull;
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());

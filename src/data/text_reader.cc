@@ -2,8 +2,10 @@
 #include "data/text_reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -176,7 +178,9 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
     ~Closer() { ::close(fd); }
   } closer{fd};
   Tokenizer tokenizer(path, mode, on_token, on_eol);
-  std::vector<char> buf(kBlock);
+  struct stat st;  // a file smaller than a block is read with a buffer of its size (+1 to see its end at once)
+  const size_t size = ::fstat(fd, &st) == 0 && st.st_size >= 0 ? static_cast<size_t>(st.st_size) : kBlock;
+  std::vector<char> buf(std::min(kBlock, size + 1));
   for (int64_t offset = 0;;) {
     const ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) fail("{}: read error: {}", path, std::strerror(errno));
