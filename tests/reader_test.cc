@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/safetensors.h"
+#include "data/vocab.h"
 #include "test_util.h"
 
 namespace manylm {
@@ -55,6 +56,19 @@ TEST(Readers, SafetensorsShapeMustBeAnArrayAndMayBeEmpty) {
   EXPECT_TRUE(f.tensors.at("e").values.empty());
   EXPECT_EQ(f.tensors.at("f").values.size(), 1u);
   std::filesystem::remove_all(dir);
+}
+
+// vocab.json counts were read with nlohmann's get<int64_t>, which casts a double: 3.7e70 was undefined behaviour
+// (UBSan) and 2.5 silently became 2. A count must be an integer.
+TEST(Readers, VocabularyCountsMustBeIntegers) {
+  for (const std::string counts : {"[3.7e70, 1, 1]", "[2.5, 1, 1]", "[18446744073709551615, 1, 1]", "7"}) {
+    const std::string text =
+        R"({"format": "manylm-vocab-1", "tokens": "word", "words": ["a", "<eos>", "<unk>"], "counts": )" + counts + "}";
+    EXPECT_NE(user_error([&] { Vocab::from_json(text, "v.json"); }).find("v.json: "), std::string::npos) << counts;
+  }
+  const Vocab v = Vocab::from_json(
+      R"({"format": "manylm-vocab-1", "tokens": "word", "words": ["a", "<eos>", "<unk>"], "counts": [3, 2, 0]})", "v");
+  EXPECT_EQ(v.count(0), 3);
 }
 
 }  // namespace
