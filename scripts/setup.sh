@@ -2,7 +2,7 @@
 # manylm set-up: installs every build and test dependency from Debian's archive (idempotent).
 # Usage: scripts/setup.sh [--peers]   (--peers adds Debian's python3-torch for golden files and peer benches)
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build pkg-config git
+pkgs=(build-essential cmake ninja-build pkg-config git clang libclang-rt-dev
       libcli11-dev libfmt-dev nlohmann-json3-dev
       libopenblas-openmp-dev libgtest-dev libbenchmark-dev
       libxsmm-dev libblis-openmp-dev libhwy-dev libdnnl-dev librandom123-dev

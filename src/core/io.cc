@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -231,7 +232,9 @@ uint64_t hash_file(const std::string& path) {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  std::vector<char> buf(kHashBlock);
+  struct stat st;  // whole kHashBlock blocks; a smaller file gets a buffer of its size (+1 to see its end at once)
+  const size_t size = ::fstat(fd, &st) == 0 && st.st_size >= 0 ? static_cast<size_t>(st.st_size) : kHashBlock;
+  std::vector<char> buf(std::min(kHashBlock, size + 1));
   uint64_t h = 0;
   for (;;) {
     const size_t n = read_full(fd, buf.data(), buf.size(), path);

@@ -173,7 +173,7 @@ SafeTensorsFile load_safetensors(const std::string& path) {
     auto [shape, range] = tensor_entry(e, name, data_size, path);
     const char* data = bytes.data() + data_begin + range.first;
     SafeTensor t{std::move(shape), std::vector<float>((range.second - range.first) / sizeof(float))};
-    std::memcpy(t.values.data(), data, range.second - range.first);
+    if (range.second > range.first) std::memcpy(t.values.data(), data, range.second - range.first);
     crcs[name] = crc32c(data, range.second - range.first);
     ranges.push_back(range);
     f.tensors[name] = std::move(t);
@@ -194,7 +194,8 @@ void fill_arena(const SafeTensorsFile& f, Arena& arena, const std::string& path)
       for (auto d : it->second.shape) got += std::to_string(d) + " ";
       fail("{}: tensor {} has shape [{}] but the model needs [{}]", path, v.spec->name, got, want);
     }
-    std::memcpy(v.data, it->second.values.data(), it->second.values.size() * sizeof(float));
+    if (!it->second.values.empty())
+      std::memcpy(v.data, it->second.values.data(), it->second.values.size() * sizeof(float));
   }
 }
 

@@ -2,8 +2,10 @@
 #include "data/text_reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -217,7 +219,11 @@ int64_t read_tokens(const std::string& path, TokenMode mode, const std::function
   } closer{fd};
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Tokenizer tokenizer(path, mode, on_token, on_eol);
-  std::vector<char> buf(kHashBlock);  // whole blocks: the content hash is hash_file's
+  // Whole kHashBlock blocks (the content hash is hash_file's); a smaller file gets a buffer of its size (+1 to see
+  // its end at once).
+  struct stat st;
+  const size_t size = ::fstat(fd, &st) == 0 && st.st_size >= 0 ? static_cast<size_t>(st.st_size) : kHashBlock;
+  std::vector<char> buf(std::min(kHashBlock, size + 1));
   uint64_t hash = 0;
   for (int64_t offset = 0;;) {
     const size_t n = read_full(fd, buf.data(), buf.size(), path);

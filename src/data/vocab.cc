@@ -52,7 +52,12 @@ Vocab Vocab::from_json(const std::string& text, const std::string& path) {
     fail("{}: not a manylm vocabulary file", path);
   try {
     auto words = j.at("words").get<std::vector<std::string>>();
-    auto counts = j.at("counts").get<std::vector<int64_t>>();
+    std::vector<int64_t> counts;
+    for (const auto& c : j.at("counts").get_ref<const nlohmann::json::array_t&>()) {  // integers only: 2.5 is not
+      if (!c.is_number_integer() || (c.is_number_unsigned() && c.get<uint64_t>() > uint64_t{INT64_MAX}))
+        fail("{}: vocabulary has a count that is not an integer ({})", path, c.dump());
+      counts.push_back(c.get<int64_t>());
+    }
     if (words.size() != counts.size() || words.empty()) fail("{}: vocabulary words and counts disagree", path);
     const std::string tokens = j.at("tokens").get<std::string>();
     const std::optional<TokenMode> mode = lookup_name<TokenMode>(tokens);

@@ -1,0 +1,75 @@
+// reader_test.cc — regressions for what fuzzing the file readers found (fuzz/: libFuzzer targets under ASan and
+// UBSan). Each case is the smallest input of its finding, and fails on the code before its fix.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/safetensors.h"
+#include "data/vocab.h"
+#include "test_util.h"
+
+namespace manylm {
+namespace {
+
+using test_util::make_temp_dir;
+using test_util::user_error;
+using test_util::write_bytes;
+
+// A safetensors file of the given JSON header and `data` bytes.
+std::string safetensors_bytes(const nlohmann::json& header, size_t data) {
+  const std::string h = header.dump();
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
+  return out + h + std::string(data, '\0');
+}
+
+// A shape whose element count overflows 64 bits wrapped around to the size of its data: [2^62 + 1] floats "are"
+// 4 bytes (exit 1, std::length_error, before), and [2^40, 2^40] was signed overflow (UBSan).
+TEST(Readers, SafetensorsShapeThatOverflowsIsOneLine) {
+  const std::string dir = make_temp_dir("reader"), path = dir + "/w.safetensors";
+  const std::vector<std::pair<std::vector<uint64_t>, size_t>> cases = {
+      {{(uint64_t{1} << 62) + 1}, 4}, {{uint64_t{1} << 40, uint64_t{1} << 40}, 0}, {{3, uint64_t{1} << 62, 4}, 0}};
+  for (const auto& [shape, bytes] : cases) {
+    nlohmann::json h = {{"a", {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {0, bytes}}}}};
+    write_bytes(path, safetensors_bytes(h, bytes));
+    const std::string e = user_error([&] { load_safetensors(path); });
+    EXPECT_NE(e.find(path + ": "), std::string::npos) << h.dump();
+    EXPECT_NE(e.find("tensor a "), std::string::npos) << e;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// A shape that is not an array was read as one dimension (a number) or as the object's values; an empty tensor
+// (a zero dimension, even beside a huge one) is a valid one of no bytes.
+TEST(Readers, SafetensorsShapeMustBeAnArrayAndMayBeEmpty) {
+  const std::string dir = make_temp_dir("reader"), path = dir + "/w.safetensors";
+  for (const nlohmann::json& shape : {nlohmann::json(1), nlohmann::json({{"x", 1}})}) {
+    write_bytes(path, safetensors_bytes({{"a", {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {0, 4}}}}}, 4));
+    EXPECT_NE(user_error([&] { load_safetensors(path); }).find("tensor a has a bad shape"), std::string::npos)
+        << shape.dump();
+  }
+  const nlohmann::json h = {{"e", {{"dtype", "F32"}, {"shape", {uint64_t{1} << 62, 0}}, {"data_offsets", {0, 0}}}},
+                            {"f", {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {0, 4}}}}};
+  write_bytes(path, safetensors_bytes(h, 4));
+  const SafeTensorsFile f = load_safetensors(path);
+  EXPECT_TRUE(f.tensors.at("e").values.empty());
+  EXPECT_EQ(f.tensors.at("f").values.size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// vocab.json counts were read with nlohmann's get<int64_t>, which casts a double: 3.7e70 was undefined behaviour
+// (UBSan) and 2.5 silently became 2. A count must be an integer.
+TEST(Readers, VocabularyCountsMustBeIntegers) {
+  for (const std::string counts : {"[3.7e70, 1, 1]", "[2.5, 1, 1]", "[18446744073709551615, 1, 1]", "7"}) {
+    const std::string text =
+        R"({"format": "manylm-vocab-1", "tokens": "word", "words": ["a", "<eos>", "<unk>"], "counts": )" + counts + "}";
+    EXPECT_NE(user_error([&] { Vocab::from_json(text, "v.json"); }).find("v.json: "), std::string::npos) << counts;
+  }
+  const Vocab v = Vocab::from_json(
+      R"({"format": "manylm-vocab-1", "tokens": "word", "words": ["a", "<eos>", "<unk>"], "counts": [3, 2, 0]})", "v");
+  EXPECT_EQ(v.count(0), 3);
+}
+
+}  // namespace
+}  // namespace manylm
