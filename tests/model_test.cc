@@ -5,13 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/engine.h"
 #include "core/gemm.h"
 #include "core/packed_gemm.h"
+#include "core/parallel.h"
 #include "core/rng.h"
+#include "model/full_score.h"
 #include "model/reference.h"
 #include "model/softmax.h"
 #include "test_util.h"
@@ -293,6 +296,50 @@ TEST(Softmax, XentMatchesDoubleOnShortAndLongRows) {
     }
     EXPECT_NEAR(loss, want, 1e-5 * want);
   }
+}
+
+// Scoring under the full softmax, product and normalizer fused per vocabulary chunk, against double: row counts
+// below, at and above a block (and not a multiple of the padding), vocabularies below, at and across chunks, on 1
+// and 2 threads and on both GEMM backends that run here.
+TEST(Softmax, FusedScoreMatchesDoubleForAnyRowsWordsAndThreads) {
+  const int keep = num_threads();
+  const int64_t H = 24;
+  for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn})
+    for (int threads : {1, 2}) {
+      const Engine e(test_util::engine_options(threads, backend));
+      for (int64_t V : {7, 512, 1500}) {
+        for (int64_t R : {1, 17, 128, 300}) {
+          SCOPED_TRACE(::testing::Message() << name_of(backend) << " threads " << threads << " V " << V << " R " << R);
+          CounterRng rng{23, static_cast<uint64_t>(V * 1000 + R)};
+          std::vector<float> top(static_cast<size_t>(R * H)), W(static_cast<size_t>(V * H)), b(static_cast<size_t>(V));
+          for (size_t i = 0; i < top.size(); ++i) top[i] = 2.0f * rng.uniform(i) - 1.0f;
+          for (size_t i = 0; i < W.size(); ++i) W[i] = 2.0f * rng.uniform(1000000 + i) - 1.0f;
+          for (size_t i = 0; i < b.size(); ++i) b[i] = rng.uniform(2000000 + i) - 0.5f;
+          std::vector<int32_t> y(static_cast<size_t>(R));
+          for (int64_t r = 0; r < R; ++r) y[static_cast<size_t>(r)] = static_cast<int32_t>((r * 7919) % V);
+          std::vector<float> logp(static_cast<size_t>(R));
+          const double loss = full_softmax_score(e, top.data(), R, H, W.data(), b.data(), V, y.data(), logp.data());
+          double want = 0;
+          for (int64_t r = 0; r < R; ++r) {
+            std::vector<double> z(static_cast<size_t>(V));
+            for (int64_t v = 0; v < V; ++v) {
+              double d = b[static_cast<size_t>(v)];
+              for (int64_t k = 0; k < H; ++k)
+                d += double(top[static_cast<size_t>(r * H + k)]) * W[static_cast<size_t>(v * H + k)];
+              z[static_cast<size_t>(v)] = d;
+            }
+            const double m = *std::max_element(z.begin(), z.end());
+            double s = 0;
+            for (double zv : z) s += std::exp(zv - m);
+            const double lp = z[static_cast<size_t>(y[static_cast<size_t>(r)])] - m - std::log(s);
+            want -= lp;
+            ASSERT_NEAR(logp[static_cast<size_t>(r)], lp, 1e-5 * (1 + std::abs(lp))) << r;
+          }
+          EXPECT_NEAR(loss, want, 1e-5 * want);
+        }
+      }
+    }
+  const Engine restore(test_util::engine_options(keep));
 }
 
 }  // namespace

@@ -101,9 +101,7 @@ void block_stats(const float* zb, int64_t R, int64_t wb, int64_t b0, const int32
                  float* tz) {
   for (int64_t r = 0; r < R; ++r) {
     const float* z = zb + r * wb;
-    float bm = z[0];
-#pragma omp simd reduction(max : bm)
-    for (int64_t j = 0; j < wb; ++j) bm = std::max(bm, z[j]);
+    const float bm = max_of(z, wb);
     float bs = 0.0f;
 #pragma omp simd reduction(+ : bs)
     for (int64_t j = 0; j < wb; ++j) bs += exp_fast(z[j] - bm);
@@ -256,8 +254,7 @@ void adaptive_backward(const Engine& e, const ModelShape& s, const Arena& params
 
 namespace {
 void log_softmax_inplace(float* z, int64_t n) {
-  float m = z[0];
-  for (int64_t j = 1; j < n; ++j) m = std::max(m, z[j]);
+  const float m = max_of(z, n);
   double sum = 0;
   for (int64_t j = 0; j < n; ++j) sum += std::exp(double(z[j]) - m);
   const float lse = m + static_cast<float>(std::log(sum));

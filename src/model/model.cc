@@ -11,6 +11,7 @@
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "model/elman.h"
+#include "model/full_score.h"
 #include "model/gru.h"
 #include "model/lstm.h"
 #include "model/softmax.h"
@@ -290,14 +291,7 @@ double model_score_rows(const Engine& e, const ModelShape& s, const Arena& param
   }
   if (s.adaptive())
     return adaptive_forward(e, s, params, ws.ix, top, R, y, ws.acts[ws.logits].data, ws.adaptive, 0.0f, logp);
-  // Blocks of rows whose logits stay in a core's L2 (~1 MiB): each block's product, then its log-probabilities.
-  const int64_t block = std::clamp<int64_t>((int64_t{1} << 18) / s.vocab / 8 * 8, 8, 256);
-  double loss = 0;
-  for (int64_t r0 = 0; r0 < R; r0 += block) {
-    const int64_t n = std::min(block, R - r0);
-    loss += softmax_logp(decode(e, s, params, ws, top + r0 * H, n), n, s.vocab, y + r0, logp + r0);
-  }
-  return loss;
+  return full_softmax_score(e, top, R, H, params[ws.ix.decoder_w].data, params[ws.ix.decoder_b].data, s.vocab, y, logp);
 }
 
 void window_state(const ModelShape& s, const Workspace& ws, int64_t t, int64_t B, int64_t b, Arena& out, int64_t to) {

@@ -24,9 +24,7 @@ float row_lse(const float* zr, int64_t V) {
   float m = -INFINITY, s = 0.0f;
   for (int64_t b = 0; b < V; b += (V > kLongRow ? kBlock : V)) {
     const int64_t e = V > kLongRow ? std::min(V, b + kBlock) : V;
-    float bm = zr[b];
-#pragma omp simd reduction(max : bm)
-    for (int64_t j = b; j < e; ++j) bm = std::max(bm, zr[j]);
+    const float bm = max_of(zr + b, e - b);
     float bs = 0.0f;
 #pragma omp simd reduction(+ : bs)
     for (int64_t j = b; j < e; ++j) bs += exp_fast(zr[j] - bm);
@@ -40,9 +38,7 @@ float row_lse(const float* zr, int64_t V) {
 // One row of at most kLongRow: max, then e = exp(z − max) kept in z (one exp per element) and scaled into the
 // gradient. Returns the row's loss.
 double short_row(float* zr, int64_t V, int32_t y, float grad_scale, float* logp) {
-  float m = zr[0];
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 1; j < V; ++j) m = std::max(m, zr[j]);
+  const float m = max_of(zr, V);
   float s = 0.0f;
   const float target = zr[y];
 #pragma omp simd reduction(+ : s)
