@@ -11,8 +11,10 @@
 namespace manylm {
 
 // top (R, H) rows; W (V, H) and bias (V) the decoder; y (R) targets. logp[r] = log softmax(W·top_r + bias)[y_r].
-// Returns Σ_r −logp[r] in nats (in double, rows added in order: the same for any thread count).
+// rep: null, or (R) rep[r] ≤ r naming the row whose hidden state row r shares (rep[r] = r: its own), as positions
+// of several sequences after the same prefix do: the normalizer is computed once per distinct row. Returns
+// Σ_r −logp[r] in nats (in double, rows added in order: the same for any thread count).
 double full_softmax_score(const Engine& e, const float* top, int64_t R, int64_t H, const float* W, const float* bias,
-                          int64_t V, const int32_t* y, float* logp);
+                          int64_t V, const int32_t* y, float* logp, const int32_t* rep = nullptr);
 
 }  // namespace manylm

@@ -278,7 +278,7 @@ const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena
 
 double model_score_rows(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                         int64_t T, int64_t B, Arena& state, const int32_t* rows, int64_t R, const int32_t* y,
-                        float* logp) {
+                        float* logp, const int32_t* rep) {
   declare_constants(e, s, params);
   const float* top = forward_hidden(e, s, params, ws, x, T, B, state, nullptr, nullptr);  // (T, B, H)
   const int64_t H = s.hidden;
@@ -291,7 +291,8 @@ double model_score_rows(const Engine& e, const ModelShape& s, const Arena& param
   }
   if (s.adaptive())
     return adaptive_forward(e, s, params, ws.ix, top, R, y, ws.acts[ws.logits].data, ws.adaptive, 0.0f, logp);
-  return full_softmax_score(e, top, R, H, params[ws.ix.decoder_w].data, params[ws.ix.decoder_b].data, s.vocab, y, logp);
+  return full_softmax_score(e, top, R, H, params[ws.ix.decoder_w].data, params[ws.ix.decoder_b].data, s.vocab, y, logp,
+                            rep);
 }
 
 void window_state(const ModelShape& s, const Workspace& ws, int64_t t, int64_t B, int64_t b, Arena& out, int64_t to) {

@@ -85,10 +85,12 @@ const float* model_step_logits(const Engine& e, const ModelShape& s, const Arena
 // Scoring (sentence scores, n-best rescoring): the window as model_forward runs it, but only the R positions `rows`
 // (indices t·B + b into the (T, B) window, ascending) reach the output layer, so padded positions of lanes shorter
 // than the window cost no output-layer work. y (R): their targets; logp (R) receives log p(y). Returns Σ −log p(y)
-// in nats. ws may have been made for more steps or lanes than T and B.
+// in nats. ws may have been made for more steps or lanes than T and B. rep: null, or (R) rep[r] ≤ r, the scored
+// row whose input history row r repeats (lanes that started from the same state and read the same tokens so
+// far; rep[r] = r: none): the full softmax's normalizer is then computed once for them (full_score.h).
 double model_score_rows(const Engine& e, const ModelShape& s, const Arena& params, Workspace& ws, const int32_t* x,
                         int64_t T, int64_t B, Arena& state, const int32_t* rows, int64_t R, const int32_t* y,
-                        float* logp);
+                        float* logp, const int32_t* rep = nullptr);
 
 // Lane b's state after step t (0 ≤ t ≤ T; t = 0: the state the window started from) of the last window run on ws
 // with B lanes, copied into lane `to` of `out` (a state_table arena): a lane that ends inside a window.

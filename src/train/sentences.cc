@@ -42,6 +42,31 @@ void SentenceScorer::start_lanes(int64_t B, const Arena* init) {
   }
 }
 
+// The window's inputs x_ (Tw, B) from position t0 on, its scored rows (time-major), their targets, and rep_: for
+// each row the first row of the window at the same prefix node. Lanes start from one state, so lanes that read the
+// same tokens so far have the same hidden state: n-best hypotheses share their prefixes, and the output layer's
+// normalizer is computed once per node (model_score_rows).
+void SentenceScorer::select_rows(std::span<const std::span<const int32_t>> seqs, const std::vector<int64_t>& len,
+                                 int64_t t0, int64_t Tw) {
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  rows_.clear(), y_.clear(), rep_.clear();
+  for (int64_t t = 0; t < Tw; ++t)
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t p = t0 + t;  // position p predicts seq[p] from input seq[p − 1] (the start token at p = 0)
+      x_[t * B + b] = p == 0 || p > len[b] ? start_ : seqs[b][p - 1];
+      if (p >= len[b]) continue;
+      const int32_t r = static_cast<int32_t>(rows_.size()), tok = seqs[b][p];
+      rows_.push_back(static_cast<int32_t>(t * B + b)), y_.push_back(tok);
+      int32_t& first = first_row_[static_cast<size_t>(node_[b])];
+      if (first < 0) first = r;
+      rep_.push_back(first);
+      const uint64_t key = uint64_t(uint32_t(node_[b])) << 32 | uint32_t(tok);
+      const auto [it, added] = child_.try_emplace(key, static_cast<int32_t>(first_row_.size()));
+      if (added) first_row_.push_back(-1);
+      node_[b] = it->second;
+    }
+}
+
 std::vector<double> SentenceScorer::score(std::span<const std::span<const int32_t>> seqs, const Arena* init,
                                           Arena* final0, std::vector<float>* per_token) {
   const int64_t B = static_cast<int64_t>(seqs.size());
@@ -67,18 +92,16 @@ std::vector<double> SentenceScorer::score(std::span<const std::span<const int32_
   reserve(T, B);
   start_lanes(B, init);
   x_.resize(static_cast<size_t>(T * B));
+  node_.assign(static_cast<size_t>(B), 0);  // every lane at the empty prefix
+  first_row_.assign(1, -1);
+  child_.clear();
   for (int64_t t0 = 0; t0 < longest; t0 += T) {
     const int64_t Tw = std::min(T, longest - t0);
-    rows_.clear(), y_.clear();
-    for (int64_t t = 0; t < Tw; ++t)
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t p = t0 + t;  // position p predicts seq[p] from input seq[p − 1] (the start token at p = 0)
-        x_[t * B + b] = p == 0 || p > len[b] ? start_ : seqs[b][p - 1];
-        if (p < len[b]) rows_.push_back(static_cast<int32_t>(t * B + b)), y_.push_back(seqs[b][p]);
-      }
+    select_rows(seqs, len, t0, Tw);
     const int64_t R = static_cast<int64_t>(rows_.size());
     lp_.resize(static_cast<size_t>(R));
-    model_score_rows(e_, s_, params_, *ws_, x_.data(), Tw, B, *state_, rows_.data(), R, y_.data(), lp_.data());
+    model_score_rows(e_, s_, params_, *ws_, x_.data(), Tw, B, *state_, rows_.data(), R, y_.data(), lp_.data(),
+                     rep_.data());
     for (int64_t r = 0; r < R; ++r) {  // rows are time-major: each lane's tokens are added in order
       const int64_t t = rows_[r] / B, b = rows_[r] % B;
       sums[b] += lp_[r];

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "core/arena.h"
@@ -35,6 +36,8 @@ class SentenceScorer {
  private:
   void reserve(int64_t T, int64_t B);
   void start_lanes(int64_t B, const Arena* init);
+  void select_rows(std::span<const std::span<const int32_t>> seqs, const std::vector<int64_t>& len, int64_t t0,
+                   int64_t Tw);
 
   const Engine& e_;
   const ModelShape& s_;
@@ -44,7 +47,11 @@ class SentenceScorer {
   std::unique_ptr<Workspace> ws_;  // (T, B) capacity, grown when a batch needs more
   std::unique_ptr<Arena> state_;   // (B) lanes
   int64_t cap_T_ = 0, cap_B_ = 0;
-  std::vector<int32_t> x_, y_, rows_;  // x (T, B); the scored rows and their targets
+  std::vector<int32_t> x_, y_, rows_, rep_;  // x (T, B); the scored rows, their targets, the rows they repeat
+  // The lanes' token prefixes as nodes of a trie (node 0: the empty prefix): each lane's node, each node's first
+  // scored row (−1: none yet; a node has one depth, so one window), and (node, token) → child.
+  std::vector<int32_t> node_, first_row_;
+  std::unordered_map<uint64_t, int32_t> child_;
   std::vector<float> lp_;
 };
 
