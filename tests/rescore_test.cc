@@ -21,13 +21,20 @@ using namespace cli_test;  // NOLINT: the fixture's helpers
 
 class Rescore : public CliTest {
  protected:
-  // The test file's lines as hypotheses: utterance u{i / 3}, keys u{i / 3}-{i % 3 + 1}; line 4 gains an unknown
-  // word and line 7 has no words. Writes the same lines (without keys) to `text` for eval --sentences.
+  // Hypotheses as an n-best list has them, sharing prefixes: utterance u{i / 3} (keys u{i / 3}-{i % 3 + 1}) is the
+  // test file's line u, the same with its last word replaced, and the same with a word added; line 4 gains an
+  // unknown word and line 7 has no words. Writes the same lines (without keys) to `text` for eval --sentences.
   std::string nbest(const std::string& text, int* oov) {
     std::istringstream in(read_bytes(suite_ + "/test.txt"));
+    std::vector<std::string> base;
+    for (std::string line; base.size() < 8 && std::getline(in, line);)
+      base.push_back(line.substr(0, line.find_last_not_of(' ') + 1));
     std::string keyed, plain;
-    int i = 0;
-    for (std::string line; std::getline(in, line) && i < 24; ++i) {
+    for (int i = 0; i < 24; ++i) {
+      std::string line = base[static_cast<size_t>(i / 3)];
+      const size_t last = line.find_last_of(' ');
+      if (i % 3 == 1 && last != std::string::npos) line = line.substr(0, last) + " the";
+      if (i % 3 == 2) line += " the";
       if (i == 4) line += " zzzunknown";
       if (i == 7) line.clear();
       keyed += "u" + std::to_string(i / 3) + "-" + std::to_string(i % 3 + 1) + (line.empty() ? "" : " ") + line + "\n";
