@@ -18,14 +18,14 @@
 
 namespace manylm {
 
-std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout) {
+std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout, int64_t logit_rows) {
   std::vector<TensorSpec> t;
   const std::string L = "_l";
   t.push_back({"x0", {T, B, s.embed}});
   for (int64_t l = 0; l < s.layers; ++l) t.push_back({"S" + L + std::to_string(l), {T + 1, B, s.hidden}});
   t.push_back({"dA", {T, B, s.hidden}});
   t.push_back({"dX", {T, B, std::max(s.embed, s.hidden)}});
-  t.push_back({"logits", {T * B, s.head_size()}});
+  t.push_back({"logits", {logit_rows < 0 ? T * B : std::max<int64_t>(logit_rows, 1), s.head_size()}});
   const int64_t GH = s.gates() * s.hidden;
   if (s.cell == Cell::Lstm) {
     for (int64_t l = 0; l < s.layers; ++l) t.push_back({"C" + L + std::to_string(l), {T + 1, B, s.hidden}});
@@ -50,8 +50,8 @@ int64_t workspace_bytes(const ModelShape& s, int64_t T, int64_t B, bool dropout)
   return n;
 }
 
-Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout)
-    : T(T_), B(B_), ix(param_index(s)), acts(workspace_table(s, T_, B_, dropout)) {
+Workspace::Workspace(const ModelShape& s, int64_t T_, int64_t B_, bool dropout, int64_t logit_rows)
+    : T(T_), B(B_), ix(param_index(s)), acts(workspace_table(s, T_, B_, dropout, logit_rows)) {
   // Each buffer's index, by its name in the one table above.
   for (size_t k = 0; k < acts.table().size(); ++k) {
     const std::string& name = acts.table()[k].name;

@@ -33,12 +33,14 @@ struct PhaseTimes {
 };
 
 // The workspace's buffers, {name, shape}, for (T, B) windows; and its bytes (masks included), for estimates.
-std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout);
+// logit_rows: rows of the output layer's buffer (−1: T·B; scoring under the full softmax needs none: 1).
+std::vector<TensorSpec> workspace_table(const ModelShape& s, int64_t T, int64_t B, bool dropout,
+                                        int64_t logit_rows = -1);
 int64_t workspace_bytes(const ModelShape& s, int64_t T, int64_t B, bool dropout);
 
 class Workspace {
  public:
-  Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false);
+  Workspace(const ModelShape& s, int64_t T, int64_t B, bool dropout = false, int64_t logit_rows = -1);
   int64_t T, B;
   ParamIndex ix;  // tensor indices, computed once (no allocation in the time loop)
   // Data parallelism: the B of the objective's mean over lanes when this worker holds only some of
