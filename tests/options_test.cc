@@ -15,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/options.h"
+#include "train/progress.h"
 
 namespace manylm {
 namespace {
@@ -337,6 +338,15 @@ TEST(Checkpoint, TrainStateJsonKeepsItsKeys) {
   const std::string msg = user_error([&] { TrainState::from_json(old.dump(), "state.safetensors"); });
   EXPECT_NE(msg.find("state.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'step'"), std::string::npos) << msg;
+}
+
+// The start line names the activation where it is a choice (Elman), not for LSTM and GRU.
+TEST(Progress, StartLineNamesTheActivationOnlyForElman) {
+  Config c;
+  c.cell = Cell::Elman, c.layers = 1, c.hidden = 200;
+  EXPECT_NE(start_line(c, 10000, 5, 2, 1, 100, false, "r").find("elman 1x200 (tanh), vocab"), std::string::npos);
+  c.cell = Cell::Lstm, c.layers = 2;
+  EXPECT_NE(start_line(c, 10000, 5, 2, 1, 100, false, "r").find("lstm 2x200, vocab"), std::string::npos);
 }
 
 }  // namespace

@@ -25,8 +25,10 @@ void StepReport::set_eta(int64_t window_tokens, int64_t max_steps) {
 
 std::string start_line(const Config& c, int64_t vocab, int64_t params, int threads, int ranks, int64_t train_tokens,
                        bool cached_ids, const std::string& run_dir) {
-  return fmt::format("manylm: {} {}x{} ({}), vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}",
-                     name_of(c.cell), c.layers, c.hidden, name_of(c.activation), vocab, params, threads,
+  // The activation only where it is a choice (Elman); LSTM and GRU gates are fixed.
+  const std::string act = c.cell == Cell::Elman ? fmt::format(" ({})", name_of(c.activation)) : "";
+  return fmt::format("manylm: {} {}x{}{}, vocab {}, {} parameters, {} threads{}, train {} tokens{}; run {}",
+                     name_of(c.cell), c.layers, c.hidden, act, vocab, params, threads,
                      ranks > 1 ? fmt::format(" x {} ranks (gradients: {})", ranks, name_of(c.grad_compress)) : "",
                      train_tokens, cached_ids ? " (cached ids)" : "", run_dir);
 }
