@@ -3,12 +3,7 @@
 # (bench/cluster/emulate.sh): a short training run over them gives the 1-process run's result (validation and
 # test perplexity within 1e-4 relative: the sum of two half-batch gradients rounds differently), and the
 # gradient bytes crossed the shaped link (veth counters). Skips (77) where namespaces cannot be made.
-set -u
-bin=$1; src=$2
-data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
-if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 77; fi
-dir=$(mktemp -d /tmp/manylm-cluster-eq-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/../lib.sh" cluster-eq "$@"
 args=(train --data "$data" --cell lstm --hidden 32 --embed 32 --layers 1 --vocab-size 1000 --cache-dir "$dir/cache"
       --threads 1 --max-steps 20 --json)
 "$bin" "${args[@]}" --out "$dir/one" > "$dir/one.json" 2> "$dir/one.err" || { cat "$dir/one.err"; exit 1; }

@@ -3,12 +3,7 @@
 # (ip link set ... down). The watchdog (--comm-timeout 4) must end both ranks within twice the timeout, rank 0
 # must print one line naming rank 1 and the resume command, the job's status must be non-zero, and the
 # checkpoint must resume (on 1 rank). Skips (77) where namespaces cannot be made.
-set -u
-bin=$1; src=$2
-data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
-if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 77; fi
-dir=$(mktemp -d /tmp/manylm-cluster-cut-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/../lib.sh" cluster-cut "$@"
 timeout=4
 bash "$src/bench/cluster/emulate.sh" --nodes 2 --rate 100mbit --rate-seconds 0 --name "ccut$$" --json "$dir/emu.json" \
   --fault link-down --fault-node 1 --fault-when "$dir/run/state.safetensors" --fault-after 1 --launcher-grace 2 \

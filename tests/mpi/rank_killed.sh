@@ -4,12 +4,7 @@
 # 2-rank run: the job must end within 10 s with a message naming the rank, exit non-zero, and leave the
 # last checkpoint intact (it evaluates); rank 0 prints one line naming that checkpoint and the command that
 # resumes it. Started by ctest.
-set -u
-bin=$1; src=$2
-data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
-if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 0; fi
-dir=$(mktemp -d /tmp/manylm-kill-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/../lib.sh" kill "$@"
 small="--data $data --cell lstm --hidden 32 --embed 32 --layers 1 --cache-dir $dir/cache --threads 1 --progress-seconds 1"
 mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$bin" train $small --max-steps 1000000 \
   --out "$dir/int" > "$dir/int.out" 2> "$dir/int.err" &

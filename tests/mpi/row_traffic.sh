@@ -5,12 +5,7 @@
 # positive; with --sparse-updates off, no row columns. (2) `mpirun -np 2 manylm train --json`: row_bytes_per_step
 # under "gradients" (positive with sparse updates, 0 without) and the last gradients line's "MB of embedding rows"
 # only when there are rows. Started by ctest.
-set -u
-bin=$1; src=$2
-data=$src/data; [ -f "$data/ptb/train.txt" ] || data=$src/../shared/data
-if [ ! -f "$data/ptb/train.txt" ]; then echo "PTB not found: skipped"; exit 0; fi
-dir=$(mktemp -d /tmp/manylm-row-traffic-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/../lib.sh" row-traffic "$@"
 for f in train valid test; do head -500 "$data/ptb/$f.txt" > "$dir/$f.txt"; done
 fail=0
 for sparse in auto off; do
