@@ -5,7 +5,7 @@ perplexities: evidence that model.safetensors is a PyTorch state_dict as it is.
     /usr/bin/python3 bench/peers/load_in_pytorch.py RUN_DIR [TEXT_FILE]
 
 Reads RUN_DIR/config.json, vocab.json and best.safetensors if the run kept one (--keep-best; `manylm
-eval` scores it too), else model.safetensors (parsed here with the standard library, so
+eval` scores it too), else model.safetensors (read by python/manylm/safetensors.py, numpy only, so
 no safetensors package is needed), builds RNNModel (encoder → nn.RNN/nn.LSTM/nn.GRU → decoder, the
 class of pytorch/examples, dropout off; the decoder nn.AdaptiveLogSoftmaxWithLoss for a run trained with
 --output adaptive), calls load_state_dict(strict=True), evaluates TEXT_FILE
@@ -13,10 +13,10 @@ class of pytorch/examples, dropout off; the decoder nn.AdaptiveLogSoftmaxWithLos
 state carried), runs `build/manylm eval --json` on the same file, and prints both perplexities and
 their relative difference. Exit status 1 if they differ by more than 0.1%.
 """
+import importlib.util
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 
@@ -26,20 +26,18 @@ import torch
 from rnn_model import RNNModel
 
 
+def _module_reader():
+    """python/manylm/safetensors.py by path: the package's __init__ needs the compiled module, the reader does not."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python", "manylm", "safetensors.py")
+    spec = importlib.util.spec_from_file_location("manylm_safetensors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.read_safetensors
+
+
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        assert e["dtype"] == "F32", name
-        b, en = e["data_offsets"]
-        arr = np.frombuffer(data[8 + n + b:8 + n + en], dtype="<f4").reshape(e["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
+    """{name: torch tensor} of a manylm weights file."""
+    return {k: torch.from_numpy(v) for k, v in _module_reader()(path).items()}
 
 
 def tokenize(path, vocab):

@@ -16,10 +16,11 @@ Cells: LSTM, GRU (PyTorch's, linear_before_reset), Elman (tanh or relu); output:
 import argparse
 import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+from .safetensors import read_safetensors
 
 try:
     import onnx
@@ -28,19 +29,6 @@ except ImportError:  # pragma: no cover
     sys.exit("manylm.export_onnx: needs the onnx package (pip install onnx onnxruntime)")
 
 OPSET = 17
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name != "__metadata__":
-            b, en = e["data_offsets"]
-            out[name] = np.frombuffer(data[8 + n + b:8 + n + en], dtype="<f4").reshape(e["shape"]).copy()
-    return out
 
 
 def weights_path(run, weights):
