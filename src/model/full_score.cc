@@ -24,7 +24,8 @@ constexpr int64_t kChunk = 512, kRowBlock = 128;
 constexpr int64_t kRowAlign = 16;
 
 struct BlockScratch {
-  std::vector<float> rows, z, m, s, target;
+  std::vector<float> rows, z, m;
+  std::vector<double> s;  // Σ exp over the chunks so far: double, so a million words lose no precision
 };
 
 // Folds one chunk of logits z (n, nv) into the rows' running max m and Σ exp s (scaled to the running max).
@@ -33,7 +34,7 @@ struct BlockScratch {
 #if defined(__AVX512F__)
 __attribute__((target("prefer-vector-width=512")))
 #endif
-void fold_chunk(float* __restrict z, int64_t n, int64_t nv, const float* __restrict bias, float* m, float* s) {
+void fold_chunk(float* __restrict z, int64_t n, int64_t nv, const float* __restrict bias, float* m, double* s) {
   for (int64_t r = 0; r < n; ++r) {
     float* zr = z + r * nv;
 #pragma omp simd
@@ -43,7 +44,7 @@ void fold_chunk(float* __restrict z, int64_t n, int64_t nv, const float* __restr
 #pragma omp simd reduction(+ : bs)
     for (int64_t j = 0; j < nv; ++j) bs += exp_fast(zr[j] - bm);
     const float nm = std::max(m[r], bm);
-    s[r] = (m[r] == -INFINITY ? 0.0f : s[r] * std::exp(m[r] - nm)) + bs * std::exp(bm - nm);
+    s[r] = (m[r] == -INFINITY ? 0.0 : s[r] * std::exp(double(m[r]) - nm)) + double(bs) * std::exp(double(bm) - nm);
     m[r] = nm;
   }
 }
@@ -57,13 +58,13 @@ void block_lse(const Engine& e, const float* top, int64_t n, int64_t H, const fl
   std::memcpy(b.rows.data(), top, static_cast<size_t>(n * H) * sizeof(float));
   b.z.resize(static_cast<size_t>(np * kChunk));
   b.m.assign(static_cast<size_t>(n), -INFINITY);
-  b.s.assign(static_cast<size_t>(n), 0.0f);
+  b.s.assign(static_cast<size_t>(n), 0.0);
   for (int64_t v0 = 0; v0 < V; v0 += kChunk) {
     const int64_t nv = std::min(kChunk, V - v0);
     gemm(e, Trans::N, Trans::T, np, nv, H, 1.0f, b.rows.data(), H, W + v0 * H, H, 0.0f, b.z.data(), nv);
     fold_chunk(b.z.data(), n, nv, bias + v0, b.m.data(), b.s.data());
   }
-  for (int64_t r = 0; r < n; ++r) lse[r] = b.m[r] + std::log(b.s[r]);
+  for (int64_t r = 0; r < n; ++r) lse[r] = static_cast<float>(b.m[r] + std::log(b.s[r]));
 }
 
 // lse (R) of the rows of top (R, H): blocks of at most kRowBlock rows, a multiple of the team's size when there
