@@ -15,17 +15,16 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "cli/commands.h"
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "data/nbest.h"
 #include "train/checkpoint.h"
 #include "train/sentences.h"
 
@@ -40,93 +39,6 @@ struct RescoreOptions {
   bool log10 = false, carry_state = false;
 };
 constexpr double kLog10E = 0.43429448190325182765;
-
-// The first field of a line and the rest, split on spaces and tabs.
-std::vector<std::string_view> fields(std::string_view line) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-// The part of `s` a regular expression names: its first group when it has one, else the whole match.
-std::optional<std::string> regex_part(const std::regex& re, const std::string& s) {
-  std::smatch m;
-  if (!std::regex_search(s, m, re)) return std::nullopt;
-  return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
-}
-
-std::regex compile(const std::string& re, const char* option) {
-  try {
-    return std::regex(re, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    fail("{} '{}': not a regular expression ({})", option, re, e.what());
-  }
-}
-
-// Which utterance a key belongs to and which conversation an utterance belongs to.
-class Keys {
- public:
-  explicit Keys(const RescoreOptions& o) : o_(o) {
-    if (!o.key_regex.empty()) key_re_ = compile(o.key_regex, "--key-regex");
-    if (!o.conversation_regex.empty()) conv_re_ = compile(o.conversation_regex, "--conversation-regex");
-    if (!o.utt2spk.empty()) read_utt2spk(o.utt2spk);
-  }
-  std::string utterance(const std::string& key, int64_t line) const {
-    if (!key_re_) {  // Kaldi's uttid-N: the key up to its last '-'
-      const size_t dash = key.rfind('-');
-      return dash == std::string::npos || dash == 0 ? key : key.substr(0, dash);
-    }
-    if (auto u = regex_part(*key_re_, key)) return *u;
-    fail("--key-regex '{}': the key '{}' on line {} of {} does not match", o_.key_regex, key, line, o_.nbest);
-  }
-  std::string conversation(const std::string& key, const std::string& utt, int64_t line) const {
-    if (conv_re_) {
-      if (auto c = regex_part(*conv_re_, key)) return *c;
-      fail("--conversation-regex '{}': the key '{}' on line {} of {} does not match", o_.conversation_regex, key, line,
-           o_.nbest);
-    }
-    if (!o_.utt2spk.empty()) {
-      const auto it = spk_.find(utt);
-      if (it == spk_.end())
-        fail("--utt2spk {}: has no line for utterance '{}' (line {} of {})", o_.utt2spk, utt, line, o_.nbest);
-      return it->second;
-    }
-    return "";  // one conversation
-  }
-
- private:
-  void read_utt2spk(const std::string& path) {
-    std::ifstream in(path);
-    if (!in || is_directory(path)) fail("--utt2spk {}: cannot read the file", path);
-    int64_t n = 0;
-    for (std::string line; std::getline(in, line);) {
-      ++n;
-      const auto f = fields(line);
-      if (f.empty()) continue;
-      if (f.size() != 2) fail("--utt2spk {}: line {} is not 'UTTERANCE SPEAKER'", path, n);
-      spk_[std::string(f[0])] = std::string(f[1]);
-    }
-  }
-  const RescoreOptions& o_;
-  std::optional<std::regex> key_re_, conv_re_;
-  std::unordered_map<std::string, std::string> spk_;
-};
-
-struct Hypothesis {
-  std::string key;
-  std::vector<int32_t> ids;  // the words' ids and the sentence end
-};
-
-}  // namespace
-
-namespace {
 
 // Scores batches of hypotheses and prints their costs, carrying state between utterances when asked.
 class Rescorer {
@@ -194,7 +106,7 @@ void check_options(const RescoreOptions& o, const LoadedModel& m) {
 int run_rescore(const RescoreOptions& o) {
   LoadedModel m = load_run_model(o.model, o.weights);
   check_options(o, m);
-  const Keys keys(o);
+  const UtteranceKeys keys({o.key_regex, o.conversation_regex, o.utt2spk, o.nbest});
   std::ifstream file;
   if (o.nbest != "-") {
     if (is_directory(o.nbest)) fail("--nbest {}: is a directory, not a file", o.nbest);
@@ -215,25 +127,19 @@ int run_rescore(const RescoreOptions& o) {
   int64_t n = 0, hyps = 0, utterances = 0, words = 0, oov = 0;
   for (; std::getline(in, line);) {
     ++n;
-    const auto f = fields(line);
-    if (f.empty()) continue;
-    Hypothesis h{std::string(f[0]), {}};
-    const std::string u = keys.utterance(h.key, n);
+    std::optional<Hypothesis> h = parse_hypothesis(line, m.vocab);
+    if (!h) continue;
+    const std::string u = keys.utterance(h->key, n);
     // Without --carry-state, --batch N groups any N lines; otherwise each utterance starts a batch.
     if (utterances == 0 || (u != utt && (o.carry_state || o.batch == 0))) {
-      const std::string c = keys.conversation(h.key, u, n);
+      const std::string c = keys.conversation(h->key, u, n);
       rescorer.new_utterance(utterances > 0 && c == conv);
       conv = c;
     }
     if (utterances == 0 || u != utt) ++utterances, utt = u;
-    for (size_t i = 1; i < f.size(); ++i) {
-      const int32_t id = m.vocab.find(f[i]);
-      oov += id < 0;
-      h.ids.push_back(id < 0 ? m.vocab.unk() : id);
-    }
-    words += static_cast<int64_t>(f.size()) - 1;
-    h.ids.push_back(m.vocab.eos());
-    rescorer.add(std::move(h));
+    words += h->words;
+    oov += h->oov;
+    rescorer.add(std::move(*h));
     ++hyps;
   }
   if (in.bad()) fail("--nbest {}: read error", o.nbest);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "core/error.h"
 #include "core/io.h"
@@ -57,11 +58,14 @@ std::optional<uint64_t> recorded_hash(const std::string& cache_dir, const std::s
   if (cache_dir.empty()) return std::nullopt;
   const int fd = ::open(record_path(cache_dir, path).c_str(), O_RDONLY);
   if (fd < 0) return std::nullopt;
-  Record r;
-  const ssize_t n = ::read(fd, &r, sizeof r);
+  char bytes[sizeof(Record) + 1];  // a record is one Record: a longer file (or a shorter one) is damaged
+  const ssize_t n = ::read(fd, bytes, sizeof bytes);
   ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof r) || std::memcmp(r.magic, kRecordMagic, 8) != 0 || !(r.stamp == now) ||
-      now.mtime_ns > r.read_at_ns - kRacyNs)
+  Record r;
+  if (n != static_cast<ssize_t>(sizeof r)) return std::nullopt;
+  std::memcpy(&r, bytes, sizeof r);
+  if (std::memcmp(r.magic, kRecordMagic, 8) != 0 || !(r.stamp == now) ||
+      r.read_at_ns < std::numeric_limits<int64_t>::min() + kRacyNs || now.mtime_ns > r.read_at_ns - kRacyNs)
     return std::nullopt;
   return r.hash;
 }

@@ -167,28 +167,59 @@ bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string&
   return false;
 }
 
-void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json) {
-  if (!path_exists(o.run.corpus())) return;
-  const auto was = nlohmann::json::parse(read_file(o.run.corpus(), "corpus record"), nullptr, false);
+namespace {
+
+struct RecordedFile {
+  int64_t bytes;
+  std::string hash, name;
+};
+
+// An entry of a corpus record's file list; UserError naming `path` when it is not one.
+RecordedFile recorded_file(const nlohmann::json& f, const std::string& path, const char* part) {
+  const bool ok = f.is_object() && f.contains("bytes") && f["bytes"].is_number_integer() && f.contains("hash") &&
+                  f["hash"].is_string();
+  if (!ok) fail("{}: not a corpus record (a {} file without its bytes and hash)", path, part);
+  const auto name = f.find("name");
+  return {f["bytes"].get<int64_t>(), f["hash"].get<std::string>(),
+          name != f.end() && name->is_string() ? name->get<std::string>() : "?"};
+}
+
+}  // namespace
+
+std::pair<std::string, std::string> corpus_change(std::string_view recorded, const std::string& corpus_json,
+                                                  const std::string& path) {
+  const auto was = nlohmann::json::parse(recorded, nullptr, false);
+  if (was.is_discarded() || !was.is_object()) fail("{}: not a corpus record (JSON)", path);
   const auto now = nlohmann::json::parse(corpus_json);
-  if (was.is_discarded() || !was.is_object()) fail("{}: not a corpus record (JSON)", o.run.corpus());
   for (const char* part : {"train", "valid", "test"}) {
-    if (!was.contains(part) || !was[part].contains("files")) continue;
-    const auto& a = was[part]["files"];
-    const auto& b = now[part]["files"];
+    const auto p = was.find(part);
+    if (p == was.end() || !p->is_object() || !p->contains("files")) continue;
+    const auto& a = p->at("files");
+    if (!a.is_array()) fail("{}: not a corpus record (the {} files are not a list)", path, part);
+    const auto& b = now.at(part).at("files");
     std::string why;
     if (a.size() != b.size()) why = fmt::format("{} files, was {}", b.size(), a.size());
-    for (size_t i = 0; why.empty() && i < a.size(); ++i)
-      if (a[i].value("bytes", int64_t{-1}) != b[i]["bytes"].get<int64_t>() || a[i].value("hash", "") != b[i]["hash"])
+    for (size_t i = 0; why.empty() && i < a.size(); ++i) {
+      const RecordedFile was_file = recorded_file(a[i], path, part);
+      const auto bytes = b[i]["bytes"].get<int64_t>();
+      const auto hash = b[i]["hash"].get<std::string>();
+      if (was_file.bytes != bytes || was_file.hash != hash)
         why = fmt::format("{} is {} bytes with hash {}, was {} ({} bytes, hash {})", b[i]["name"].get<std::string>(),
-                          b[i]["bytes"].get<int64_t>(), b[i]["hash"].get<std::string>(), a[i].value("name", "?"),
-                          a[i].value("bytes", int64_t{-1}), a[i].value("hash", "?"));
-    if (!why.empty())
-      fail(
-          "--resume: the {} text of {} changed since the run began ({}); resume with the text it was trained on, or "
-          "start a new run",
-          part, o.run.dir, why);
+                          bytes, hash, was_file.name, was_file.bytes, was_file.hash);
+    }
+    if (!why.empty()) return {part, why};
   }
+  return {};
+}
+
+void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json) {
+  if (!path_exists(o.run.corpus())) return;
+  const auto [part, why] = corpus_change(read_file(o.run.corpus(), "corpus record"), corpus_json, o.run.corpus());
+  if (!part.empty())
+    fail(
+        "--resume: the {} text of {} changed since the run began ({}); resume with the text it was trained on, or "
+        "start a new run",
+        part, o.run.dir, why);
 }
 
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta) {

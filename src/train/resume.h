@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "core/io.h"
 #include "data/vocab.h"
@@ -58,6 +60,11 @@ bool write_run_start(const RunOpening& o, const Vocab& vocab, const std::string&
 // --resume: UserError (one line) when the text differs from the one the run began with, as its corpus.json
 // records it (each part's files by size and content hash, in order; names may change). Runs without one pass.
 void check_corpus_unchanged(const RunOpening& o, const std::string& corpus_json);
+// Its test: how the text as fingerprinted now (`corpus_json`, as train makes it) differs from the bytes of a
+// corpus.json (`recorded`, trusted in nothing): {part, why}, or two empty strings when no part differs. UserError
+// naming `path` when `recorded` is not a corpus record.
+std::pair<std::string, std::string> corpus_change(std::string_view recorded, const std::string& corpus_json,
+                                                  const std::string& path);
 
 // --init-from: fills `params` from a weights file of the same model (`model_meta`, as the files record it).
 void load_initial_weights(const std::string& path, Arena& params, const std::string& model_meta);

@@ -1,0 +1,103 @@
+// nbest.cc — see nbest.h.
+#include "data/nbest.h"
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/io.h"
+
+namespace manylm {
+
+namespace {
+
+// The part of `s` a regular expression names: its first group when it has one, else the whole match.
+std::optional<std::string> regex_part(const std::regex& re, const std::string& s) {
+  std::smatch m;
+  if (!std::regex_search(s, m, re)) return std::nullopt;
+  return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
+}
+
+std::regex compile(const std::string& re, const char* option) {
+  try {
+    return std::regex(re, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    fail("{} '{}': not a regular expression ({})", option, re, e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::string_view> nbest_fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && space(line[i])) ++i;
+    size_t j = i;
+    while (j < line.size() && !space(line[j])) ++j;
+    if (j > i) out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::optional<Hypothesis> parse_hypothesis(std::string_view line, const Vocab& vocab) {
+  const auto f = nbest_fields(line);
+  if (f.empty()) return std::nullopt;
+  Hypothesis h{std::string(f[0]), {}, static_cast<int64_t>(f.size()) - 1, 0};
+  h.ids.reserve(f.size());
+  for (size_t i = 1; i < f.size(); ++i) {
+    const int32_t id = vocab.find(f[i]);
+    h.oov += id < 0;
+    h.ids.push_back(id < 0 ? vocab.unk() : id);
+  }
+  h.ids.push_back(vocab.eos());
+  return h;
+}
+
+UtteranceKeys::UtteranceKeys(KeyRules rules) : r_(std::move(rules)) {
+  if (!r_.key_regex.empty()) key_re_ = compile(r_.key_regex, "--key-regex");
+  if (!r_.conversation_regex.empty()) conv_re_ = compile(r_.conversation_regex, "--conversation-regex");
+  if (!r_.utt2spk.empty()) read_utt2spk();
+}
+
+std::string UtteranceKeys::utterance(const std::string& key, int64_t line) const {
+  if (!key_re_) {  // Kaldi's uttid-N: the key up to its last '-'
+    const size_t dash = key.rfind('-');
+    return dash == std::string::npos || dash == 0 ? key : key.substr(0, dash);
+  }
+  if (auto u = regex_part(*key_re_, key)) return *u;
+  fail("--key-regex '{}': the key '{}' on line {} of {} does not match", r_.key_regex, key, line, r_.nbest);
+}
+
+std::string UtteranceKeys::conversation(const std::string& key, const std::string& utt, int64_t line) const {
+  if (conv_re_) {
+    if (auto c = regex_part(*conv_re_, key)) return *c;
+    fail("--conversation-regex '{}': the key '{}' on line {} of {} does not match", r_.conversation_regex, key, line,
+         r_.nbest);
+  }
+  if (!r_.utt2spk.empty()) {
+    const auto it = spk_.find(utt);
+    if (it == spk_.end())
+      fail("--utt2spk {}: has no line for utterance '{}' (line {} of {})", r_.utt2spk, utt, line, r_.nbest);
+    return it->second;
+  }
+  return "";  // one conversation
+}
+
+void UtteranceKeys::read_utt2spk() {
+  const std::string& path = r_.utt2spk;
+  std::ifstream in(path);
+  if (!in || is_directory(path)) fail("--utt2spk {}: cannot read the file", path);
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    const auto f = nbest_fields(line);
+    if (f.empty()) continue;
+    if (f.size() != 2) fail("--utt2spk {}: line {} is not 'UTTERANCE SPEAKER'", path, n);
+    spk_[std::string(f[0])] = std::string(f[1]);
+  }
+  if (in.bad()) fail("--utt2spk {}: read error", path);
+}
+
+}  // namespace manylm
