@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/safetensors.h"
+#include "data/nbest.h"
 #include "data/shard_cache.h"
 #include "data/vocab.h"
 #include "test_util.h"
@@ -112,6 +113,19 @@ TEST(Readers, ShardRecordIsTrustedOnlyWhole) {
   record_hash(cache, path, s, std::numeric_limits<int64_t>::min() + 1, 42);
   EXPECT_EQ(recorded_hash(cache, path, s), std::nullopt);
   std::filesystem::remove_all(dir);
+}
+
+// std::regex recurses per character: rescore --key-regex '^(.*)-[0-9]+$' on a 50 KB key was a segmentation fault
+// (ASan: stack overflow at 100 KB; found with fuzz_nbest's harness). A key matched by an expression is at most
+// 1024 bytes; the default rule (up to the last '-') takes any.
+TEST(Readers, LongKeyUnderAnExpressionIsOneLine) {
+  const std::string key = std::string(100'000, 'a') + "-1";
+  const UtteranceKeys re({"^(.*)-[0-9]+$", "^(.)", "", "nb.txt"});
+  const std::string e = user_error([&] { re.utterance(key, 3); });
+  EXPECT_NE(e.find("--key-regex: the key on line 3 of nb.txt is 100002 bytes long"), std::string::npos) << e;
+  EXPECT_NE(user_error([&] { re.conversation(key, "u", 3); }).find("--conversation-regex"), std::string::npos);
+  EXPECT_EQ(re.utterance(std::string(1022, 'b') + "-7", 1), std::string(1022, 'b'));
+  EXPECT_EQ(UtteranceKeys({"", "", "", "nb.txt"}).utterance(key, 1), std::string(100'000, 'a'));
 }
 
 }  // namespace

@@ -17,6 +17,16 @@ std::optional<std::string> regex_part(const std::regex& re, const std::string& s
   return m.size() > 1 && m[1].matched ? m[1].str() : m[0].str();
 }
 
+// std::regex (libstdc++) recurses once or more per character it matches: a long key overflowed the stack
+// (a segmentation fault at 50 KB with '^(.*)-[0-9]+$'). Keys are far shorter; longer ones are an error.
+constexpr size_t kMaxRegexKey = 1024;
+
+void check_key_length(const std::string& key, const char* option, int64_t line, const std::string& nbest) {
+  if (key.size() > kMaxRegexKey)
+    fail("{}: the key on line {} of {} is {} bytes long; a key matched by an expression may have at most {}", option,
+         line, nbest, key.size(), kMaxRegexKey);
+}
+
 std::regex compile(const std::string& re, const char* option) {
   try {
     return std::regex(re, std::regex::ECMAScript);
@@ -66,12 +76,14 @@ std::string UtteranceKeys::utterance(const std::string& key, int64_t line) const
     const size_t dash = key.rfind('-');
     return dash == std::string::npos || dash == 0 ? key : key.substr(0, dash);
   }
+  check_key_length(key, "--key-regex", line, r_.nbest);
   if (auto u = regex_part(*key_re_, key)) return *u;
   fail("--key-regex '{}': the key '{}' on line {} of {} does not match", r_.key_regex, key, line, r_.nbest);
 }
 
 std::string UtteranceKeys::conversation(const std::string& key, const std::string& utt, int64_t line) const {
   if (conv_re_) {
+    check_key_length(key, "--conversation-regex", line, r_.nbest);
     if (auto c = regex_part(*conv_re_, key)) return *c;
     fail("--conversation-regex '{}': the key '{}' on line {} of {} does not match", r_.conversation_regex, key, line,
          r_.nbest);

@@ -39,10 +39,11 @@ class UtteranceKeys {
  public:
   // Compiles the expressions and reads the utt2spk file; UserError naming the option for a bad one.
   explicit UtteranceKeys(KeyRules rules);
-  // The utterance of the key on line `line`; UserError when --key-regex does not match it.
+  // The utterance of the key on line `line`; UserError when --key-regex does not match it, or the key is
+  // longer than an expression may match (1024 bytes).
   std::string utterance(const std::string& key, int64_t line) const;
   // Its conversation ("" without --conversation-regex or --utt2spk: one conversation); UserError when the
-  // expression does not match or utt2spk has no line for `utt`.
+  // expression does not match (or the key is too long for it) or utt2spk has no line for `utt`.
   std::string conversation(const std::string& key, const std::string& utt, int64_t line) const;
 
  private:
