@@ -19,11 +19,12 @@ SentenceScorer::~SentenceScorer() = default;
 
 // A workspace for windows of T steps and B lanes: the one held when it is large enough, else a new one (of the
 // larger of both sizes, T rounded up to 16, while that stays within the budget, so alternating shapes do not
-// reallocate). The full softmax scores without an output buffer (full_score.h): only the adaptive output has one.
+// reallocate). The full softmax scores without an output buffer (full_score.h): only the adaptive output has one;
+// the budget bounds the other buffers (T·B·4H floats per layer) for any output.
 void SentenceScorer::reserve(int64_t T, int64_t B) {
   if (ws_ && T <= cap_T_ && B <= cap_B_) return;
   int64_t t = std::max((T + 15) / 16 * 16, cap_T_), b = std::max(B, cap_B_);
-  if (s_.adaptive() && t * b * s_.head_size() > kLogitBudget) t = T, b = B;
+  if (t * b * s_.head_size() > kLogitBudget) t = T, b = B;  // windows were sized by the same budget (score)
   ws_ = std::make_unique<Workspace>(s_, t, b, false, s_.adaptive() ? -1 : 1);
   state_ = std::make_unique<Arena>(state_table(s_, b));
   cap_T_ = t, cap_B_ = b;
