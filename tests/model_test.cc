@@ -298,48 +298,80 @@ TEST(Softmax, XentMatchesDoubleOnShortAndLongRows) {
   }
 }
 
+// Random decoder inputs for the fused scorer: top (R, H), W (V, H), bias (V), targets spread over the words.
+struct ScoreCase {
+  std::vector<float> top, W, b;
+  std::vector<int32_t> y;
+  ScoreCase(int64_t R, int64_t H, int64_t V) : top(R * H), W(V * H), b(V), y(R) {
+    CounterRng rng{23, static_cast<uint64_t>(V * 1000 + R)};
+    for (size_t i = 0; i < top.size(); ++i) top[i] = 2.0f * rng.uniform(i) - 1.0f;
+    for (size_t i = 0; i < W.size(); ++i) W[i] = 2.0f * rng.uniform(1000000 + i) - 1.0f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = rng.uniform(2000000 + i) - 0.5f;
+    for (int64_t r = 0; r < R; ++r) y[static_cast<size_t>(r)] = static_cast<int32_t>((r * 7919) % V);
+  }
+  // log softmax(W·top_r + b)[y_r] in double; `bf16`: the products' operands rounded to bfloat16 first.
+  std::vector<double> want(int64_t R, int64_t H, int64_t V, bool bf16) const {
+    auto op = [&](float x) {
+      uint16_t h;
+      to_bf16(&x, 1, &h);
+      return bf16 ? double(from_bf16(h)) : double(x);
+    };
+    std::vector<double> out(static_cast<size_t>(R)), z(static_cast<size_t>(V));
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t v = 0; v < V; ++v) {
+        double d = b[static_cast<size_t>(v)];
+        for (int64_t k = 0; k < H; ++k)
+          d += op(top[static_cast<size_t>(r * H + k)]) * op(W[static_cast<size_t>(v * H + k)]);
+        z[static_cast<size_t>(v)] = d;
+      }
+      const double m = *std::max_element(z.begin(), z.end());
+      double s = 0;
+      for (double zv : z) s += std::exp(zv - m);
+      out[static_cast<size_t>(r)] = z[static_cast<size_t>(y[static_cast<size_t>(r)])] - m - std::log(s);
+    }
+    return out;
+  }
+};
+
+// Runs the fused scorer on a case and compares log p and the loss with the double reference.
+void expect_fused_score(const Engine& e, int64_t R, int64_t H, int64_t V, bool bf16) {
+  const ScoreCase c(R, H, V);
+  std::vector<float> logp(static_cast<size_t>(R));
+  const double loss = full_softmax_score(e, c.top.data(), R, H, c.W.data(), c.b.data(), V, c.y.data(), logp.data());
+  const std::vector<double> want = c.want(R, H, V, bf16);
+  double total = 0;
+  for (int64_t r = 0; r < R; ++r) {
+    const double lp = want[static_cast<size_t>(r)];
+    total -= lp;
+    ASSERT_NEAR(logp[static_cast<size_t>(r)], lp, 1e-5 * (1 + std::abs(lp))) << r;
+  }
+  EXPECT_NEAR(loss, total, 1e-5 * total);
+}
+
 // Scoring under the full softmax, product and normalizer fused per vocabulary chunk, against double: row counts
 // below, at and above a block (and not a multiple of the padding), vocabularies below, at and across chunks, on 1
 // and 2 threads and on both GEMM backends that run here.
 TEST(Softmax, FusedScoreMatchesDoubleForAnyRowsWordsAndThreads) {
   const int keep = num_threads();
-  const int64_t H = 24;
   for (GemmBackend backend : {GemmBackend::Blas, GemmBackend::OneDnn})
     for (int threads : {1, 2}) {
       const Engine e(test_util::engine_options(threads, backend));
-      for (int64_t V : {7, 512, 1500, 70003}) {
+      for (int64_t V : {7, 512, 1500, 70003})
         for (int64_t R : {1, 17, 128, 300}) {
           if (V > 10000 && R > 17) continue;  // the double reference's cost
           SCOPED_TRACE(::testing::Message() << name_of(backend) << " threads " << threads << " V " << V << " R " << R);
-          CounterRng rng{23, static_cast<uint64_t>(V * 1000 + R)};
-          std::vector<float> top(static_cast<size_t>(R * H)), W(static_cast<size_t>(V * H)), b(static_cast<size_t>(V));
-          for (size_t i = 0; i < top.size(); ++i) top[i] = 2.0f * rng.uniform(i) - 1.0f;
-          for (size_t i = 0; i < W.size(); ++i) W[i] = 2.0f * rng.uniform(1000000 + i) - 1.0f;
-          for (size_t i = 0; i < b.size(); ++i) b[i] = rng.uniform(2000000 + i) - 0.5f;
-          std::vector<int32_t> y(static_cast<size_t>(R));
-          for (int64_t r = 0; r < R; ++r) y[static_cast<size_t>(r)] = static_cast<int32_t>((r * 7919) % V);
-          std::vector<float> logp(static_cast<size_t>(R));
-          const double loss = full_softmax_score(e, top.data(), R, H, W.data(), b.data(), V, y.data(), logp.data());
-          double want = 0;
-          for (int64_t r = 0; r < R; ++r) {
-            std::vector<double> z(static_cast<size_t>(V));
-            for (int64_t v = 0; v < V; ++v) {
-              double d = b[static_cast<size_t>(v)];
-              for (int64_t k = 0; k < H; ++k)
-                d += double(top[static_cast<size_t>(r * H + k)]) * W[static_cast<size_t>(v * H + k)];
-              z[static_cast<size_t>(v)] = d;
-            }
-            const double m = *std::max_element(z.begin(), z.end());
-            double s = 0;
-            for (double zv : z) s += std::exp(zv - m);
-            const double lp = z[static_cast<size_t>(y[static_cast<size_t>(r)])] - m - std::log(s);
-            want -= lp;
-            ASSERT_NEAR(logp[static_cast<size_t>(r)], lp, 1e-5 * (1 + std::abs(lp))) << r;
-          }
-          EXPECT_NEAR(loss, want, 1e-5 * want);
+          expect_fused_score(e, R, 24, V, false);
         }
-      }
     }
+  const Engine restore(test_util::engine_options(keep));
+}
+
+// With a bf16 engine the normalizer's products and the target's logit both round their operands to bfloat16.
+TEST(Softmax, FusedScoreOfABf16EngineRoundsBothProductsAlike) {
+  if (!bf16_supported()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  const int keep = num_threads();
+  const Engine e(test_util::engine_options(2, GemmBackend::OneDnn, Precision::Bf16));
+  for (int64_t R : {5, 130}) expect_fused_score(e, R, 24, 1500, true);
   const Engine restore(test_util::engine_options(keep));
 }
 

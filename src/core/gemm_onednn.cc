@@ -6,7 +6,8 @@
 // remade only when the engine says it is stale: engine.h, use_constants), then oneDNN's bf16 matmul
 // (brgemm, AVX512_BF16) accumulates in fp32 into the fp32 result.
 // Called inside a parallel region (manylm's split scheduling), each thread gets primitives planned for one
-// thread, its own memory objects and its own stream; the cache and the streams are behind a mutex.
+// thread, its own memory objects, its own stream and its own bf16 scratch; the cache and the streams are behind a
+// mutex.
 // All of it is an Engine's (OneDnnState), made with the engine and gone with it.
 #include <omp.h>
 
@@ -119,6 +120,7 @@ void run(OneDnn& d, Prim& p, const void* A, const void* B, float* C) {
 const uint16_t* bf16_operand(Bf16Constants& k, const float* X, int64_t rows, int64_t cols, int64_t ld,
                              std::vector<uint16_t>& scratch) {
   if (k.base && X >= k.base && X < k.base + k.n) {
+#pragma omp critical(manylm_bf16_constants)  // team threads of a parallel region may be first to need the copy
     if (!k.fresh) {
       k.copy.resize(k.n);
       to_bf16(k.base, static_cast<int64_t>(k.n), k.copy.data());
@@ -149,10 +151,13 @@ void gemm_onednn(OneDnnState& d, Trans ta, Trans tb, int64_t M, int64_t N, int64
 void gemm_onednn_bf16(OneDnnState& d, Bf16Constants& k, Trans ta, Trans tb, int64_t M, int64_t N, int64_t K,
                       float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                       int64_t ldc) {
-  const uint16_t* a =
-      ta == Trans::N ? bf16_operand(k, A, M, K, lda, d.scratch_a) : bf16_operand(k, A, K, M, lda, d.scratch_a);
-  const uint16_t* b =
-      tb == Trans::N ? bf16_operand(k, B, K, N, ldb, d.scratch_b) : bf16_operand(k, B, N, K, ldb, d.scratch_b);
+  // Inside a parallel region each team thread rounds into its own scratch (the team's threads run products at once).
+  thread_local std::vector<uint16_t> own_a, own_b;
+  const bool team = omp_in_parallel();
+  std::vector<uint16_t>& sa = team ? own_a : d.scratch_a;
+  std::vector<uint16_t>& sb = team ? own_b : d.scratch_b;
+  const uint16_t* a = ta == Trans::N ? bf16_operand(k, A, M, K, lda, sa) : bf16_operand(k, A, K, M, lda, sa);
+  const uint16_t* b = tb == Trans::N ? bf16_operand(k, B, K, N, ldb, sb) : bf16_operand(k, B, N, K, ldb, sb);
   run(d, primitive(d, ta, tb, M, N, K, alpha, lda, ldb, beta, ldc, true), a, b, C);
 }
 

@@ -67,6 +67,22 @@ void block_lse(const Engine& e, const float* top, int64_t n, int64_t H, const fl
   for (int64_t r = 0; r < n; ++r) lse[r] = static_cast<float>(b.m[r] + std::log(b.s[r]));
 }
 
+// The target's logit: a dot product in fp32, or with both operands rounded to bfloat16 as a bf16 engine's products
+// round them (so the logit and the normalizer come from the same arithmetic).
+float dot(const float* a, const float* b, int64_t n) {
+  float d = 0.0f;
+#pragma omp simd reduction(+ : d)
+  for (int64_t k = 0; k < n; ++k) d += a[k] * b[k];
+  return d;
+}
+float dot_bf16(const float* a, const float* b, int64_t n) {
+  std::vector<uint16_t> ra(static_cast<size_t>(n)), rb(static_cast<size_t>(n));
+  to_bf16(a, n, ra.data()), to_bf16(b, n, rb.data());
+  float d = 0.0f;
+  for (int64_t k = 0; k < n; ++k) d += from_bf16(ra[static_cast<size_t>(k)]) * from_bf16(rb[static_cast<size_t>(k)]);
+  return d;
+}
+
 // lse (R) of the rows of top (R, H): blocks of at most kRowBlock rows, a multiple of the team's size when there
 // are rows enough to share, one block per thread at a time.
 void rows_lse(const Engine& e, const float* top, int64_t R, int64_t H, const float* W, const float* bias, int64_t V,
@@ -105,14 +121,12 @@ double full_softmax_score(const Engine& e, const float* top, int64_t R, int64_t 
   }
   lse.resize(static_cast<size_t>(U));
   rows_lse(e, rows, U, H, W, bias, V, lse.data());
+  const bool bf16 = e.precision() == Precision::Bf16;
   double total = 0.0;  // rows in order: the same for any thread count
   for (int64_t r = 0; r < R; ++r) {
     const float* h = rows + int64_t{slot[r]} * H;
     const float* w = W + int64_t{y[r]} * H;
-    float target = 0.0f;
-#pragma omp simd reduction(+ : target)
-    for (int64_t k = 0; k < H; ++k) target += h[k] * w[k];
-    target += bias[y[r]];
+    const float target = (bf16 ? dot_bf16(h, w, H) : dot(h, w, H)) + bias[y[r]];
     logp[r] = target - lse[slot[r]];
     total += double(lse[slot[r]]) - double(target);
   }
