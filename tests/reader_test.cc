@@ -128,5 +128,22 @@ TEST(Readers, LongKeyUnderAnExpressionIsOneLine) {
   EXPECT_EQ(UtteranceKeys({"", "", "", "nb.txt"}).utterance(key, 1), std::string(100'000, 'a'));
 }
 
+// libstdc++ (GCC 12) read a back-reference's or a repeat count's digits into a long unchecked: --key-regex
+// '\9999999999999999999' was signed overflow (UBSan; fuzz_nbest after 76,460 executions). Six digits at most; other
+// digits (literal, escaped backslash) are as they were.
+TEST(Readers, HugeNumbersInAnExpressionAreOneLine) {
+  for (const std::string re : {"\\9999999999999999999", "a{1,99999999999999999999}", "a{12345678}"}) {
+    const std::string e = user_error([&] { UtteranceKeys({re, "", "", "nb"}); });
+    EXPECT_NE(e.find("--key-regex '" + re + "': a number of "), std::string::npos) << e;
+  }
+  EXPECT_NE(user_error([&] {
+              UtteranceKeys({"", "(x)\\12345678", "", "nb"});
+            }).find("--conversation-regex"),
+            std::string::npos);
+  EXPECT_EQ(UtteranceKeys({"^(u[0-9]+)-x1234567890", "", "", "nb"}).utterance("u12-x1234567890", 1), "u12");
+  EXPECT_EQ(UtteranceKeys({"^\\\\12345678$", "", "", "nb"}).utterance("\\12345678", 1), "\\12345678");
+  EXPECT_EQ(UtteranceKeys({"^(a{2,3})b,1234567", "", "", "nb"}).utterance("aab,1234567", 1), "aa");
+}
+
 }  // namespace
 }  // namespace manylm

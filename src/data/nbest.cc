@@ -27,7 +27,30 @@ void check_key_length(const std::string& key, const char* option, int64_t line, 
          line, nbest, key.size(), kMaxRegexKey);
 }
 
+// libstdc++ (GCC 12) reads the number of a back-reference (\12) or a repeat count ({2,5}) into a long with no
+// overflow check: 19 digits were undefined behaviour (signed overflow; found by fuzz_nbest). No expression needs
+// more than 6.
+void check_numbers(const std::string& re, const char* option) {
+  auto digit = [&](size_t k) { return k < re.size() && re[k] >= '0' && re[k] <= '9'; };
+  bool in_count = false;  // within {n,m}
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\' && !digit(i + 1)) {  // an escaped character, not a number
+      ++i;
+      continue;
+    }
+    if (c == '}') in_count = false;
+    if (c != '\\' && c != '{' && !(c == ',' && in_count)) continue;
+    in_count = in_count || c == '{';
+    size_t j = i + 1;
+    while (digit(j)) ++j;
+    if (j - i - 1 > 6)
+      fail("{} '{}': a number of {} digits (a back-reference or a repeat count has at most 6)", option, re, j - i - 1);
+  }
+}
+
 std::regex compile(const std::string& re, const char* option) {
+  check_numbers(re, option);
   try {
     return std::regex(re, std::regex::ECMAScript);
   } catch (const std::regex_error& e) {
