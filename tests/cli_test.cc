@@ -724,7 +724,9 @@ TEST_F(CliRun, BenchPeakGemmRngAndTrainPrintTheirFigures) {
     // The best library GEMM: a positive fraction of the FMA peak (it may pass 100 % only by noise).
     EXPECT_GT(num(row, "gemm_ceiling_gflops"), 1.0);
     EXPECT_GT(num(row, "gemm_ceiling_pct"), 1.0);
+#ifndef __SANITIZE_ADDRESS__  // scripts/sanitize.sh: the peak loop is instrumented at -O1, the libraries are not
     EXPECT_LT(num(row, "gemm_ceiling_pct"), 200.0);
+#endif
     EXPECT_NE(std::string("blas onednn blis libxsmm").find(row.value("gemm_ceiling_backend", "?")), std::string::npos);
   }
   const auto gemm = bench_rows(run("bench gemm", with(one, {{"--batch-list", "4"},
