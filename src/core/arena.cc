@@ -1,6 +1,8 @@
 // arena.cc — see arena.h.
 #include "core/arena.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <new>
@@ -13,7 +15,8 @@ namespace manylm {
 
 namespace {
 constexpr size_t kAlignFloats = 16;  // 64-byte alignment: every tensor starts on a cache line
-}
+constexpr size_t kHugePage = size_t{2} << 20, kHugeFrom = size_t{32} << 20;
+}  // namespace
 
 Arena::Arena(std::vector<TensorSpec> table) : table_(std::move(table)) {
   for (const auto& t : table_) {
@@ -21,8 +24,14 @@ Arena::Arena(std::vector<TensorSpec> table) : table_(std::move(table)) {
     size_ += (static_cast<size_t>(t.numel()) + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
   }
   size_t bytes = std::max<size_t>(size_, kAlignFloats) * sizeof(float);
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  // Large blocks (a V × E table is gigabytes) on 2 MiB boundaries and backed by transparent huge pages where the
+  // kernel allows it (`madvise` mode included): a step gathers rows scattered over the whole table, and with 4 KiB
+  // pages nearly every row is a TLB miss.
+  const bool huge = bytes >= kHugeFrom;
+  if (huge) bytes = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  data_ = static_cast<float*>(std::aligned_alloc(huge ? kHugePage : 64, bytes));
   if (!data_) throw std::bad_alloc();
+  if (huge) ::madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
   zero();
 }
 
