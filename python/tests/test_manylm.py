@@ -40,12 +40,24 @@ def manylm_cli(*args):
     return r.stdout
 
 
-@pytest.fixture(scope="session")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("corpus")
+def write_corpus(d):
+    """train.txt, valid.txt and test.txt of the tiny corpus in folder d; returns d."""
     for name, n, seed in (("train.txt", 600, 1), ("valid.txt", 150, 2), ("test.txt", 200, 3)):
         (d / name).write_text(corpus(n, seed))
     return d
+
+
+def train_tiny(data, out, *options):
+    """A 2-layer model of 10 hidden units trained one epoch on the tiny corpus in `data`, into run directory `out`."""
+    manylm_cli("train", "--train", str(data / "train.txt"), "--valid", str(data / "valid.txt"), "--test",
+               str(data / "test.txt"), "--hidden", "10", "--embed", "8", "--layers", "2", "--batch", "2", "--bptt", "5",
+               "--epochs", "1", "--threads", "1", "--eval-batch", "3", "--cache-dir", str(data / "cache"), "--out",
+               str(out), *options)
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 RUNS = {"lstm": [], "gru": [], "elman": [], "lstm-adaptive": ["--cell", "lstm", "--output", "adaptive",
@@ -57,10 +69,7 @@ def run(request, data):
     name = request.param
     out = data / ("run-" + name)
     if not out.exists():
-        manylm_cli("train", "--train", str(data / "train.txt"), "--valid", str(data / "valid.txt"), "--test",
-                   str(data / "test.txt"), "--hidden", "10", "--embed", "8", "--layers", "2", "--batch", "2",
-                   "--bptt", "5", "--epochs", "1", "--threads", "1", "--eval-batch", "3", "--cache-dir",
-                   str(data / "cache"), "--out", str(out), *(RUNS[name] or ["--cell", name]))
+        train_tiny(data, out, *(RUNS[name] or ["--cell", name]))
     return out
 
 

@@ -14,7 +14,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench", "rescore"))
 import onnx_ppl  # noqa: E402
-from test_manylm import corpus, manylm_cli  # noqa: E402
+from test_manylm import manylm_cli, train_tiny, write_corpus  # noqa: E402
 
 RUNS = {"lstm": ["--cell", "lstm"], "gru": ["--cell", "gru"], "elman-relu": ["--cell", "elman", "--activation", "relu"],
         "lstm-adaptive": ["--cell", "lstm", "--output", "adaptive", "--cutoffs", "4,9", "--div-value", "2"]}
@@ -22,19 +22,13 @@ RUNS = {"lstm": ["--cell", "lstm"], "gru": ["--cell", "gru"], "elman-relu": ["--
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("onnx")
-    for name, n, seed in (("train.txt", 600, 1), ("valid.txt", 150, 2), ("test.txt", 200, 3)):
-        (d / name).write_text(corpus(n, seed))
-    return d
+    return write_corpus(tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_onnx_graphs_score_as_manylm(name, data):
     run = data / ("run-" + name)
-    manylm_cli("train", "--train", str(data / "train.txt"), "--valid", str(data / "valid.txt"), "--test",
-               str(data / "test.txt"), "--hidden", "10", "--embed", "8", "--layers", "2", "--batch", "2", "--bptt", "5",
-               "--epochs", "1", "--threads", "1", "--eval-batch", "3", "--cache-dir", str(data / "cache"), "--out",
-               str(run), *RUNS[name])
+    train_tiny(data, run, *RUNS[name])
     out = str(data / (name + ".onnx"))
     r = subprocess.run([sys.executable, "-m", "manylm.export_onnx", str(run), out, "--int8"], capture_output=True,
                        text=True)

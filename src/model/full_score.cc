@@ -76,7 +76,8 @@ float dot(const float* a, const float* b, int64_t n) {
   return d;
 }
 float dot_bf16(const float* a, const float* b, int64_t n) {
-  std::vector<uint16_t> ra(static_cast<size_t>(n)), rb(static_cast<size_t>(n));
+  thread_local std::vector<uint16_t> ra, rb;  // kept across calls: no allocation per scored row
+  ra.resize(static_cast<size_t>(n)), rb.resize(static_cast<size_t>(n));
   to_bf16(a, n, ra.data()), to_bf16(b, n, rb.data());
   float d = 0.0f;
   for (int64_t k = 0; k < n; ++k) d += from_bf16(ra[static_cast<size_t>(k)]) * from_bf16(rb[static_cast<size_t>(k)]);
